@@ -1,0 +1,173 @@
+"""Entry point of a run's child process: ``python -m app.runner.child SPEC_JSON``.
+
+The child loads one demo file (or, later, a user script) under the recorder and
+streams event batches as newline-delimited JSON on its own pipe (``events_fd``),
+never on stdout, which belongs to the demo. Frames it writes:
+
+``{"type": "hello", "pid": ..., "python": "3.11.7", "started_unix": ...}``
+``{"type": "events", "seq": S, "n": N, "rows": [...]}``  (``n`` lets the server count
+rows without parsing them; the header is written in exactly this order)
+``{"type": "done", "status": "finished"|"error"|"limit", "error": str|null, "t": ns}``
+
+A real OS thread (started before the demo can monkey-patch ``_thread``) flushes the
+buffer every ``flush_ms``, so events reach the browser while the demo sleeps.
+
+Nothing from Flask or the server is imported here: the child starts fast and a demo
+that calls ``monkey.patch_all()`` patches only this process.
+"""
+
+from __future__ import annotations
+
+# Keep these first: they must be the real, unpatched functions.
+import _thread
+import os
+import sys
+import time
+
+_real_sleep = time.sleep
+_allocate_lock = _thread.allocate_lock
+
+import resource  # noqa: E402
+import runpy  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+import orjson  # noqa: E402
+
+from app.tracer.recorder import Recorder, TaskOutput  # noqa: E402
+
+
+class EventPipe:
+    """Writes whole frames to the events fd; safe to call from both OS threads."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lock = _allocate_lock()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            view = memoryview(data)
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+
+    def frame(self, obj: dict[str, Any]) -> None:
+        self.write(orjson.dumps(obj) + b"\n")
+
+    def batch(self, seq: int, rows: list[Any], max_rows: int) -> None:
+        for i in range(0, len(rows), max_rows):
+            chunk = rows[i : i + max_rows]
+            self.write(
+                b'{"type":"events","seq":%d,"n":%d,"rows":%s}\n'
+                % (seq + i, len(chunk), orjson.dumps(chunk))
+            )
+
+
+class Flusher:
+    """Drains the recorder every ``interval`` seconds from a real OS thread."""
+
+    def __init__(self, recorder: Recorder, pipe: EventPipe, spec: dict[str, Any]) -> None:
+        self.recorder = recorder
+        self.pipe = pipe
+        self.interval = spec.get("flush_ms", 20) / 1000
+        self.max_rows = spec.get("batch_rows", 10000)
+        self.max_events = spec.get("max_events", 5_000_000)
+        self._stop = False
+        self._done = _allocate_lock()
+
+    def start(self) -> None:
+        self._done.acquire()
+        _thread.start_new_thread(self._loop, ())
+
+    def flush(self) -> None:
+        drained = self.recorder.drain()
+        if drained is not None:
+            self.pipe.batch(drained[0], drained[1], self.max_rows)
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop:
+                _real_sleep(self.interval)
+                self.flush()
+                if self.recorder.count > self.max_events:
+                    # Rows past the bound are still sent: the trace stays whole up to here.
+                    self.flush()
+                    self.pipe.frame(
+                        {
+                            "type": "done",
+                            "status": "limit",
+                            "error": f"event limit reached: more than {self.max_events} events",
+                            "t": self.recorder.now(),
+                        }
+                    )
+                    os._exit(3)
+        except OSError:  # the server went away: nobody is listening any more
+            os._exit(4)
+        finally:
+            self._done.release()
+
+    def stop(self) -> None:
+        self._stop = True
+        with self._done:
+            pass
+        self.flush()
+
+
+def apply_limits(spec: dict[str, Any]) -> None:
+    mem = spec.get("max_memory_bytes")
+    if mem:
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+
+
+def run(spec: dict[str, Any]) -> int:
+    pipe = EventPipe(spec["events_fd"])
+    apply_limits(spec)
+    pipe.frame(
+        {
+            "type": "hello",
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "started_unix": time.time(),
+        }
+    )
+    file = spec["file"]
+    recorder = Recorder(user_files=[file])
+    output = TaskOutput(recorder)
+    flusher = Flusher(recorder, pipe, spec)
+    flusher.start()
+
+    status, error, code = "finished", None, 0
+    saved_stdout = sys.stdout
+    sys.stdout = output
+    recorder.start()
+    try:
+        namespace = runpy.run_path(file, run_name="__coroscope_demo__")
+        namespace["main"](**spec.get("params", {}))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code:
+            status, error = "error", f"SystemExit({exc.code!r})"
+    except BaseException:
+        status, error, code = "error", traceback.format_exc(), 1
+    finally:
+        recorder.stop()
+        sys.stdout = saved_stdout
+        output.close_lines()
+    flusher.stop()
+    pipe.frame({"type": "done", "status": status, "error": error, "t": recorder.now()})
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv if argv is None else argv
+    spec = orjson.loads(argv[1])
+    code = run(spec)
+    # os._exit: paused greenlets must not be woken by interpreter shutdown (their
+    # GreenletExit would run demo code after the trace ended), and a demo's
+    # leftover threads must not keep the child alive.
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

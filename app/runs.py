@@ -1,0 +1,315 @@
+"""Runs: start a demo in a child process, keep its whole trace, fan it out.
+
+A :class:`Run` owns one child process (``python -m app.runner.child``) and the read
+end of its events pipe. One greenlet relays the pipe: event batches are counted from
+their header and stored as the exact bytes the child wrote (about 20 bytes an event),
+so relaying to a websocket never re-encodes. Every viewer walks the same list of
+batches from its own index (:meth:`Run.follow`): a late viewer gets the history and
+then the live tail, a slow viewer just lags behind, and nothing is copied per viewer.
+
+This module uses gevent but knows nothing of Flask or websockets.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import os
+import re
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gevent
+import orjson
+from gevent import subprocess
+from gevent.event import Event
+from gevent.os import make_nonblocking, nb_read
+
+from demos import Demo
+
+from .tracer.events import FINAL_STATUSES, FORMAT, SPAWN, VERSION, row_to_event
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
+_F_SETPIPE_SZ = 1031  # Linux: a bigger pipe lets the child run ahead of a busy server
+
+
+class RunError(Exception):
+    """A run could not be started; ``status`` is the HTTP status that fits."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on every run, and on how many runs the server holds."""
+
+    max_seconds: float = 60.0
+    max_events: int = 5_000_000
+    max_memory_bytes: int = 2 << 30
+    max_concurrent: int = 8
+    keep_finished: int = 100
+    stderr_tail: int = 64 * 1024
+
+
+class Run:
+    def __init__(self, demo: Demo, params: dict[str, Any], limits: Limits) -> None:
+        self.id = "r" + secrets.token_hex(6)
+        self.demo = demo
+        self.params = params
+        self.limits = limits
+        self.status = "starting"
+        self.error: str | None = None
+        self.started_at = _dt.datetime.now(_dt.UTC)
+        self._t_start = time.monotonic()
+        self.duration_ns: int | None = None
+        self.events = 0
+        self.batches: list[bytes] = []
+        self.pid: int | None = None
+        self.python: str | None = None
+        self.exit_code: int | None = None
+        self.ended = Event()
+        self._wake = Event()
+        self._done_frame: dict[str, Any] | None = None
+        self._stopping: tuple[str, str] | None = None  # (status, why) when we kill it
+        self._stderr = bytearray()
+        self._proc: subprocess.Popen | None = None
+
+    # -- life of the child -------------------------------------------------------
+
+    def start(self) -> None:
+        r, w = os.pipe()
+        try:
+            fcntl.fcntl(w, _F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
+        spec = {
+            "file": str(self.demo.path),
+            "params": self.params,
+            "events_fd": w,
+            "max_events": self.limits.max_events,
+            "max_memory_bytes": self.limits.max_memory_bytes,
+        }
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "app.runner.child", orjson.dumps(spec).decode()],
+                pass_fds=(w,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group: cancel kills it all
+                cwd=str(PROJECT_ROOT),
+                env=env,
+            )
+        finally:
+            os.close(w)
+        self.pid = self._proc.pid
+        make_nonblocking(r)
+        gevent.spawn(self._read_stderr)
+        gevent.spawn(self._relay, r)
+        gevent.spawn_later(self.limits.max_seconds, self._time_limit)
+
+    def cancel(self) -> None:
+        """Kill the child and its whole process group; the trace so far is kept."""
+        self._kill("cancelled", "cancelled by the user")
+
+    def _time_limit(self) -> None:
+        self._kill("limit", f"time limit reached: {self.limits.max_seconds:g} s")
+
+    def _kill(self, status: str, why: str) -> None:
+        if self.ended.is_set() or self._stopping is not None or self._proc is None:
+            return
+        self._stopping = (status, why)
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        tail = self.limits.stderr_tail
+        for chunk in iter(lambda: self._proc.stderr.read1(65536), b""):
+            self._stderr += chunk
+            if len(self._stderr) > tail:
+                del self._stderr[:-tail]
+
+    def _relay(self, fd: int) -> None:
+        pending = b""
+        try:
+            while True:
+                data = nb_read(fd, 1 << 20)
+                if not data:
+                    break
+                lines = (pending + data).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    self._on_line(line)
+        finally:
+            os.close(fd)
+        assert self._proc is not None
+        self.exit_code = self._proc.wait()
+        self._finish()
+
+    def _on_line(self, line: bytes) -> None:
+        m = _EVENTS_HEADER.match(line)
+        if m is not None:
+            seq, n = int(m[1]), int(m[2])
+            if seq != self.events:
+                self._kill("crashed", f"event stream out of order: got seq {seq}, "
+                                      f"expected {self.events}")
+                return
+            self.events += n
+            self.batches.append(line)
+            self._notify()
+            return
+        try:
+            frame = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self._kill("crashed", f"unreadable frame from the child: {line[:80]!r}")
+            return
+        if frame.get("type") == "hello":
+            self.python = frame.get("python")
+            if self.status == "starting":
+                self.status = "running"
+                self._notify()
+        elif frame.get("type") == "done":
+            self._done_frame = frame
+
+    def _finish(self) -> None:
+        elapsed = int((time.monotonic() - self._t_start) * 1e9)
+        done = self._done_frame
+        if done is not None:
+            self.status = done.get("status", "finished")
+            self.error = done.get("error")
+            self.duration_ns = done.get("t", elapsed)
+        elif self._stopping is not None:
+            self.status, self.error = self._stopping
+        else:
+            code = self.exit_code
+            how = (
+                f"killed by signal {signal.Signals(-code).name}"
+                if code is not None and code < 0
+                else f"exited with code {code}"
+            )
+            tail = self._stderr.decode("utf-8", "replace").strip()
+            self.status = "crashed"
+            self.error = f"the run's process {how} without finishing" + (
+                f":\n{tail}" if tail else ""
+            )
+        if self.duration_ns is None:
+            self.duration_ns = elapsed
+        self.ended.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        wake, self._wake = self._wake, Event()
+        wake.set()
+
+    # -- viewers -----------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES and self.ended.is_set()
+
+    def follow(self) -> Iterator[bytes]:
+        """Every event batch in order: the history first, then live until the end."""
+        i = 0
+        while True:
+            wake = self._wake
+            while i < len(self.batches):
+                yield self.batches[i]
+                i += 1
+            if self.ended.is_set():
+                return
+            wake.wait()
+
+    # -- descriptions and export -----------------------------------------------------
+
+    def describe(self, source: bool = False) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "id": self.id,
+            "demo": self.demo.id,
+            "title": self.demo.title,
+            "params": self.params,
+            "status": self.status,
+            "error": self.error,
+            "started_at": self.started_at.isoformat(),
+            "duration_ns": self.duration_ns,
+            "events": self.events,
+            "python": self.python,
+        }
+        if source:
+            info["source"] = {"file": self.demo.file, "text": self.demo.source()}
+        return info
+
+    def export(self) -> dict[str, Any]:
+        """The native trace (``coroscope.trace``), valid at any moment of the run."""
+        events: list[dict[str, Any]] = []
+        tasks: list[dict[str, Any]] = []
+        seq = 0
+        for raw in list(self.batches):
+            for row in orjson.loads(raw)["rows"]:
+                if row[1] == SPAWN:
+                    record = row[4]
+                    task = {"id": row[2], "name": record["name"], "kind": record["kind"],
+                            "parent": row[3], "spawned_at": row[0]}
+                    for key in ("args", "thread"):
+                        if key in record:
+                            task[key] = record[key]
+                    tasks.append(task)
+                events.append(row_to_event(seq, row))
+                seq += 1
+        run = self.describe(source=True)
+        run["events"] = seq
+        return {"format": FORMAT, "version": VERSION, "run": run, "tasks": tasks,
+                "events": events}
+
+
+class RunRegistry:
+    """Every run the server knows, bounded in number; the only way runs are made."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._runs: dict[str, Run] = {}
+
+    def start(self, demo: Demo, params: dict[str, Any]) -> Run:
+        active = sum(1 for r in self._runs.values() if not r.ended.is_set())
+        if active >= self.limits.max_concurrent:
+            raise RunError(
+                f"too many runs at once ({active}); at most {self.limits.max_concurrent} "
+                "may run together: wait for one to end or cancel one",
+                status=429,
+            )
+        run = Run(demo, params, self.limits)
+        run.start()
+        self._runs[run.id] = run
+        self._evict()
+        return run
+
+    def get(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    def all(self) -> list[Run]:
+        return list(self._runs.values())
+
+    def _evict(self) -> None:
+        ended = [r for r in self._runs.values() if r.ended.is_set()]
+        for run in ended[: max(0, len(ended) - self.limits.keep_finished)]:
+            del self._runs[run.id]
+
+    def shutdown(self) -> None:
+        for run in self._runs.values():
+            run.cancel()

@@ -1,0 +1,98 @@
+"""Serve the dashboard with gevent's WSGI server (the process must be monkey-patched first)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+import webbrowser
+from typing import Any
+
+import gevent
+from gevent.pywsgi import WSGIHandler, WSGIServer
+
+from . import create_app
+
+DEFAULT_PORT = 8765
+
+
+class Handler(WSGIHandler):
+    """gevent's handler, told to stop after a websocket.
+
+    flask-sock has already spoken the websocket protocol on the raw socket when the
+    app returns: nothing more may be written, and what follows on the socket (the
+    client's close frame) must not be parsed as a new HTTP request.
+    """
+
+    def run_application(self) -> None:
+        result = self.application(self.environ, self.start_response)
+        if self.environ.get("coroscope.websocket"):
+            self.close_connection = True
+            self.headers_sent = True
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            return
+        self.result = result
+        try:
+            self.process_result()
+        finally:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+            self.result = None
+
+
+def bind(host: str, port: int, tries: int = 20) -> socket.socket:
+    """A listening socket on ``port``, or the next free one (0 means any)."""
+    last: OSError | None = None
+    candidates = [port + i for i in range(tries)] if port else [0]
+    candidates.append(0)
+    for candidate in candidates:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            last = exc
+            continue
+        sock.listen(128)
+        return sock
+    raise last or OSError("no free port")
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    open_browser: bool = True,
+    config: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> None:
+    listener = bind(host, port)
+    port = listener.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    allowed = {f"{shown}:{port}"}
+    if host in ("127.0.0.1", "::1", "localhost"):
+        allowed |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+    app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed)))
+    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else shown}:{port}/"
+    server = WSGIServer(listener, app, handler_class=Handler, log=None if quiet else "default")
+    print(f"coroscope serving on {url}  (Ctrl+C to stop)", flush=True)
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        print(
+            f"warning: bound to {host}: anyone who can reach this address can run the demos",
+            file=sys.stderr,
+            flush=True,
+        )
+    if open_browser:
+        gevent.spawn_later(0.3, webbrowser.open, url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["coroscope.runs"].shutdown()

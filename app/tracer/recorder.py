@@ -1,0 +1,298 @@
+"""Recorder: turns greenlet switches, throws and printed lines into event rows.
+
+The hot path is :meth:`Recorder._on_greenlet_event`, called by greenlet for every
+switch in this thread. It does as little as it can: one clock read, two attribute
+look-ups, one frame walk (usually zero steps) and one ``list.append``.
+
+Facts this code relies on (greenlet 3):
+
+* the callback runs in the *target* greenlet with tracing disabled; ``origin.gr_frame``
+  is the frame where the origin paused (``None`` once it is dead);
+* if the callback raises, greenlet silently removes the tracer: so it must not raise;
+* ``greenlet.settrace`` returns the previous tracer, which we call on every event
+  and put back on :meth:`stop` (gevent's monitor thread relies on its own tracer).
+
+Rows accumulate in :attr:`rows`. Whoever owns the recorder drains them with
+:meth:`drain`, possibly from another OS thread: ``rows[:n]`` and ``del rows[:n]``
+are each atomic under the GIL, and the tracer only appends, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import _thread
+import io
+import reprlib
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import greenlet
+
+from .events import FINISH, SPAWN, STDOUT, SWITCH, THROW
+
+_counter = iter(range(1, 1 << 62))
+_repr = reprlib.Repr()
+_repr.maxstring = 40
+_repr.maxother = 40
+# Taken at import, before any monkey-patching can replace it with gevent's version.
+_get_ident = _thread.get_ident
+
+
+def _short(value: Any) -> str:
+    return _repr.repr(value)
+
+
+def _call_args(frame: Any) -> str:
+    """The arguments a function frame was called with, as ``a=1, b='x'``."""
+    code = frame.f_code
+    n = code.co_argcount + code.co_kwonlyargcount
+    f_locals = frame.f_locals
+    return ", ".join(f"{name}={_short(f_locals.get(name))}" for name in code.co_varnames[:n])
+
+
+def _spawn_args(g: greenlet.greenlet) -> str:
+    """The arguments gevent will call a Greenlet's function with, or ""."""
+    args = getattr(g, "args", None) or ()
+    kwargs = getattr(g, "kwargs", None) or {}
+    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
+
+
+def _task_name(g: greenlet.greenlet) -> tuple[str, str]:
+    """Return ``(name, kind)`` for a greenlet seen for the first time."""
+    if g.parent is None:
+        return "main", "main"
+    for cls in type(g).__mro__:
+        if cls.__name__ == "Hub" and cls.__module__.startswith("gevent"):
+            return "Hub", "hub"
+    # gevent.Greenlet keeps the spawned callable in ``_run``. A plain greenlet has
+    # already consumed ``run`` when the hook first sees it: its name is found later
+    # (see Recorder._name_on_first_call) and "" says so.
+    fn = g.__dict__.get("_run")
+    while hasattr(fn, "func"):  # functools.partial and friends
+        fn = fn.func
+    return getattr(fn, "__name__", ""), "greenlet"
+
+
+class Recorder:
+    """Records switches of the greenlets of the calling OS thread.
+
+    ``user_files``: source files whose line numbers are worth reporting; when a
+    greenlet pauses inside a library (gevent's hub, say), the line reported is the
+    innermost frame of one of these files. Empty: no lines are recorded.
+    """
+
+    def __init__(
+        self,
+        user_files: Iterable[str] = (),
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.user_files = frozenset(user_files)
+        self.clock = clock
+        self.t0 = 0
+        self.tasks: dict[int, dict[str, Any]] = {}
+        self._attr = f"_coroscope_tid_{next(_counter)}"
+        self._next_tid = 0
+        self._drained = 0
+        self._prev_tracer: Callable[..., Any] | None = None
+        self._active = False
+        self._pending: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
+        self._saved_profile: Any = None
+        self._main_thread = _get_ident()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Install the greenlet hook; ``t = 0`` is now; the calling greenlet is task 0."""
+        if self._active:
+            raise RuntimeError("recorder already started")
+        self.t0 = self.clock()
+        self._task_of(greenlet.getcurrent(), 0)
+        self._active = True
+        self._prev_tracer = greenlet.settrace(self._on_greenlet_event)
+
+    def stop(self) -> None:
+        """Remove the hook and restore whatever tracer was there before."""
+        if not self._active:
+            return
+        self._active = False
+        self._flush_pending()
+        greenlet.settrace(self._prev_tracer)
+        self._prev_tracer = None
+
+    def now(self) -> int:
+        return self.clock() - self.t0
+
+    @property
+    def count(self) -> int:
+        """Rows recorded so far (drained or not)."""
+        return self._drained + len(self.rows)
+
+    def drain(self) -> tuple[int, list[tuple[Any, ...]]] | None:
+        """Take the rows recorded so far: ``(seq of the first, rows)``, or None."""
+        rows = self.rows
+        n = len(rows)
+        if not n:
+            return None
+        batch = rows[:n]
+        del rows[:n]
+        seq = self._drained
+        self._drained += n
+        return seq, batch
+
+    # -- tasks -----------------------------------------------------------------
+
+    def _new_task(self, g: greenlet.greenlet, t: int) -> tuple[int, dict[str, Any]]:
+        """Give ``g`` the next id; return it and its spawn record (not yet written)."""
+        tid = self._next_tid
+        self._next_tid += 1
+        setattr(g, self._attr, tid)
+        if g.parent is None and _get_ident() != self._main_thread:
+            name, kind = f"thread-{_get_ident()}", "thread"
+        else:
+            name, kind = _task_name(g)
+        parent = getattr(g.parent, self._attr, None) if g.parent is not None else None
+        record = {"name": name, "kind": kind}
+        if kind == "greenlet" and name:
+            args = _spawn_args(g)
+            if args:
+                record["args"] = args
+        self.tasks[tid] = dict(record, id=tid, parent=parent, spawned_at=t)
+        return tid, record
+
+    def _task_of(self, g: greenlet.greenlet, t: int) -> int:
+        tid = getattr(g, self._attr, None)
+        if tid is None:
+            tid, record = self._new_task(g, t)
+            if not record["name"]:
+                record["name"] = self.tasks[tid]["name"] = "greenlet"
+            self.rows.append((t, SPAWN, tid, self.tasks[tid]["parent"], record))
+        return tid
+
+    def current_task(self) -> int:
+        self._flush_pending()
+        return self._task_of(greenlet.getcurrent(), self.now())
+
+    # -- the hook --------------------------------------------------------------
+
+    def _line_of(self, g: greenlet.greenlet) -> int | None:
+        f = g.gr_frame
+        files = self.user_files
+        while f is not None:
+            if f.f_code.co_filename in files:
+                return f.f_lineno
+            f = f.f_back
+        return None
+
+    def _on_greenlet_event(self, event: str, args: tuple[Any, Any]) -> None:
+        t = self.clock() - self.t0
+        origin, target = args
+        attr = self._attr
+        try:
+            if self._pending is not None:
+                self._flush_pending()
+            src = getattr(origin, attr, None)
+            if src is None:
+                src = self._task_of(origin, t)
+            if origin.dead:
+                self.rows.append((t, FINISH, src, None, None))
+                line = None
+            else:
+                line = self._line_of(origin) if self.user_files else None
+            kind = SWITCH if event == "switch" else THROW
+            dst = getattr(target, attr, None)
+            if dst is None:
+                dst, record = self._new_task(target, t)
+                spawn = (t, SPAWN, dst, self.tasks[dst]["parent"], record)
+                if record["name"]:
+                    self.rows.append(spawn)
+                else:
+                    # A plain greenlet: its run() is about to be called. Hold both rows
+                    # until a one-shot profile hook sees that call and names the task.
+                    self._pending = (spawn, (t, kind, src, dst, line))
+                    self._saved_profile = sys.getprofile()
+                    sys.setprofile(self._name_on_first_call)
+                    return self._chain(event, args)
+            self.rows.append((t, kind, src, dst, line))
+        except Exception:  # pragma: no cover - a raising hook would be silently removed
+            pass
+        self._chain(event, args)
+
+    def _chain(self, event: str, args: tuple[Any, Any]) -> None:
+        prev = self._prev_tracer
+        if prev is not None:
+            prev(event, args)
+
+    def _name_on_first_call(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            self._flush_pending(frame.f_code.co_name, _call_args(frame))
+        elif event == "c_call":
+            self._flush_pending(getattr(arg, "__name__", ""))
+
+    def _flush_pending(self, name: str = "", args: str = "") -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        sys.setprofile(self._saved_profile)
+        self._saved_profile = None
+        spawn, switch = pending
+        record, task = spawn[4], self.tasks[spawn[2]]
+        record["name"] = task["name"] = name or "greenlet"
+        if args:
+            record["args"] = task["args"] = args
+        self.rows.append(spawn)
+        self.rows.append(switch)
+
+    # -- printed output ----------------------------------------------------------
+
+    def record_stdout(self, task: int, text: str) -> None:
+        self.rows.append((self.now(), STDOUT, task, None, text))
+
+
+class TaskOutput(io.TextIOBase):
+    """A stdout replacement that records each printed line against the running task.
+
+    Partial lines are kept per task, so two greenlets printing piecemeal do not
+    interleave; a line is recorded when its newline arrives. ``passthrough`` (if
+    given) receives everything written, unchanged.
+    """
+
+    def __init__(self, recorder: Recorder, passthrough: io.TextIOBase | None = None) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.passthrough = passthrough
+        self._partial: dict[int, str] = {}
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        if self.passthrough is not None:
+            self.passthrough.write(s)
+        task = self.recorder.current_task()
+        pending = self._partial.pop(task, "") + s
+        *lines, rest = pending.split("\n")
+        for line in lines:
+            self.recorder.record_stdout(task, line)
+        if rest:
+            self._partial[task] = rest
+        return len(s)
+
+    def flush(self) -> None:
+        if self.passthrough is not None:
+            self.passthrough.flush()
+
+    def close_lines(self) -> None:
+        """Record text left without a newline (at the end of a run)."""
+        for task, rest in sorted(self._partial.items()):
+            self.recorder.record_stdout(task, rest)
+        self._partial.clear()

@@ -1,0 +1,84 @@
+"""The Flask side: pages, the REST API and the websocket, over a RunRegistry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..runs import Limits, RunRegistry
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+#: Hostnames a browser may use to reach a loopback-bound server.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def build_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        "coroscope",
+        static_folder=str(ROOT / "static"),
+        template_folder=str(ROOT / "templates"),
+    )
+    app.config.update(
+        # host:port strings this server answers to; None: any loopback name, any port.
+        ALLOWED_HOSTS=None,
+        LIMITS=Limits(),
+        SOCK_SERVER_OPTIONS={"max_message_size": 64 * 1024},
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config or {})
+    app.extensions["coroscope.runs"] = RunRegistry(app.config["LIMITS"])
+
+    from . import api, live, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    live.sock.init_app(app)
+
+    @app.before_request
+    def _check_host_and_origin():
+        why = forbidden_reason(app.config["ALLOWED_HOSTS"])
+        if why:
+            return jsonify(error=why), 403
+        return None
+
+    @app.errorhandler(HTTPException)
+    def _json_errors(exc: HTTPException):
+        return jsonify(error=f"{exc.name}: {exc.description}"), exc.code
+
+    return app
+
+
+def _host_allowed(host: str, allowed: frozenset[str] | None) -> bool:
+    if allowed is not None:
+        return host in allowed
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in LOOPBACK_NAMES
+
+
+def forbidden_reason(allowed: frozenset[str] | None) -> str | None:
+    """Why this request must be refused (DNS rebinding, cross-site use), or None.
+
+    The Host header must name this server: a page on another site that rebinds its
+    own domain to 127.0.0.1 still sends its own Host. A browser sends Origin on every
+    websocket handshake and cross-site POST; when present it must be this server.
+    """
+    host = request.host
+    if not _host_allowed(host, allowed):
+        return f"Host {host!r} is not this server"
+    origin = request.headers.get("Origin")
+    stateful = request.method not in ("GET", "HEAD", "OPTIONS") or request.headers.get(
+        "Upgrade", ""
+    ).lower() == "websocket"
+    if origin is not None and stateful and origin not in (f"http://{host}", f"https://{host}"):
+        return f"Origin {origin!r} may not use this server (expected http://{host})"
+    return None
+
+
+def registry() -> RunRegistry:
+    from flask import current_app
+
+    return current_app.extensions["coroscope.runs"]

@@ -1,0 +1,101 @@
+"""REST API: demos, runs, the native export. Every error is JSON ``{"error": ...}``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from demos import DEMOS, ParamError
+
+from ..runs import RunError
+from . import registry
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _error(message: str, status: int):
+    return jsonify(error=message), status
+
+
+@bp.get("/demos")
+def list_demos():
+    return jsonify([d.describe() for d in DEMOS.values()])
+
+
+@bp.get("/demos/<demo_id>")
+def get_demo(demo_id: str):
+    demo = DEMOS.get(demo_id)
+    if demo is None:
+        return _error(f"no demo {demo_id!r}; see GET /api/demos", 404)
+    return jsonify(dict(demo.describe(), source=demo.source()))
+
+
+def start_run(body: object):
+    """Validate a start request (shared by POST /api/runs and the websocket)."""
+    if not isinstance(body, dict):
+        raise RunError("the body must be a JSON object like {\"demo\": id, \"params\": {}}")
+    demo_id = body.get("demo")
+    if not isinstance(demo_id, str):
+        raise RunError("missing \"demo\": the id of a demo (see GET /api/demos)")
+    demo = DEMOS.get(demo_id)
+    if demo is None:
+        raise RunError(f"no demo {demo_id!r}; see GET /api/demos", status=404)
+    try:
+        params = demo.resolve_params(body.get("params"))
+    except ParamError as exc:
+        raise RunError(str(exc)) from None
+    return registry().start(demo, params)
+
+
+@bp.post("/runs")
+def create_run():
+    body = request.get_json(silent=True)
+    if body is None:
+        return _error("the body must be JSON (Content-Type: application/json)", 400)
+    try:
+        run = start_run(body)
+    except RunError as exc:
+        return _error(str(exc), exc.status)
+    return jsonify(run.describe()), 201
+
+
+@bp.get("/runs")
+def list_runs():
+    return jsonify([r.describe() for r in registry().all()])
+
+
+def _run_or_404(run_id: str):
+    run = registry().get(run_id)
+    if run is None:
+        return None, _error(f"no run {run_id!r}", 404)
+    return run, None
+
+
+@bp.get("/runs/<run_id>")
+def get_run(run_id: str):
+    run, err = _run_or_404(run_id)
+    return err or jsonify(run.describe())
+
+
+@bp.post("/runs/<run_id>/cancel")
+def cancel_run(run_id: str):
+    run, err = _run_or_404(run_id)
+    if err:
+        return err
+    run.cancel()
+    run.ended.wait(5)
+    return jsonify(run.describe())
+
+
+@bp.get("/runs/<run_id>/trace.json")
+def export_run(run_id: str):
+    run, err = _run_or_404(run_id)
+    if err:
+        return err
+    import orjson
+
+    body = orjson.dumps(run.export())
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="coroscope-{run.demo.id}-{run.id}.json"'},
+    )

@@ -1,0 +1,152 @@
+"""The websocket endpoint ``/ws``: parse, dispatch, relay (protocol in docs/trace-format.md).
+
+simple-websocket 1.1.0 writes frames with ``socket.send`` and ignores how many bytes
+went out. Under gevent with a slow reader, ``send`` writes part of a frame and the
+rest is lost: the stream is corrupted. :class:`SafeSocket` makes every write a
+``sendall``, and :func:`guard` serialises whole-frame encoding + write under one
+lock, so frames from the relay and the reader's pongs never interleave and the
+permessage-deflate context is advanced in the order frames hit the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+import orjson
+from flask import request
+from flask_sock import Sock
+from gevent.lock import RLock
+from simple_websocket import ConnectionClosed
+
+from ..runs import Run, RunError
+from ..tracer.events import KIND_NAMES
+from . import registry
+
+sock = Sock()
+
+
+class SafeSocket:
+    """A socket whose ``send`` never writes part of its data."""
+
+    def __init__(self, raw: Any, lock: RLock) -> None:
+        self._raw = raw
+        self._lock = lock
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self._raw.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+def guard(ws: Any) -> None:
+    lock = RLock()
+    ws.sock = SafeSocket(ws.sock, lock)
+    unsafe_send = ws.send
+
+    def send(data: Any) -> None:
+        with lock:
+            unsafe_send(data)
+
+    ws.send = send
+
+
+class Connection:
+    """One browser tab: at most one subscription at a time."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.registry = registry()
+        self.relay: gevent.Greenlet | None = None
+
+    def send_json(self, obj: dict[str, Any]) -> None:
+        self.ws.send(orjson.dumps(obj).decode())
+
+    def error(self, message: str) -> None:
+        self.send_json({"type": "error", "error": message})
+
+    def serve(self) -> None:
+        try:
+            while True:
+                data = self.ws.receive()
+                self.dispatch(data)
+        finally:
+            if self.relay is not None:
+                self.relay.kill(block=False)
+
+    def dispatch(self, data: Any) -> None:
+        if isinstance(data, bytes):
+            return self.error("binary frames are not understood; send JSON text")
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            return self.error(f"not JSON: {exc}")
+        if not isinstance(msg, dict):
+            return self.error(f"a message must be a JSON object, got {type(msg).__name__}")
+        kind = msg.get("type")
+        handler = {"start": self.on_start, "subscribe": self.on_subscribe,
+                   "cancel": self.on_cancel}.get(kind)  # type: ignore[arg-type]
+        if handler is None:
+            return self.error(
+                f"unknown message type {kind!r}; expected one of start, subscribe, cancel"
+            )
+        handler(msg)
+
+    def _run_named(self, msg: dict[str, Any]) -> Run | None:
+        run_id = msg.get("run")
+        if not isinstance(run_id, str):
+            self.error(f"{msg['type']!r} needs \"run\": a run id")
+            return None
+        run = self.registry.get(run_id)
+        if run is None:
+            self.error(f"no run {run_id!r}")
+        return run
+
+    def on_start(self, msg: dict[str, Any]) -> None:
+        from .api import start_run
+
+        try:
+            run = start_run(msg)
+        except RunError as exc:
+            return self.error(str(exc))
+        self.follow(run)
+
+    def on_subscribe(self, msg: dict[str, Any]) -> None:
+        run = self._run_named(msg)
+        if run is not None:
+            self.follow(run)
+
+    def on_cancel(self, msg: dict[str, Any]) -> None:
+        run = self._run_named(msg)
+        if run is not None:
+            run.cancel()
+
+    def follow(self, run: Run) -> None:
+        if self.relay is not None:
+            self.relay.kill()
+        self.relay = gevent.spawn(self._relay, run)
+
+    def _relay(self, run: Run) -> None:
+        try:
+            self.send_json({"type": "run", "run": run.describe(source=True),
+                            "kinds": list(KIND_NAMES)})
+            for batch in run.follow():
+                self.ws.send(batch.decode())
+            self.send_json({"type": "end", "run": run.describe()})
+        except (ConnectionClosed, OSError):
+            # A vanished client shows up as BrokenPipe/ConnectionReset on send.
+            pass
+
+
+@sock.route("/ws")
+def ws_endpoint(ws: Any) -> None:
+    # Tell the gevent handler this connection now speaks websocket (see server.py).
+    request.environ["coroscope.websocket"] = True
+    guard(ws)
+    try:
+        Connection(ws).serve()
+    except OSError:
+        pass

@@ -1,0 +1,54 @@
+"""greenlet: pure computation, sequential vs. switching at every iteration."""
+
+import time
+
+from greenlet import greenlet
+
+
+def sequential(n):
+    def f1():
+        res = 1
+        for i in range(n):
+            res += i
+
+    def f2():
+        res = 1
+        for i in range(n):
+            res *= i
+
+    start = time.time()
+    f1()
+    f2()
+    return time.time() - start
+
+
+def switching(n):
+    def f1():
+        res = 1
+        for i in range(n):
+            res += i
+            g2.switch()
+
+    def f2():
+        res = 1
+        for i in range(n):
+            res *= i
+            g1.switch()
+
+    start = time.time()
+    g1 = greenlet(f1)
+    g2 = greenlet(f2)
+    g1.switch()
+    return time.time() - start
+
+
+def main(n=1000):
+    t_seq = sequential(n)
+    print('sequential run time is %.6f s' % t_seq)
+    t_sw = switching(n)
+    print('switching run time is %.6f s' % t_sw)
+    print('switching / sequential = %.1fx' % (t_sw / t_seq if t_seq else float('inf')))
+
+
+if __name__ == '__main__':
+    main()

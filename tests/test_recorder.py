@@ -1,0 +1,179 @@
+"""The recorder on the seed's eat/play examples: exact switches, exact printed lines."""
+
+from __future__ import annotations
+
+import contextlib
+import runpy
+import sys
+
+import greenlet
+import pytest
+
+from app.tracer.events import FINISH, SPAWN, STDOUT, SWITCH, THROW, row_to_event
+from app.tracer.recorder import Recorder, TaskOutput
+from demos import DEMOS
+
+
+def record_demo(demo_id: str, **params) -> Recorder:
+    """Run a demo's main() in this process under a Recorder, capturing its prints."""
+    demo = DEMOS[demo_id]
+    path = str(demo.path)
+    namespace = runpy.run_path(path, run_name="__test__")
+    rec = Recorder(user_files=[path])
+    out = TaskOutput(rec)
+    with contextlib.redirect_stdout(out):
+        rec.start()
+        try:
+            namespace["main"](**params)
+        finally:
+            rec.stop()
+            out.close_lines()
+    return rec
+
+
+def line_of(demo_id: str, text: str) -> int:
+    """1-based line number of the single line of a demo containing ``text``."""
+    lines = DEMOS[demo_id].source().splitlines()
+    found = [i + 1 for i, line in enumerate(lines) if text in line]
+    assert len(found) == 1, (text, found)
+    return found[0]
+
+
+def without_time(rows):
+    return [tuple(r[1:]) for r in rows]
+
+
+def test_greenlet_eat_play_exact_rows():
+    rec = record_demo("greenlet_eat_play")
+    d = "greenlet_eat_play"
+    assert without_time(rec.rows) == [
+        (SPAWN, 0, None, {"name": "main", "kind": "main"}),
+        (SPAWN, 1, 0, {"name": "eat", "kind": "greenlet", "args": "name='egon'"}),
+        (SWITCH, 0, 1, line_of(d, "g1.switch('egon')  #")),
+        (STDOUT, 1, None, "egon eat 1"),
+        (SPAWN, 2, 0, {"name": "play", "kind": "greenlet", "args": "name='egon'"}),
+        (SWITCH, 1, 2, line_of(d, "g2.switch('egon')")),
+        (STDOUT, 2, None, "egon play 1"),
+        (SWITCH, 2, 1, line_of(d, "    g1.switch()")),
+        (STDOUT, 1, None, "egon eat 2"),
+        (SWITCH, 1, 2, line_of(d, "    g2.switch()")),
+        (STDOUT, 2, None, "egon play 2"),
+        (FINISH, 2, None, None),
+        (SWITCH, 2, 0, None),  # play ends: control returns to its parent, main
+    ]
+    times = [r[0] for r in rec.rows]
+    assert times == sorted(times) and times[0] == 0
+    # eat is never resumed after its second switch: it stays parked, unfinished.
+    assert not any(r[1] == FINISH and r[2] == 1 for r in rec.rows)
+
+
+def test_gevent_eat_play_order_and_timing():
+    rec = record_demo("gevent_eat_play", eat_seconds=2.0, play_seconds=1.0)
+    names = {tid: t["name"] for tid, t in rec.tasks.items()}
+    assert sorted(names.values()) == ["Hub", "eat", "main", "play"]
+    printed = [(names[r[2]], r[4], r[0]) for r in rec.rows if r[1] == STDOUT]
+    assert [(who, text) for who, text, _ in printed] == [
+        ("eat", "egon eat 1"),
+        ("play", "egon play 1"),
+        ("play", "egon play 2"),
+        ("eat", "egon eat 2"),
+        ("main", "主"),
+    ]
+    t_play1, t_play2, t_eat2 = printed[1][2], printed[2][2], printed[3][2]
+    assert printed[0][2] < 0.05e9 and t_play1 < 0.05e9
+    assert t_play2 - t_play1 == pytest.approx(1.0e9, rel=0.05)
+    assert t_eat2 - printed[0][2] == pytest.approx(2.0e9, rel=0.05)
+    assert rec.tasks[1]["kind"] == "hub"  # the Hub is first seen when main joins
+    assert rec.tasks[2]["args"] == "'egon', 2.0"
+    assert rec.tasks[3]["args"] == "name='egon', seconds=1.0"
+    # Every switch in gevent goes through the Hub: no greenlet-to-greenlet switch.
+    hub = 1
+    switches = [(r[2], r[3]) for r in rec.rows if r[1] == SWITCH]
+    assert all(hub in pair for pair in switches)
+    finished = [names[r[2]] for r in rec.rows if r[1] == FINISH]
+    assert finished == ["play", "eat"]
+
+
+def test_settrace_chains_to_previous_tracer_and_restores_it():
+    seen = []
+
+    def previous(event, args):
+        seen.append(event)
+
+    greenlet.settrace(previous)
+    try:
+        rec = Recorder()
+        rec.start()
+        g = greenlet.greenlet(lambda: None)
+        g.switch()
+        rec.stop()
+        assert greenlet.gettrace() is previous
+    finally:
+        greenlet.settrace(None)
+    assert seen == ["switch", "switch"]  # into g, and back to main when g ends
+    assert [r[1] for r in rec.rows] == [SPAWN, SPAWN, SWITCH, FINISH, SWITCH]
+
+
+def test_throw_is_recorded():
+    rec = Recorder()
+    rec.start()
+    g = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
+    g.switch()
+    g.throw(greenlet.GreenletExit)
+    rec.stop()
+    kinds = [(r[1], r[2], r[3]) for r in rec.rows if r[1] in (SWITCH, THROW)]
+    assert kinds == [(SWITCH, 0, 1), (SWITCH, 1, 0), (THROW, 0, 1), (SWITCH, 1, 0)]
+
+
+def test_dead_greenlet_ids_are_never_reused():
+    rec = Recorder()
+    rec.start()
+    for _ in range(3):
+        greenlet.greenlet(lambda: None).switch()
+    rec.stop()
+    spawned = [r[2] for r in rec.rows if r[1] == SPAWN]
+    assert spawned == [0, 1, 2, 3]
+
+
+def test_partial_writes_become_one_line_per_task():
+    rec = Recorder()
+    out = TaskOutput(rec)
+    rec.start()
+    out.write("a")
+    out.write("b\nc")
+    rec.stop()
+    out.close_lines()
+    assert [r[4] for r in rec.rows if r[1] == STDOUT] == ["ab", "c"]
+
+
+def test_drain_hands_out_gapless_batches():
+    rec = Recorder()
+    rec.start()
+    greenlet.greenlet(lambda: None).switch()
+    first = rec.drain()
+    greenlet.greenlet(lambda: None).switch()
+    second = rec.drain()
+    rec.stop()
+    assert first[0] == 0 and second[0] == len(first[1])
+    assert rec.drain() is None and rec.count == len(first[1]) + len(second[1])
+
+
+def test_row_to_event_names_every_field():
+    assert row_to_event(7, [5, SWITCH, 1, 2, 9]) == {
+        "seq": 7, "t": 5, "kind": "switch", "from": 1, "to": 2, "line": 9}
+    assert row_to_event(0, [5, STDOUT, 1, None, "hi"]) == {
+        "seq": 0, "t": 5, "kind": "stdout", "task": 1, "text": "hi"}
+    with pytest.raises(ValueError, match="unknown event kind code 42 at seq 3"):
+        row_to_event(3, [0, 42, None, None, None])
+
+
+def test_recorder_refuses_double_start():
+    rec = Recorder()
+    rec.start()
+    try:
+        with pytest.raises(RuntimeError):
+            rec.start()
+    finally:
+        rec.stop()
+    assert greenlet.gettrace() is None
+    assert sys.getprofile() is None
