@@ -92,7 +92,6 @@ def row_to_event(seq: int, row: list[Any]) -> dict[str, Any]:
         return {"seq": seq, "t": t, "kind": name, "task": a, "parent": b}
     if kind == FINISH:
         return {"seq": seq, "t": t, "kind": name, "task": a}
-    if kind == STDOUT:
     return {"seq": seq, "t": t, "kind": name, "task": a, "text": x}
 
 
