@@ -44,20 +44,24 @@ def validate_trace(trace: dict) -> None:
 class Server:
     """A real ``coroscope serve`` in a subprocess, on a free loopback port."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "w+")  # a file, not a pipe: a full pipe would block it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--no-browser", "--port", "0", "--quiet"],
             cwd=ROOT,
-            stdout=subprocess.PIPE,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
-            text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
-        line = self.proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if not m:
+        deadline = time.monotonic() + 30
+        m = None
+        while m is None and time.monotonic() < deadline and self.proc.poll() is None:
+            time.sleep(0.05)
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/", log_path.read_text())
+        if m is None:
             self.proc.kill()
-            raise RuntimeError(f"server did not start: {line!r} {self.proc.stdout.read()}")
+            raise RuntimeError(f"server did not start: {log_path.read_text()}")
         self.port = int(m[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
@@ -93,15 +97,21 @@ class Server:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.proc.stdout.close()
+        self.log.close()
+
+    def output(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text()
 
 
 @pytest.fixture(scope="session")
-def server():
+def server(tmp_path_factory):
     """The real gevent server, started once for the session."""
-    srv = Server()
+    srv = Server(tmp_path_factory.mktemp("server") / "server.log")
     yield srv
     srv.stop()
+    # No tracebacks, no "Invalid HTTP method" after websockets closed, nothing unexpected.
+    assert "Traceback" not in srv.output() and "Invalid" not in srv.output(), srv.output()
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +142,27 @@ def page(browser):
     pg = context.new_page()
     yield pg
     context.close()
+
+
+def ws_connect(server: Server, **kwargs):
+    """A real websocket client connected to ``/ws`` (Origin set as a browser would)."""
+    import websocket
+
+    kwargs.setdefault("origin", server.url)
+    return websocket.create_connection(server.ws_url, timeout=60, **kwargs)
+
+
+def follow_run(ws, first_message: dict) -> tuple[dict, list[list], dict]:
+    """Send ``first_message``; collect the run frame, every row (seq-checked) and the end."""
+    ws.send(json.dumps(first_message))
+    frame = json.loads(ws.recv())
+    assert frame["type"] == "run", frame
+    rows: list[list] = []
+    while True:
+        msg = json.loads(ws.recv())
+        if msg["type"] == "end":
+            return frame, rows, msg
+        assert msg["type"] == "events", msg
+        assert msg["seq"] == len(rows), "batches must arrive gapless and in order"
+        assert msg["n"] == len(msg["rows"])
+        rows.extend(msg["rows"])

@@ -1,0 +1,98 @@
+"""The REST API over the real server: codes and JSON error bodies."""
+
+from __future__ import annotations
+
+import socket
+
+from demos import DEMOS
+
+
+def test_demos_are_listed_with_their_params(server):
+    status, demos = server.get("/api/demos")
+    assert status == 200
+    assert [d["id"] for d in demos] == list(DEMOS)
+    eat_play = next(d for d in demos if d["id"] == "gevent_eat_play")
+    assert eat_play["params"][0] == {
+        "name": "eat_seconds", "type": "float", "default": 2.0, "min": 0.0, "max": 10.0,
+        "help": "how long eat sleeps"}
+    assert eat_play["description"]
+
+
+def test_unknown_demo_and_run_are_404_with_json_errors(server):
+    assert server.request("POST", "/api/runs", {"demo": "nope"}) == (
+        404, {"error": "no demo 'nope'; see GET /api/demos"})
+    assert server.get("/api/runs/rdeadbeef") == (404, {"error": "no run 'rdeadbeef'"})
+    assert server.get("/api/runs/rdeadbeef/trace.json") == (
+        404, {"error": "no run 'rdeadbeef'"})
+    status, body = server.get("/api/nothing-here")
+    assert status == 404 and body["error"].startswith("Not Found")
+
+
+def test_bad_params_are_400_naming_the_parameter(server):
+    cases = [
+        ({"demo": "gevent_eat_play", "params": {"eat_seconds": "2"}},
+         "parameter 'eat_seconds' must be a finite number, got '2'"),
+        ({"demo": "gevent_eat_play", "params": {"eat_seconds": -1}},
+         "parameter 'eat_seconds' must be >= 0.0, got -1.0"),
+        ({"demo": "gevent_eat_play", "params": {"speed": 1}},
+         "unknown parameter 'speed' for demo 'gevent_eat_play'; known: eat_seconds, play_seconds"),
+        ({"demo": "greenlet_switch_cost", "params": {"n": 1.5}},
+         "parameter 'n' must be an integer, got float"),
+        ({"demo": "gevent_eat_play", "params": [1]}, "params must be an object, got list"),
+        ({"params": {}}, 'missing "demo": the id of a demo (see GET /api/demos)'),
+    ]
+    for body, error in cases:
+        assert server.request("POST", "/api/runs", body) == (400, {"error": error}), body
+
+
+def test_run_lifecycle_and_status(server):
+    status, run = server.request("POST", "/api/runs", {"demo": "greenlet_eat_play"})
+    assert status == 201 and run["id"].startswith("r")
+    done = server.wait_run(run["id"])
+    assert done["status"] == "finished" and done["error"] is None
+    assert done["events"] == 13 and done["duration_ns"] > 0
+    status, runs = server.get("/api/runs")
+    assert run["id"] in [r["id"] for r in runs]
+
+
+def raw_http(server, request: bytes) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data and (b"}" in data or b" 101 " in data.split(b"\r\n")[0]):
+                break
+    return int(data.split(b" ", 2)[1]), data
+
+
+def ws_handshake(host: str, origin: str | None) -> bytes:
+    lines = [
+        "GET /ws HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_forged_origin_and_host_are_refused(server):
+    host = f"127.0.0.1:{server.port}"
+    status, body = raw_http(server, ws_handshake(host, "http://evil.example"))
+    assert status == 403 and b"Origin 'http://evil.example' may not use this server" in body
+    status, body = raw_http(server, ws_handshake("evil.example", None))
+    assert status == 403 and b"Host 'evil.example' is not this server" in body
+    status, body = raw_http(server, ws_handshake(f"rebind.example:{server.port}",
+                                                 f"http://rebind.example:{server.port}"))
+    assert status == 403
+    status, _ = raw_http(server, ws_handshake(host, f"http://{host}"))
+    assert status == 101
+    post = (f"POST /api/runs HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\n"
+            "Content-Type: application/json\r\nContent-Length: 27\r\n\r\n"
+            '{"demo": "gevent_eat_play"}').encode()
+    status, body = raw_http(server, post)
+    assert status == 403
