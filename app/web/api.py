@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from flask import Blueprint, Response, jsonify, request
 
 from demos import DEMOS, ParamError
@@ -91,11 +92,9 @@ def export_run(run_id: str):
     run, err = _run_or_404(run_id)
     if err:
         return err
-    import orjson
-
-    body = orjson.dumps(run.export())
+    filename = f"coroscope-{run.demo.id}-{run.id}.json"
     return Response(
-        body,
+        orjson.dumps(run.export()),
         mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="coroscope-{run.demo.id}-{run.id}.json"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
