@@ -65,7 +65,7 @@ KIND_NAMES: tuple[str, ...] = ("switch", "throw", "spawn", "finish", "stdout")
 KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(KIND_NAMES)}
 
 #: Task kinds a ``spawn`` record may carry.
-TASK_KINDS: tuple[str, ...] = ("main", "hub", "greenlet", "generator", "thread")
+TASK_KINDS: tuple[str, ...] = ("main", "hub", "greenlet", "generator", "function", "thread")
 
 #: How a run ended (``run.status`` in the export and the API).
 RUN_STATUSES: tuple[str, ...] = (

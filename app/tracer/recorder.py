@@ -87,6 +87,7 @@ class Recorder:
         self,
         user_files: Iterable[str] = (),
         clock: Callable[[], int] = time.perf_counter_ns,
+        generators: bool = False,
     ) -> None:
         self.rows: list[tuple[Any, ...]] = []
         self.user_files = frozenset(user_files)
@@ -101,6 +102,13 @@ class Recorder:
         self._pending: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         self._saved_profile: Any = None
         self._main_thread = _get_ident()
+        #: Set by the generator tracer while a generator (or its driver) runs.
+        self.current_override: int | None = None
+        self._generators = None
+        if generators:
+            from .generators import GeneratorTracer
+
+            self._generators = GeneratorTracer(self)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -112,12 +120,16 @@ class Recorder:
         self._task_of(greenlet.getcurrent(), 0)
         self._active = True
         self._prev_tracer = greenlet.settrace(self._on_greenlet_event)
+        if self._generators is not None:
+            self._generators.start()
 
     def stop(self) -> None:
         """Remove the hook and restore whatever tracer was there before."""
         if not self._active:
             return
         self._active = False
+        if self._generators is not None:
+            self._generators.stop()
         self._flush_pending()
         greenlet.settrace(self._prev_tracer)
         self._prev_tracer = None
@@ -144,10 +156,14 @@ class Recorder:
 
     # -- tasks -----------------------------------------------------------------
 
-    def _new_task(self, g: greenlet.greenlet, t: int) -> tuple[int, dict[str, Any]]:
-        """Give ``g`` the next id; return it and its spawn record (not yet written)."""
+    def allocate_task_id(self) -> int:
         tid = self._next_tid
         self._next_tid += 1
+        return tid
+
+    def _new_task(self, g: greenlet.greenlet, t: int) -> tuple[int, dict[str, Any]]:
+        """Give ``g`` the next id; return it and its spawn record (not yet written)."""
+        tid = self.allocate_task_id()
         setattr(g, self._attr, tid)
         if g.parent is None and _get_ident() != self._main_thread:
             name, kind = f"thread-{_get_ident()}", "thread"
@@ -171,9 +187,15 @@ class Recorder:
             self.rows.append((t, SPAWN, tid, self.tasks[tid]["parent"], record))
         return tid
 
-    def current_task(self) -> int:
+    def greenlet_task(self) -> int:
+        """The task of the running greenlet (registering it if new)."""
         self._flush_pending()
         return self._task_of(greenlet.getcurrent(), self.now())
+
+    def current_task(self) -> int:
+        """The running task: a generator being resumed, else the running greenlet."""
+        override = self.current_override
+        return override if override is not None else self.greenlet_task()
 
     # -- the hook --------------------------------------------------------------
 

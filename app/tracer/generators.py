@@ -1,0 +1,158 @@
+"""Generator switches: ``send``/``next`` resuming a generator, ``yield`` handing back.
+
+Python 3.11 has no cheap per-code hook, so this uses ``sys.setprofile``: the profile
+callback fires for every Python call and return in the thread, and bails out after
+one flag test unless the frame belongs to a generator of the user's files.
+A resumed generator is a ``call`` event on its (persistent) frame; a ``return``
+event whose last instruction is ``YIELD_VALUE`` is a yield, any other return ends it.
+
+Tasks: every generator object (one frame each) is a ``generator`` task named after
+its function. The plain function that drives a generator (the seed's ``producer``,
+which calls ``g.send(i)``) gets a ``function`` task of its own on its first resume:
+main switches to it there, and it switches back to main when it returns. So the
+timeline shows what the tutorial says: two tasks, ``producer`` and ``consumer``,
+switching once per ``send`` and once per ``yield``.
+
+Generator tracing is opt-in (``Recorder(generators=True)``): a profile hook costs
+ten times a greenlet hook per event, and greenlet demos do not need it.
+"""
+
+from __future__ import annotations
+
+import dis
+import inspect
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .events import FINISH, SPAWN, SWITCH, THROW
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
+
+_CO_GENERATOR = inspect.CO_GENERATOR
+_YIELD_VALUE = dis.opmap["YIELD_VALUE"]
+
+
+class GeneratorTracer:
+    def __init__(self, recorder: Recorder) -> None:
+        self.rec = recorder
+        self.user_files = recorder.user_files
+        self.generators: dict[Any, int] = {}  # live generator frame -> task id
+        self.drivers: dict[Any, int] = {}  # frame of a plain function driving one
+        self.closing: set[Any] = set()  # generators being closed by the collector
+        self._user_code: dict[Any, bool] = {}
+        self._saved: Any = None
+
+    def start(self) -> None:
+        self._saved = sys.getprofile()
+        sys.setprofile(self.profile)
+
+    def stop(self) -> None:
+        sys.setprofile(self._saved)
+        self.rec.current_override = None
+        self.generators.clear()
+        self.drivers.clear()
+        self.closing.clear()
+
+    def _is_user(self, code: Any) -> bool:
+        known = self._user_code.get(code)
+        if known is None:
+            known = self._user_code[code] = code.co_filename in self.user_files
+        return known
+
+    def profile(self, frame: Any, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if event == "call":
+            if code.co_flags & _CO_GENERATOR and self._is_user(code):
+                self._resume(frame)
+        elif event == "return":
+            if code.co_flags & _CO_GENERATOR:
+                if frame in self.generators:
+                    self._leave(frame)
+            elif frame in self.drivers:
+                self._driver_returns(frame)
+
+    def _task_of_frame(self, frame: Any) -> int | None:
+        if frame is None:
+            return None
+        tid = self.generators.get(frame)
+        if tid is None:
+            tid = self.drivers.get(frame)
+        return tid
+
+    def _new_task(self, name: str, kind: str, parent: int, t: int) -> int:
+        rec = self.rec
+        tid = rec.allocate_task_id()
+        record = {"name": name, "kind": kind}
+        rec.tasks[tid] = dict(record, id=tid, parent=parent, spawned_at=t)
+        rec.rows.append((t, SPAWN, tid, parent, record))
+        return tid
+
+    def _resume(self, frame: Any) -> None:
+        rec = self.rec
+        t = rec.now()
+        caller = frame.f_back
+        origin = self._task_of_frame(caller)
+        thrown = frame.f_lasti >= 0 and frame.f_code.co_code[frame.f_lasti] == _YIELD_VALUE
+        if thrown:
+            # Resumed with an exception: g.throw()/g.close(), or the garbage collector
+            # closing a generator nobody holds any more. Only the first is a switch.
+            target = self.generators.get(frame)
+            if target is None:
+                return
+            if origin is None:
+                self.closing.add(frame)
+                return
+            rec.rows.append((t, THROW, origin, target, caller.f_lineno))
+            rec.current_override = target
+            return
+        if origin is None:
+            base = rec.greenlet_task()
+            if caller is not None and self._is_user(caller.f_code):
+                # A plain function of the demo drives this generator: give it a lane.
+                origin = self._new_task(caller.f_code.co_name, "function", base, t)
+                self.drivers[caller] = origin
+                outer = caller.f_back
+                line = outer.f_lineno if outer is not None and self._is_user(
+                    outer.f_code) else None
+                rec.rows.append((t, SWITCH, base, origin, line))
+            else:
+                origin = base
+        target = self.generators.get(frame)
+        if target is None:
+            target = self._new_task(frame.f_code.co_name, "generator", origin, t)
+            self.generators[frame] = target
+        line = caller.f_lineno if caller is not None else None
+        rec.rows.append((t, SWITCH, origin, target, line))
+        rec.current_override = target
+
+    def _leave(self, frame: Any) -> None:
+        rec = self.rec
+        t = rec.now()
+        src = self.generators[frame]
+        if frame in self.closing:
+            self.closing.discard(frame)
+            del self.generators[frame]
+            rec.rows.append((t, FINISH, src, None, None))
+            return
+        dst = self._task_of_frame(frame.f_back)
+        if dst is None:
+            dst = rec.greenlet_task()
+        if frame.f_code.co_code[frame.f_lasti] == _YIELD_VALUE:
+            rec.rows.append((t, SWITCH, src, dst, frame.f_lineno))
+        else:
+            del self.generators[frame]
+            rec.rows.append((t, FINISH, src, None, None))
+            rec.rows.append((t, SWITCH, src, dst, None))
+        rec.current_override = self._task_of_frame(frame.f_back)
+
+    def _driver_returns(self, frame: Any) -> None:
+        rec = self.rec
+        t = rec.now()
+        src = self.drivers.pop(frame)
+        dst = self._task_of_frame(frame.f_back)
+        if dst is None:
+            dst = rec.greenlet_task()
+        rec.rows.append((t, FINISH, src, None, None))
+        rec.rows.append((t, SWITCH, src, dst, None))
+        rec.current_override = self._task_of_frame(frame.f_back)

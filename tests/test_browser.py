@@ -1,0 +1,72 @@
+"""The dashboard in the real Debian Chromium: run a demo, see its timeline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import ROOT, validate_trace
+
+pytestmark = pytest.mark.browser
+SHOTS = ROOT / "docs" / "screenshots"
+
+
+def state(page) -> dict:
+    return page.evaluate(
+        "() => JSON.parse(JSON.stringify(window.coroscope, (k, v) =>"
+        " typeof v === 'function' ? undefined : v))"
+    )
+
+
+def test_run_gevent_eat_play_and_see_it_drawn(server, page):
+    page.goto(server.url + "/")
+    page.get_by_test_id("demo-select").select_option("gevent_eat_play")
+    page.locator("[name=eat_seconds]").fill("0.6")
+    page.locator("[name=play_seconds]").fill("0.3")
+    page.get_by_test_id("run").click()
+    page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
+    page.wait_for_timeout(300)  # let the last frame paint
+    s = state(page)
+    assert s["seqOk"] is True and s["lastError"] is None
+    assert [lane["name"] for lane in s["lanes"]] == ["main", "Hub", "eat", "play"]
+    # Every switch of the run is covered by what is drawn.
+    status, trace = server.get(f"/api/runs/{s['runId']}/trace.json")
+    validate_trace(trace)
+    switches = sum(1 for e in trace["events"] if e["kind"] in ("switch", "throw"))
+    assert s["events"] == len(trace["events"]) and s["switches"] == switches
+    assert s["drawnSwitches"] == switches
+    assert [line["text"] for line in s["stdout"]] == [
+        "egon eat 1", "egon play 1", "egon play 2", "egon eat 2", "主"]
+    console = page.get_by_test_id("console").inner_text()
+    for text in ("egon eat 1", "egon play 2", "主"):
+        assert text in console
+    assert page.get_by_test_id("status").inner_text().strip() != ""
+    first = s["firstSwitchDrawnAt"] - s["runClickedAt"]
+    print(f"\nRun clicked -> first switch drawn: {first:.0f} ms")
+    assert 0 < first < 5000
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "dashboard.png"))
+
+    # Export JSON: the link downloads the native trace of this run.
+    with page.expect_download() as dl:
+        page.get_by_test_id("export").click()
+    exported = json.loads(open(dl.value.path(), encoding="utf-8").read())
+    validate_trace(exported)
+    assert exported["run"]["id"] == s["runId"]
+    assert exported["events"] == trace["events"]
+
+
+def test_load_trace_draws_an_exported_run(server, page):
+    status, run = server.request("POST", "/api/runs", {"demo": "greenlet_eat_play"})
+    server.wait_run(run["id"])
+    _, trace = server.get(f"/api/runs/{run['id']}/trace.json")
+    page.goto(server.url + "/")
+    page.wait_for_function("window.coroscope && window.coroscope.loadTrace")
+    page.evaluate("t => window.coroscope.loadTrace(t)", trace)
+    page.wait_for_timeout(200)
+    s = state(page)
+    assert [lane["name"] for lane in s["lanes"]] == ["main", "eat", "play"]
+    assert s["status"] == "finished" and s["switches"] == 5 and s["drawnSwitches"] == 5
+    assert [x["text"] for x in s["stdout"]] == [
+        "egon eat 1", "egon play 1", "egon eat 2", "egon play 2"]
