@@ -97,6 +97,7 @@ class Run:
             "events_fd": w,
             "max_events": self.limits.max_events,
             "max_memory_bytes": self.limits.max_memory_bytes,
+            "generators": self.demo.generators,
         }
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(

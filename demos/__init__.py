@@ -70,6 +70,8 @@ class Demo:
     description: str
     file: str
     params: tuple[Param, ...] = field(default=())
+    #: Trace generator resumes/yields too (a profile hook: slower, so only where needed).
+    generators: bool = False
 
     @property
     def path(self) -> Path:

@@ -34,6 +34,7 @@ from typing import Any  # noqa: E402
 
 import orjson  # noqa: E402
 
+from app.tracer.blocking import BlockingProbes, BusyWatch  # noqa: E402
 from app.tracer.recorder import Recorder, TaskOutput  # noqa: E402
 
 
@@ -68,6 +69,8 @@ class Flusher:
 
     def __init__(self, recorder: Recorder, pipe: EventPipe, spec: dict[str, Any]) -> None:
         self.recorder = recorder
+        self.watch = BusyWatch(recorder, recorder.thread_id,
+                               int(spec.get("busy_ms", 100) * 1_000_000))
         self.pipe = pipe
         self.interval = spec.get("flush_ms", 20) / 1000
         self.max_rows = spec.get("batch_rows", 10000)
@@ -88,6 +91,7 @@ class Flusher:
         try:
             while not self._stop:
                 _real_sleep(self.interval)
+                self.watch.poll()
                 self.flush()
                 if self.recorder.count > self.max_events:
                     # Rows past the bound are still sent: the trace stays whole up to here.
@@ -131,14 +135,16 @@ def run(spec: dict[str, Any]) -> int:
         }
     )
     file = spec["file"]
-    recorder = Recorder(user_files=[file])
+    recorder = Recorder(user_files=[file], generators=bool(spec.get("generators")))
     output = TaskOutput(recorder)
+    probes = BlockingProbes(recorder)
     flusher = Flusher(recorder, pipe, spec)
     flusher.start()
 
     status, error, code = "finished", None, 0
     saved_stdout = sys.stdout
     sys.stdout = output
+    probes.install()
     recorder.start()
     try:
         namespace = runpy.run_path(file, run_name="__coroscope_demo__")
@@ -151,6 +157,7 @@ def run(spec: dict[str, Any]) -> int:
         status, error, code = "error", traceback.format_exc(), 1
     finally:
         recorder.stop()
+        probes.uninstall()
         sys.stdout = saved_stdout
         output.close_lines()
     flusher.stop()

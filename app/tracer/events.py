@@ -30,6 +30,10 @@ code   name      a      b       x
 2      spawn     task   parent  task record ``{"name", "kind"[, "args"][, "thread"]}``
 3      finish    task   null    null
 4      stdout    task   null    one printed line, without its newline
+5      block     task   null    ``{"call": "time.sleep(2)", "since": ns}``: the OS thread
+                                is stuck in a call gevent cannot switch out of, since
+                                ``since`` (earlier than ``t`` when found by the watchdog)
+6      unblock   task   null    null: that call returned
 =====  ========  =====  ======  ==================================================
 
 Worked example: the seed's greenlet eat/play::
@@ -59,9 +63,13 @@ THROW = 1
 SPAWN = 2
 FINISH = 3
 STDOUT = 4
+BLOCK = 5
+UNBLOCK = 6
 
 #: code -> name, in code order (the browser receives this table in the run frame).
-KIND_NAMES: tuple[str, ...] = ("switch", "throw", "spawn", "finish", "stdout")
+KIND_NAMES: tuple[str, ...] = (
+    "switch", "throw", "spawn", "finish", "stdout", "block", "unblock",
+)
 KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(KIND_NAMES)}
 
 #: Task kinds a ``spawn`` record may carry.
@@ -90,8 +98,11 @@ def row_to_event(seq: int, row: list[Any]) -> dict[str, Any]:
         return {"seq": seq, "t": t, "kind": name, "from": a, "to": b, "line": x}
     if kind == SPAWN:
         return {"seq": seq, "t": t, "kind": name, "task": a, "parent": b}
-    if kind == FINISH:
+    if kind == FINISH or kind == UNBLOCK:
         return {"seq": seq, "t": t, "kind": name, "task": a}
+    if kind == BLOCK:
+        return {"seq": seq, "t": t, "kind": name, "task": a, "call": x["call"],
+                "since": x["since"]}
     return {"seq": seq, "t": t, "kind": name, "task": a, "text": x}
 
 
@@ -108,6 +119,8 @@ def event_to_row(event: dict[str, Any], tasks: dict[int, dict[str, Any]]) -> lis
             if task.get(key):
                 record[key] = task[key]
         return [t, kind, event["task"], event.get("parent"), record]
-    if kind == FINISH:
+    if kind == FINISH or kind == UNBLOCK:
         return [t, kind, event["task"], None, None]
+    if kind == BLOCK:
+        return [t, kind, event["task"], None, {"call": event["call"], "since": event["since"]}]
     return [t, kind, event["task"], None, event["text"]]

@@ -104,6 +104,7 @@ class GeneratorTracer:
                 self.closing.add(frame)
                 return
             rec.rows.append((t, THROW, origin, target, caller.f_lineno))
+            rec.note_switch(target, t)
             rec.current_override = target
             return
         if origin is None:
@@ -116,6 +117,7 @@ class GeneratorTracer:
                 line = outer.f_lineno if outer is not None and self._is_user(
                     outer.f_code) else None
                 rec.rows.append((t, SWITCH, base, origin, line))
+                rec.note_switch(origin, t)
             else:
                 origin = base
         target = self.generators.get(frame)
@@ -124,6 +126,7 @@ class GeneratorTracer:
             self.generators[frame] = target
         line = caller.f_lineno if caller is not None else None
         rec.rows.append((t, SWITCH, origin, target, line))
+        rec.note_switch(target, t)
         rec.current_override = target
 
     def _leave(self, frame: Any) -> None:
@@ -144,6 +147,7 @@ class GeneratorTracer:
             del self.generators[frame]
             rec.rows.append((t, FINISH, src, None, None))
             rec.rows.append((t, SWITCH, src, dst, None))
+        rec.note_switch(dst, t)
         rec.current_override = self._task_of_frame(frame.f_back)
 
     def _driver_returns(self, frame: Any) -> None:
@@ -155,4 +159,5 @@ class GeneratorTracer:
             dst = rec.greenlet_task()
         rec.rows.append((t, FINISH, src, None, None))
         rec.rows.append((t, SWITCH, src, dst, None))
+        rec.note_switch(dst, t)
         rec.current_override = self._task_of_frame(frame.f_back)

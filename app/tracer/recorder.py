@@ -29,7 +29,7 @@ from typing import Any
 
 import greenlet
 
-from .events import FINISH, SPAWN, STDOUT, SWITCH, THROW
+from .events import BLOCK, FINISH, SPAWN, STDOUT, SWITCH, THROW, UNBLOCK
 
 _counter = iter(range(1, 1 << 62))
 _repr = reprlib.Repr()
@@ -101,7 +101,15 @@ class Recorder:
         self._active = False
         self._pending: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         self._saved_profile: Any = None
-        self._main_thread = _get_ident()
+        self._main_thread = self.thread_id = _get_ident()
+        #: The task now running in this thread and when it got control (for BusyWatch).
+        self.running: int | None = None
+        self.switched_at = 0
+        #: Depth of wrapped blocking calls in this thread (set by BlockingProbes).
+        self.blocked = 0
+        #: The task flagged busy by BusyWatch, until its next switch.
+        self.busy_task: int | None = None
+        self._busy_lock = _thread.allocate_lock()
         #: Set by the generator tracer while a generator (or its driver) runs.
         self.current_override: int | None = None
         self._generators = None
@@ -117,7 +125,8 @@ class Recorder:
         if self._active:
             raise RuntimeError("recorder already started")
         self.t0 = self.clock()
-        self._task_of(greenlet.getcurrent(), 0)
+        self.running = self._task_of(greenlet.getcurrent(), 0)
+        self.switched_at = 0
         self._active = True
         self._prev_tracer = greenlet.settrace(self._on_greenlet_event)
         if self._generators is not None:
@@ -131,6 +140,7 @@ class Recorder:
         if self._generators is not None:
             self._generators.stop()
         self._flush_pending()
+        self.end_busy(self.now())
         greenlet.settrace(self._prev_tracer)
         self._prev_tracer = None
 
@@ -223,6 +233,8 @@ class Recorder:
                 line = None
             else:
                 line = self._line_of(origin) if self.user_files else None
+            if self.busy_task is not None:
+                self.end_busy(t)
             kind = SWITCH if event == "switch" else THROW
             dst = getattr(target, attr, None)
             if dst is None:
@@ -236,8 +248,10 @@ class Recorder:
                     self._pending = (spawn, (t, kind, src, dst, line))
                     self._saved_profile = sys.getprofile()
                     sys.setprofile(self._name_on_first_call)
+                    self.running, self.switched_at = dst, t
                     return self._chain(event, args)
             self.rows.append((t, kind, src, dst, line))
+            self.running, self.switched_at = dst, t
         except Exception:  # pragma: no cover - a raising hook would be silently removed
             pass
         self._chain(event, args)
@@ -267,6 +281,26 @@ class Recorder:
             record["args"] = task["args"] = args
         self.rows.append(spawn)
         self.rows.append(switch)
+
+    # -- busy spans (see blocking.BusyWatch) -------------------------------------
+
+    def note_switch(self, task: int, t: int) -> None:
+        """A switch recorded outside the greenlet hook (generators) hands control to task."""
+        if self.busy_task is not None:
+            self.end_busy(t)
+        self.running, self.switched_at = task, t
+
+    def begin_busy(self, task: int, since: int, call: str) -> None:
+        with self._busy_lock:
+            if self.busy_task is None and self.running == task and self.switched_at == since:
+                self.busy_task = task
+                self.rows.append((self.now(), BLOCK, task, None, {"call": call, "since": since}))
+
+    def end_busy(self, t: int) -> None:
+        with self._busy_lock:
+            if self.busy_task is not None:
+                self.rows.append((t, UNBLOCK, self.busy_task, None, None))
+                self.busy_task = None
 
     # -- printed output ----------------------------------------------------------
 
