@@ -23,14 +23,22 @@ class ParamError(ValueError):
 @dataclass(frozen=True)
 class Param:
     name: str
-    type: str  # "int" | "float"
+    type: str  # "int" | "float" | "choice"
     default: Any
     min: float | None = None
     max: float | None = None
     help: str = ""
+    choices: tuple[str, ...] = ()
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` as this parameter's type, or raise ParamError saying why."""
+        if self.type == "choice":
+            if value not in self.choices:
+                raise ParamError(
+                    f"parameter {self.name!r} must be one of {', '.join(self.choices)}; "
+                    f"got {value!r}"
+                )
+            return value
         if isinstance(value, bool):
             raise ParamError(f"parameter {self.name!r} must be {self.type}, not a boolean")
         if self.type == "int":
@@ -53,7 +61,7 @@ class Param:
         return value
 
     def describe(self) -> dict[str, Any]:
-        return {
+        info = {
             "name": self.name,
             "type": self.type,
             "default": self.default,
@@ -61,6 +69,13 @@ class Param:
             "max": self.max,
             "help": self.help,
         }
+        if self.choices:
+            info["choices"] = list(self.choices)
+        return info
+
+
+def choice(name: str, default: str, choices: tuple[str, ...], help: str) -> Param:
+    return Param(name, "choice", default, help=help, choices=choices)
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,8 @@ class Demo:
     params: tuple[Param, ...] = field(default=())
     #: Trace generator resumes/yields too (a profile hook: slower, so only where needed).
     generators: bool = False
+    #: A contrast to run side by side: two (demo id, params) pairs, shown one above the other.
+    compare: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def path(self) -> Path:
@@ -102,26 +119,50 @@ class Demo:
             "description": self.description,
             "file": self.file,
             "params": [p.describe() for p in self.params],
+            "compare": [{"demo": d, "params": p} for d, p in self.compare],
         }
 
+
+_EAT = Param("eat_seconds", "float", 2.0, 0.0, 10.0, "how long eat sleeps")
+_PLAY = Param("play_seconds", "float", 1.0, 0.0, 10.0, "how long play sleeps")
 
 DEMOS: dict[str, Demo] = {
     d.id: d
     for d in (
         Demo(
-            id="gevent_eat_play",
-            title="gevent: spawn, sleep, join",
+            id="yield_producer_consumer",
+            title="yield: serial vs. send() to a generator",
             description=(
-                "Two greenlets spawned with gevent.spawn: eat sleeps 2 s, play sleeps 1 s. "
-                "Each gevent.sleep switches to the Hub, which runs the other greenlet, so both "
-                "start at once and the whole run takes about 2 s, not 3 s. Watch every switch "
-                "go through the Hub."
+                "Serial: the producer builds the whole list, then the consumer gets it. "
+                "yield: the producer send()s each item to a consumer generator, so the two "
+                "switch back and forth once per item (one switch pair per send). Switching "
+                "costs time: try n = 1000000 on both variants and compare the totals."
             ),
-            file="gevent_eat_play.py",
+            file="yield_producer_consumer.py",
             params=(
-                Param("eat_seconds", "float", 2.0, 0.0, 10.0, "how long eat sleeps"),
-                Param("play_seconds", "float", 1.0, 0.0, 10.0, "how long play sleeps"),
+                choice("variant", "yield", ("serial", "yield"), "serial list, or send() each item"),
+                Param("n", "int", 5, 1, 1_000_000, "number of items"),
             ),
+            generators=True,
+            compare=(
+                ("yield_producer_consumer", {"variant": "serial"}),
+                ("yield_producer_consumer", {"variant": "yield"}),
+            ),
+        ),
+        Demo(
+            id="yield_blocking",
+            title="yield + blocking: time.sleep stops everything",
+            description=(
+                "The producer still send()s each item to the consumer, but sleeps after each "
+                "one. yield can switch only where the code says so: while time.sleep blocks "
+                "the thread no task runs, and the timeline greys out every lane."
+            ),
+            file="yield_blocking.py",
+            params=(
+                Param("n", "int", 3, 1, 20, "number of items"),
+                Param("seconds", "float", 0.5, 0.0, 3.0, "how long each time.sleep blocks"),
+            ),
+            generators=True,
         ),
         Demo(
             id="greenlet_eat_play",
@@ -138,12 +179,75 @@ DEMOS: dict[str, Demo] = {
             title="greenlet: the cost of pure switching",
             description=(
                 "Two loops of pure computation, first one after the other, then switching "
-                "greenlets at every iteration. Switching without any I/O to wait for only "
-                "adds cost: compare the two wall times printed at the end."
+                "greenlets at every iteration. Without any I/O to wait for, switching only "
+                "adds cost: compare the two wall times, their ratio and the ns per switch."
             ),
             file="greenlet_switch_cost.py",
             params=(
+                choice("variant", "both", ("sequential", "switching", "both"),
+                       "which loops to run"),
                 Param("n", "int", 1000, 1, 2_000_000, "iterations of each loop"),
+            ),
+            compare=(
+                ("greenlet_switch_cost", {"variant": "sequential", "n": 100_000}),
+                ("greenlet_switch_cost", {"variant": "switching", "n": 100_000}),
+            ),
+        ),
+        Demo(
+            id="gevent_eat_play",
+            title="gevent: spawn, join, joinall, value",
+            description=(
+                "Two greenlets spawned with gevent.spawn: eat sleeps 2 s, play sleeps 1 s. "
+                "Each gevent.sleep switches to the Hub, which runs the other greenlet, so both "
+                "start at once and the whole run takes about 2 s, not 3 s. Each function's "
+                "return value is read back through .value."
+            ),
+            file="gevent_eat_play.py",
+            params=(_EAT, _PLAY,
+                    Param("joinall", "int", 0, 0, 1, "1: gevent.joinall([g1, g2]) instead of "
+                          "g1.join(); g2.join()")),
+        ),
+        Demo(
+            id="gevent_unpatched_sleep",
+            title="gevent without monkey patching: time.sleep blocks",
+            description=(
+                "The same eat/play greenlets, but sleeping with time.sleep and no monkey "
+                "patch. gevent cannot see that call: the whole thread blocks, the Hub never "
+                "runs in between, and the total is the sum, 3 s. Compare with monkey.patch_all()."
+            ),
+            file="gevent_unpatched_sleep.py",
+            params=(_EAT, _PLAY),
+            compare=(("gevent_unpatched_sleep", {}), ("gevent_monkey_patch", {})),
+        ),
+        Demo(
+            id="gevent_monkey_patch",
+            title="gevent with monkey.patch_all(): time.sleep switches",
+            description=(
+                "monkey.patch_all() first, then the same code: time.sleep is now gevent's "
+                "sleep, which parks the greenlet and switches to the Hub. Both sleeps "
+                "overlap and the total is 2 s. Compare with the unpatched run."
+            ),
+            file="gevent_monkey_patch.py",
+            params=(_EAT, _PLAY),
+            compare=(("gevent_unpatched_sleep", {}), ("gevent_monkey_patch", {})),
+        ),
+        Demo(
+            id="gevent_sync_async",
+            title="gevent: synchronous vs. asynchronous",
+            description=(
+                "Ten tasks that each sleep 0.5 s. Synchronous: one after another, about 5 s. "
+                "Asynchronous: all spawned then joined, so their sleeps overlap and the whole "
+                "thing takes about 0.5 s."
+            ),
+            file="gevent_sync_async.py",
+            params=(
+                choice("variant", "async", ("sync", "async"), "one by one, or spawned"),
+                Param("tasks", "int", 10, 1, 100, "number of tasks"),
+                Param("seconds", "float", 0.5, 0.0, 2.0, "how long each task sleeps"),
+            ),
+            compare=(
+                ("gevent_sync_async", {"variant": "sync"}),
+                ("gevent_sync_async", {"variant": "async"}),
             ),
         ),
     )

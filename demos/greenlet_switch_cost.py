@@ -19,7 +19,8 @@ def sequential(n):
     start = time.time()
     f1()
     f2()
-    return time.time() - start
+    stop = time.time()
+    return stop - start
 
 
 def switching(n):
@@ -39,15 +40,19 @@ def switching(n):
     g1 = greenlet(f1)
     g2 = greenlet(f2)
     g1.switch()
-    return time.time() - start
+    stop = time.time()
+    return stop - start
 
 
-def main(n=1000):
-    t_seq = sequential(n)
-    print('sequential run time is %.6f s' % t_seq)
-    t_sw = switching(n)
-    print('switching run time is %.6f s' % t_sw)
-    print('switching / sequential = %.1fx' % (t_sw / t_seq if t_seq else float('inf')))
+def main(variant='both', n=1000):
+    if variant in ('sequential', 'both'):
+        t_seq = sequential(n)
+        print('sequential run time is %.6f s' % t_seq)
+    if variant in ('switching', 'both'):
+        t_sw = switching(n)
+        print('switching run time is %.6f s (%.0f ns per switch)' % (t_sw, t_sw / (2 * n) * 1e9))
+    if variant == 'both':
+        print('switching / sequential = %.1fx' % (t_sw / t_seq if t_seq else float('inf')))
 
 
 if __name__ == '__main__':

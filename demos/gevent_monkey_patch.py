@@ -1,0 +1,36 @@
+"""gevent with monkey.patch_all(): time.sleep becomes a switch to the Hub."""
+
+from gevent import monkey; monkey.patch_all()  # noqa: E702, I001 (first, as the tutorial says)
+
+import time
+
+import gevent
+
+
+def eat():
+    print('eat food 1')
+    time.sleep(eat_seconds)  # patched: parks this greenlet, the Hub runs the others
+    print('eat food 2')
+
+
+def play():
+    print('play 1')
+    time.sleep(play_seconds)
+    print('play 2')
+
+
+eat_seconds, play_seconds = 2.0, 1.0
+
+
+def main(eat_seconds=2.0, play_seconds=1.0):
+    globals().update(eat_seconds=eat_seconds, play_seconds=play_seconds)
+    start = time.time()
+    g1 = gevent.spawn(eat)
+    g2 = gevent.spawn(play)
+    gevent.joinall([g1, g2])
+    print('主')
+    print('total %.2f s' % (time.time() - start))
+
+
+if __name__ == '__main__':
+    main()
