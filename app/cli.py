@@ -1,4 +1,4 @@
-"""``coroscope`` command line: ``coroscope serve [--host H] [--port P] [--no-browser]``."""
+"""``coroscope`` command line: ``serve``, ``record``, ``demos``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,72 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port to try first; the next free one is used if taken (default 8765)")
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser")
     serve.add_argument("--quiet", action="store_true", help="do not log every request")
+
+    record = sub.add_parser("record", help="run a built-in demo under the tracer, write its trace")
+    record.add_argument("demo", help="demo id (see `coroscope demos`)")
+    record.add_argument("--param", action="append", default=[], metavar="K=V",
+                        help="a demo parameter, e.g. --param n=1000 (repeatable)")
+    record.add_argument("--out", required=True, help="where to write the native trace JSON")
+
+    sub.add_parser("demos", help="list the built-in demos and their parameters")
     return parser
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"coroscope: --param needs K=V, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value  # a bare word: a choice such as variant=serial
+
+
+def _record(args: argparse.Namespace) -> int:
+    import orjson
+
+    from demos import DEMOS, ParamError
+
+    from .runs import RunRegistry
+
+    demo = DEMOS.get(args.demo)
+    if demo is None:
+        print(f"coroscope: no demo {args.demo!r}; known: {', '.join(DEMOS)}", file=sys.stderr)
+        return 2
+    try:
+        params = demo.resolve_params(dict(_parse_param(p) for p in args.param))
+    except ParamError as exc:
+        print(f"coroscope: {exc}", file=sys.stderr)
+        return 2
+    run = RunRegistry().start(demo, params)
+    run.ended.wait()
+    trace = run.export()
+    tmp = f"{args.out}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(orjson.dumps(trace))
+    import os
+
+    os.replace(tmp, args.out)  # never a half-written trace under the real name
+    seconds = (run.duration_ns or 0) / 1e9
+    print(f"{demo.id}: {run.status} in {seconds:.3f} s, {run.events} events -> {args.out}")
+    if run.error:
+        print(run.error, file=sys.stderr)
+    return 0 if run.status == "finished" else 1
+
+
+def _demos() -> int:
+    from demos import DEMOS
+
+    for demo in DEMOS.values():
+        params = ", ".join(
+            f"{p.name}={p.default!r}" + (f" ({'|'.join(p.choices)})" if p.choices else
+                                        f" [{p.min:g}..{p.max:g}]")
+            for p in demo.params
+        )
+        print(f"{demo.id:26} {demo.title}" + (f"\n{'':26} {params}" if params else ""))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(host=args.host, port=args.port, open_browser=not args.no_browser,
               quiet=args.quiet)
+    elif args.command == "record":
+        return _record(args)
+    elif args.command == "demos":
+        return _demos()
     return 0
 
 

@@ -33,7 +33,7 @@ from gevent.os import make_nonblocking, nb_read
 
 from demos import Demo
 
-from .tracer.events import FINAL_STATUSES, FORMAT, SPAWN, VERSION, row_to_event
+from .tracer.events import FINAL_STATUSES, FORMAT, SPAWN, TASKINFO, VERSION, row_to_event
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
@@ -92,8 +92,11 @@ class Run:
         except OSError:
             pass
         spec = {
-            "file": str(self.demo.path),
-            "params": self.params,
+            "file": str(self.demo.path_for(self.params)),
+            "user_files": self.demo.user_files(self.params),
+            # A variant that picks the file is not an argument of that file's main().
+            "params": {k: v for k, v in self.params.items()
+                       if not (k == "variant" and self.demo.variant_files)},
             "events_fd": w,
             "max_events": self.limits.max_events,
             "max_memory_bytes": self.limits.max_memory_bytes,
@@ -253,13 +256,15 @@ class Run:
             "python": self.python,
         }
         if source:
-            info["source"] = {"file": self.demo.file, "text": self.demo.source()}
+            info["source"] = {"file": self.demo.file_for(self.params),
+                              "text": self.demo.source(self.params)}
         return info
 
     def export(self) -> dict[str, Any]:
         """The native trace (``coroscope.trace``), valid at any moment of the run."""
         events: list[dict[str, Any]] = []
         tasks: list[dict[str, Any]] = []
+        by_id: dict[int, dict[str, Any]] = {}
         seq = 0
         for raw in list(self.batches):
             for row in orjson.loads(raw)["rows"]:
@@ -271,6 +276,9 @@ class Run:
                         if key in record:
                             task[key] = record[key]
                     tasks.append(task)
+                    by_id[task["id"]] = task
+                elif row[1] == TASKINFO and row[2] in by_id:
+                    by_id[row[2]].update(row[4])
                 events.append(row_to_event(seq, row))
                 seq += 1
         run = self.describe(source=True)

@@ -56,9 +56,18 @@ def test_every_demo_has_a_file_a_main_and_documented_params():
         assert re.search(r"^def main\(", demo.source(), re.M), demo.id
         assert len(demo.description.split(". ")) >= 2, f"{demo.id}: explain in 2-3 sentences"
         for p in demo.params:
-            assert p.help and p.min is not None and p.max is not None, (demo.id, p.name)
-            assert p.min <= p.default <= p.max
-            assert f"{p.name}=" in demo.source(), (demo.id, p.name)
+            assert p.help, (demo.id, p.name)
+            if p.type == "choice":
+                assert p.default in p.choices
+                if p.name == "variant" and demo.variant_files:
+                    assert set(demo.variant_files) == set(p.choices)
+                    continue
+            else:
+                assert p.min is not None and p.max is not None, (demo.id, p.name)
+                assert p.min <= p.default <= p.max
+            for variant in demo.variant_files or [None]:
+                source = demo.source({"variant": variant})
+                assert f"{p.name}=" in source, (demo.id, variant, p.name)
 
 
 def test_ruff_is_clean():

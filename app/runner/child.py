@@ -92,6 +92,7 @@ class Flusher:
             while not self._stop:
                 _real_sleep(self.interval)
                 self.watch.poll()
+                self.recorder.watch_dummy_threads()
                 self.flush()
                 if self.recorder.count > self.max_events:
                     # Rows past the bound are still sent: the trace stays whole up to here.
@@ -135,7 +136,10 @@ def run(spec: dict[str, Any]) -> int:
         }
     )
     file = spec["file"]
-    recorder = Recorder(user_files=[file], generators=bool(spec.get("generators")))
+    recorder = Recorder(user_files=spec.get("user_files") or [file],
+                        generators=bool(spec.get("generators")))
+    # As `python demo.py` would: the demo's folder is importable (for its helpers).
+    sys.path.insert(0, os.path.dirname(file))
     output = TaskOutput(recorder)
     probes = BlockingProbes(recorder)
     flusher = Flusher(recorder, pipe, spec)

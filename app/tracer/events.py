@@ -34,6 +34,7 @@ code   name      a      b       x
                                 is stuck in a call gevent cannot switch out of, since
                                 ``since`` (earlier than ``t`` when found by the watchdog)
 6      unblock   task   null    null: that call returned
+7      taskinfo  task   null    ``{"thread": "Dummy-1"}``: learned later about a task
 =====  ========  =====  ======  ==================================================
 
 Worked example: the seed's greenlet eat/play::
@@ -65,10 +66,11 @@ FINISH = 3
 STDOUT = 4
 BLOCK = 5
 UNBLOCK = 6
+TASKINFO = 7
 
 #: code -> name, in code order (the browser receives this table in the run frame).
 KIND_NAMES: tuple[str, ...] = (
-    "switch", "throw", "spawn", "finish", "stdout", "block", "unblock",
+    "switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo",
 )
 KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(KIND_NAMES)}
 
@@ -103,6 +105,8 @@ def row_to_event(seq: int, row: list[Any]) -> dict[str, Any]:
     if kind == BLOCK:
         return {"seq": seq, "t": t, "kind": name, "task": a, "call": x["call"],
                 "since": x["since"]}
+    if kind == TASKINFO:
+        return {"seq": seq, "t": t, "kind": name, "task": a, "thread": x["thread"]}
     return {"seq": seq, "t": t, "kind": name, "task": a, "text": x}
 
 
@@ -123,4 +127,6 @@ def event_to_row(event: dict[str, Any], tasks: dict[int, dict[str, Any]]) -> lis
         return [t, kind, event["task"], None, None]
     if kind == BLOCK:
         return [t, kind, event["task"], None, {"call": event["call"], "since": event["since"]}]
+    if kind == TASKINFO:
+        return [t, kind, event["task"], None, {"thread": event["thread"]}]
     return [t, kind, event["task"], None, event["text"]]

@@ -29,7 +29,7 @@ from typing import Any
 
 import greenlet
 
-from .events import BLOCK, FINISH, SPAWN, STDOUT, SWITCH, THROW, UNBLOCK
+from .events import BLOCK, FINISH, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK
 
 _counter = iter(range(1, 1 << 62))
 _repr = reprlib.Repr()
@@ -110,6 +110,10 @@ class Recorder:
         #: The task flagged busy by BusyWatch, until its next switch.
         self.busy_task: int | None = None
         self._busy_lock = _thread.allocate_lock()
+        #: ``threading._active`` once threading is monkey-patched (ident == id(greenlet)):
+        #: a greenlet that called current_thread() has its Dummy-N thread there.
+        self.dummy_threads: dict[int, Any] | None = None
+        self._thread_named: set[int] = set()
         #: Set by the generator tracer while a generator (or its driver) runs.
         self.current_override: int | None = None
         self._generators = None
@@ -228,6 +232,8 @@ class Recorder:
             src = getattr(origin, attr, None)
             if src is None:
                 src = self._task_of(origin, t)
+            if self.dummy_threads is not None and src not in self._thread_named:
+                self._name_thread(origin, src, t)
             if origin.dead:
                 self.rows.append((t, FINISH, src, None, None))
                 line = None
@@ -282,6 +288,20 @@ class Recorder:
         self.rows.append(spawn)
         self.rows.append(switch)
 
+    def _name_thread(self, g: greenlet.greenlet, task: int, t: int) -> None:
+        thread = self.dummy_threads.get(id(g)) if self.dummy_threads is not None else None
+        if thread is not None:
+            self._thread_named.add(task)
+            self.tasks[task]["thread"] = thread.name
+            self.rows.append((t, TASKINFO, task, None, {"thread": thread.name}))
+
+    def watch_dummy_threads(self) -> None:
+        """Start naming greenlets' Dummy threads if the demo monkey-patched threading."""
+        if self.dummy_threads is None:
+            monkey = sys.modules.get("gevent.monkey")
+            if monkey is not None and monkey.is_module_patched("threading"):
+                self.dummy_threads = sys.modules["threading"]._active
+
     # -- busy spans (see blocking.BusyWatch) -------------------------------------
 
     def note_switch(self, task: int, t: int) -> None:
@@ -305,7 +325,10 @@ class Recorder:
     # -- printed output ----------------------------------------------------------
 
     def record_stdout(self, task: int, text: str) -> None:
-        self.rows.append((self.now(), STDOUT, task, None, text))
+        t = self.now()
+        if self.dummy_threads is not None and task not in self._thread_named:
+            self._name_thread(greenlet.getcurrent(), task, t)
+        self.rows.append((t, STDOUT, task, None, text))
 
 
 class TaskOutput(io.TextIOBase):

@@ -1,0 +1,66 @@
+// The server, same origin: REST for demos and exports, one websocket for live runs
+// (protocol in docs/trace-format.md).
+
+async function getJSON(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // fall through: a non-JSON error page is reported by status below
+  }
+  if (!response.ok) throw new Error(body?.error ?? `${response.status} ${response.statusText}`);
+  return body;
+}
+
+export function fetchDemos() {
+  return getJSON("/api/demos");
+}
+
+export function exportUrl(runId) {
+  return `/api/runs/${encodeURIComponent(runId)}/trace.json`;
+}
+
+/**
+ * The `/ws` connection, opened on first use and again after it drops. Messages sent
+ * while it is connecting are queued; every received frame goes to `onMessage`.
+ */
+export class LiveSocket {
+  constructor({ onMessage, onClose }) {
+    this.onMessage = onMessage;
+    this.onClose = onClose;
+    this.ws = null;
+    this.queue = [];
+  }
+
+  send(msg) {
+    const text = JSON.stringify(msg);
+    if (this.ws?.readyState === WebSocket.OPEN) return this.ws.send(text);
+    this.queue.push(text);
+    if (!this.ws || this.ws.readyState > WebSocket.OPEN) this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    this.ws = ws;
+    ws.onopen = () => {
+      for (const text of this.queue.splice(0)) ws.send(text);
+    };
+    ws.onmessage = (e) => {
+      let msg;
+      try {
+        msg = JSON.parse(e.data);
+      } catch (err) {
+        msg = { type: "error", error: `unreadable frame from the server: ${err.message}` };
+      }
+      this.onMessage(msg);
+    };
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.queue.length = 0;
+      this.onClose(e.reason || `code ${e.code}`);
+    };
+  }
+}

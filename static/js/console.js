@@ -1,0 +1,89 @@
+// The printed lines as a list: time, task (in its lane colour), text. Only the rows in
+// view exist in the DOM, so a run that prints a million lines costs a screenful.
+
+import { formatClock } from "./format.js";
+import { formatCount, t as tr } from "./i18n.js";
+import { taskColor } from "./timeline.js";
+
+const ROW_H = 20;
+const OVERSCAN = 6;
+
+export class Console {
+  constructor({ list, count, store, onPick }) {
+    this.list = list;
+    this.countEl = count;
+    this.store = store;
+    this.onPick = onPick;
+    this.shown = -1; // outCount at the last render
+    this.range = [0, 0];
+
+    this.spacer = document.createElement("div");
+    this.spacer.className = "console-spacer";
+    this.rows = document.createElement("div");
+    this.rows.className = "console-rows";
+    this.empty = document.createElement("div");
+    this.empty.className = "console-empty";
+    this.spacer.append(this.rows);
+    list.append(this.empty, this.spacer);
+
+    list.addEventListener("scroll", () => this.render(true));
+    list.addEventListener("click", (e) => {
+      const row = e.target.closest(".console-row");
+      if (row) this.onPick(Number(row.dataset.t));
+    });
+  }
+
+  reset() {
+    this.shown = -1;
+    this.list.scrollTop = 0;
+    this.update();
+  }
+
+  /** Bring the list up to date with the store; cheap when nothing was printed since. */
+  update() {
+    const n = this.store.outCount;
+    if (n === this.shown) return;
+    const list = this.list;
+    const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - ROW_H;
+    this.shown = n;
+    this.empty.textContent = n ? "" : tr("console.empty");
+    this.empty.hidden = n > 0;
+    this.countEl.textContent = n ? tr("console.count", { n: formatCount(n) }) : "";
+    this.spacer.style.height = `${n * ROW_H}px`;
+    // Follow new output while the reader is at the end; leave them be if they scrolled up.
+    if (atBottom) list.scrollTop = list.scrollHeight;
+    this.render(true);
+  }
+
+  render(force) {
+    const store = this.store;
+    const n = store.outCount;
+    const first = Math.max(0, Math.floor(this.list.scrollTop / ROW_H) - OVERSCAN);
+    const last = Math.min(n, Math.ceil((this.list.scrollTop + this.list.clientHeight) / ROW_H) + OVERSCAN);
+    if (!force && first === this.range[0] && last === this.range[1]) return;
+    this.range = [first, last];
+    const frag = document.createDocumentFragment();
+    for (let i = first; i < last; i++) {
+      const j = store.outEvent[i];
+      const task = store.tasks[store.a[j]];
+      const row = document.createElement("div");
+      row.className = "console-row";
+      row.style.top = `${i * ROW_H}px`;
+      row.dataset.t = String(store.t[j]);
+      row.title = tr("console.pick");
+      const time = document.createElement("span");
+      time.className = "console-time";
+      time.textContent = formatClock(store.t[j]);
+      const who = document.createElement("span");
+      who.className = "console-task";
+      who.textContent = task ? task.label : "?";
+      if (task) who.style.color = taskColor(task);
+      const text = document.createElement("span");
+      text.className = "console-text";
+      text.textContent = store.x[j];
+      row.append(time, who, text);
+      frag.append(row);
+    }
+    this.rows.replaceChildren(frag);
+  }
+}

@@ -1,0 +1,756 @@
+// The canvas timeline: one lane per task, running spans, switch arrows, finish caps and
+// printed lines. Work per redraw is bounded by the pixel width, not the trace length:
+// everything narrower than a device pixel is merged into per-column bins and shaded by
+// how much of the column it occupies. Hover lives in DOM overlays so it never repaints.
+
+import { formatDuration, formatInstant, niceStep, tickFormatter } from "./format.js";
+import { t as tr } from "./i18n.js";
+import { lowerBound, THROW, upperBound } from "./store.js";
+
+// Categorical colours, each at least 3:1 against the white plot (WCAG non-text contrast).
+const PALETTE = ["#2f6fde", "#0f8a5f", "#8b4fd8", "#c0468a", "#0e7f96", "#9a6a1f", "#5d7a0c", "#4a5a8c"];
+const HUB_COLOR = "#6b7280";
+export const INK = "#273142";
+export const WARN = "#e8590c";
+const COLORS = {
+  plot: "#ffffff",
+  gutter: "#f6f7f9",
+  laneAlt: "#fafbfc",
+  rule: "#e7e9ee",
+  grid: "#eef0f4",
+  axisText: "#5b6270",
+  text: "#1f2430",
+  muted: "#8a909c",
+};
+const FONT_STACK = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif';
+
+const GUTTER = 148;
+const AXIS_H = 30;
+const PAD_L = 12;
+const PAD_R = 28;
+const MIN_LANE_H = 30;
+const MAX_LANE_H = 72;
+const BIN_SLOTS = 8; // distinct lane pairs remembered per pixel column before flushing early
+const LEVELS = 8; // opacity steps for merged marks
+const HOVER_PX = 8;
+
+export function taskColor(task) {
+  return task.colorSlot < 0 ? HUB_COLOR : PALETTE[task.colorSlot % PALETTE.length];
+}
+
+function clamp(v, lo, hi) {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/** First span k of `task` whose end is >= t (spans are sorted and disjoint). */
+function firstSpanEndingAfter(task, t) {
+  const s = task.spans;
+  let lo = 0;
+  let hi = task.spanCount;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (s[2 * mid + 1] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index k into `task.out` whose event time is >= t. */
+function firstOutAt(task, times, t) {
+  let lo = 0;
+  let hi = task.outCount;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (times[task.out[mid]] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class Timeline {
+  constructor({ wrap, canvas, store, view, onViewChange }) {
+    this.wrap = wrap;
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.store = store;
+    this.view = view;
+    this.onViewChange = onViewChange;
+    this.extent = 0;
+    this.scrollY = 0;
+    this.g = null; // geometry of the last redraw, used by hover and interaction
+    this.pointer = null; // last pointer position over the canvas, for re-hover after redraws
+    this.drag = null;
+    this.lastDrawMs = 0;
+
+    this.bins = {
+      key: new Int32Array(BIN_SLOTS),
+      count: new Int32Array(BIN_SLOTS),
+      thrown: new Int32Array(BIN_SLOTS),
+      first: new Int32Array(BIN_SLOTS),
+    };
+    this.coverage = new Float32Array(0);
+    this.touched = new Uint8Array(0);
+    this.marks = { shafts: [[], []], heads: [[], []], bands: [[], []] };
+
+    this.cursor = this.overlay("cursor");
+    this.mark = this.overlay("hover-mark");
+    this.tooltip = this.overlay("tooltip");
+    this.bindEvents();
+    this.resize();
+  }
+
+  overlay(cls) {
+    const el = document.createElement("div");
+    el.className = cls;
+    el.hidden = true;
+    this.wrap.append(el);
+    return el;
+  }
+
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, this.wrap.clientWidth);
+    const h = Math.max(1, this.wrap.clientHeight);
+    this.w = w;
+    this.h = h;
+    this.dpr = dpr;
+    this.canvas.width = Math.round(w * dpr);
+    this.canvas.height = Math.round(h * dpr);
+  }
+
+  /** Geometry for one redraw: pixel mapping, lane positions, lane of each task. */
+  layout(extent) {
+    const { w, h, dpr, view, store } = this;
+    const lanes = store.lanes;
+    const plotX0 = GUTTER + PAD_L;
+    const plotX1 = Math.max(plotX0 + 10, w - PAD_R);
+    const plotW = plotX1 - plotX0;
+    const span = Math.max(view.t1 - view.t0, 1);
+    const avail = h - AXIS_H - 8;
+    const laneH = lanes.length ? clamp(Math.floor(avail / lanes.length), MIN_LANE_H, MAX_LANE_H) : MAX_LANE_H;
+    const scrollMax = Math.max(0, lanes.length * laneH - avail);
+    this.scrollY = clamp(this.scrollY, 0, scrollMax);
+    const barH = clamp(Math.round(laneH * 0.26), 8, 14);
+    const laneTop = new Float64Array(lanes.length);
+    const laneY = new Float64Array(lanes.length);
+    const laneOf = new Int32Array(store.tasks.length).fill(-1);
+    for (let i = 0; i < lanes.length; i++) {
+      laneTop[i] = AXIS_H + 4 + i * laneH - this.scrollY;
+      laneY[i] = Math.round(laneTop[i] + laneH * 0.62);
+      laneOf[lanes[i].id] = i;
+    }
+    return {
+      t0: view.t0, t1: view.t1, span, extent,
+      plotX0, plotX1, plotW,
+      pw: Math.max(1, Math.round(plotW * dpr)), // plot width in device pixels: the bin count
+      kx: (plotW * dpr) / span, // device px per ns
+      kxCss: plotW / span,
+      laneH, barH, laneTop, laneY, laneOf, scrollMax,
+    };
+  }
+
+  xAt(t) {
+    return this.g.plotX0 + (t - this.g.t0) * this.g.kxCss;
+  }
+
+  timeAt(x) {
+    const g = this.g ?? this.layout(this.extent);
+    return g.t0 + (x - g.plotX0) / g.kxCss;
+  }
+
+  /** Repaint everything. Returns how many switches fall in the visible window. */
+  draw(extent) {
+    const started = performance.now();
+    this.extent = extent;
+    const g = (this.g = this.layout(extent));
+    const { ctx, dpr, w, h, store } = this;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = COLORS.plot;
+    ctx.fillRect(0, 0, w, h);
+
+    let drawn = 0;
+    if (!store.lanes.length) {
+      this.drawEmpty();
+    } else {
+      this.drawLaneBackgrounds(g);
+      this.drawAxis(g);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(g.plotX0 - 6, AXIS_H, g.plotW + 12, h - AXIS_H);
+      ctx.clip();
+      this.forVisibleLanes(g, (task, i) => this.drawLaneBody(g, task, i));
+      drawn = this.drawSwitches(g);
+      this.forVisibleLanes(g, (task, i) => this.drawFinish(g, task, i));
+      this.forVisibleLanes(g, (task, i) => this.drawPrints(g, task, i));
+      ctx.restore();
+      this.drawGutter(g);
+      this.drawScrollbar(g);
+    }
+    this.lastDrawMs = performance.now() - started;
+    return drawn;
+  }
+
+  forVisibleLanes(g, fn) {
+    const lanes = this.store.lanes;
+    for (let i = 0; i < lanes.length; i++) {
+      if (g.laneTop[i] + g.laneH < AXIS_H || g.laneTop[i] > this.h) continue;
+      fn(lanes[i], i);
+    }
+  }
+
+  drawEmpty() {
+    const { ctx, w, h } = this;
+    ctx.fillStyle = COLORS.muted;
+    ctx.font = `14px ${FONT_STACK}`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText(tr("timeline.empty"), w / 2, h / 2);
+  }
+
+  drawLaneBackgrounds(g) {
+    const { ctx, w } = this;
+    ctx.fillStyle = COLORS.laneAlt;
+    this.forVisibleLanes(g, (task, i) => {
+      if (i % 2 === 1) ctx.fillRect(0, g.laneTop[i], w, g.laneH);
+    });
+    ctx.fillStyle = COLORS.rule;
+    this.forVisibleLanes(g, (task, i) => ctx.fillRect(0, Math.round(g.laneTop[i] + g.laneH) - 0.5, w, 1));
+  }
+
+  drawAxis(g) {
+    const { ctx, h } = this;
+    const step = niceStep(g.span * 110 / g.plotW);
+    const label = tickFormatter(step, Math.max(Math.abs(g.t0), Math.abs(g.t1)));
+    const first = Math.ceil(g.t0 / step);
+    const last = Math.floor(g.t1 / step);
+    ctx.font = `11px ${FONT_STACK}`;
+    ctx.textBaseline = "alphabetic";
+    for (let k = first; k <= last; k++) {
+      const t = k * step;
+      const x = Math.round(this.xAt(t)) + 0.5;
+      ctx.fillStyle = COLORS.grid;
+      ctx.fillRect(x - 0.5, AXIS_H, 1, h - AXIS_H);
+      ctx.fillStyle = COLORS.rule;
+      ctx.fillRect(x - 0.5, AXIS_H - 5, 1, 5);
+      const text = label(t);
+      const tw = ctx.measureText(text).width;
+      ctx.textAlign = x - tw / 2 < g.plotX0 - PAD_L + 2 ? "left" : x + tw / 2 > this.w - 2 ? "right" : "center";
+      ctx.fillStyle = COLORS.axisText;
+      ctx.fillText(text, x, AXIS_H - 10);
+    }
+    ctx.fillStyle = COLORS.rule;
+    ctx.fillRect(0, AXIS_H - 0.5, this.w, 1);
+  }
+
+  drawGutter(g) {
+    const { ctx } = this;
+    ctx.fillStyle = COLORS.gutter;
+    ctx.fillRect(0, AXIS_H, GUTTER, this.h - AXIS_H);
+    ctx.fillStyle = COLORS.rule;
+    ctx.fillRect(GUTTER - 0.5, 0, 1, this.h);
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    this.forVisibleLanes(g, (task, i) => {
+      const y = g.laneY[i];
+      const color = taskColor(task);
+      ctx.fillStyle = color;
+      ctx.fillRect(8, y - g.barH / 2, 4, g.barH);
+      ctx.font = `600 13px ${FONT_STACK}`;
+      ctx.fillText(this.fit(task.label, GUTTER - 28), 20, y);
+      if (g.laneH >= 38) {
+        ctx.font = `11px ${FONT_STACK}`;
+        ctx.fillStyle = COLORS.muted;
+        ctx.fillText(this.fit(task.kind, GUTTER - 28), 20, y - g.barH / 2 - 9);
+      }
+    });
+    // Lanes scrolled under the axis must not show through it.
+    ctx.fillStyle = COLORS.plot;
+    ctx.fillRect(0, 0, GUTTER - 0.5, AXIS_H - 0.5);
+  }
+
+  drawScrollbar(g) {
+    if (!g.scrollMax) return;
+    const track = this.h - AXIS_H - 8;
+    const thumb = Math.max(24, (track * track) / (track + g.scrollMax));
+    const y = AXIS_H + 4 + ((track - thumb) * this.scrollY) / g.scrollMax;
+    this.ctx.fillStyle = "rgba(39, 49, 66, 0.25)";
+    this.ctx.fillRect(this.w - 6, y, 4, thumb);
+  }
+
+  /** Parked line from spawn to finish, then running spans shaded by per-column occupancy. */
+  drawLaneBody(g, task, i) {
+    const { ctx, dpr } = this;
+    const y = g.laneY[i];
+    const color = taskColor(task);
+    const end = Number.isNaN(task.finishedAt) ? g.extent : task.finishedAt;
+    const xs = Math.max(this.xAt(task.spawnedAt), g.plotX0 - 6);
+    const xe = Math.min(this.xAt(end), g.plotX1 + 6);
+    ctx.fillStyle = color;
+    if (xe > xs) {
+      ctx.globalAlpha = 0.35;
+      ctx.fillRect(xs, y - 1, xe - xs, 2);
+    }
+    if (task.kind !== "main" && task.spawnedAt >= g.t0 && task.spawnedAt <= g.t1) {
+      ctx.globalAlpha = 1;
+      ctx.beginPath();
+      ctx.arc(this.xAt(task.spawnedAt), y, 3, 0, 2 * Math.PI);
+      ctx.fillStyle = COLORS.plot;
+      ctx.fill();
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = color;
+      ctx.stroke();
+      ctx.fillStyle = color;
+    }
+
+    const pw = g.pw;
+    if (this.coverage.length < pw) {
+      this.coverage = new Float32Array(pw);
+      this.touched = new Uint8Array(pw);
+    }
+    const cov = this.coverage;
+    const touched = this.touched;
+    cov.fill(0, 0, pw);
+    touched.fill(0, 0, pw);
+    const s = task.spans;
+    const { t0, t1, kx } = g;
+    let any = false;
+    const add = (start, stop) => {
+      let a = (start - t0) * kx;
+      let b = (stop - t0) * kx;
+      if (b < 0 || a >= pw) return;
+      if (a < 0) a = 0;
+      if (b > pw) b = pw;
+      const c0 = a | 0;
+      const c1 = Math.min(b | 0, pw - 1);
+      touched[c0] = 1;
+      touched[c1] = 1;
+      any = true;
+      if (c0 === c1) {
+        cov[c0] += b - a;
+        return;
+      }
+      cov[c0] += c0 + 1 - a;
+      for (let c = c0 + 1; c < c1; c++) cov[c] = 1;
+      cov[c1] += b - c1;
+    };
+    for (let k = firstSpanEndingAfter(task, t0); k < task.spanCount && s[2 * k] <= t1; k++) {
+      add(s[2 * k], s[2 * k + 1]);
+    }
+    if (!Number.isNaN(task.openSince)) add(task.openSince, Math.max(task.openSince, end));
+    if (!any) {
+      ctx.globalAlpha = 1;
+      return;
+    }
+
+    // Runs of equal opacity become one rect each; a column that is touched at all stays
+    // visible (a 40 µs burst in a 2 s run is still something the learner should see).
+    const top = y - g.barH / 2;
+    let runStart = 0;
+    let runLevel = 0;
+    const flush = (stop) => {
+      if (runLevel > 0) {
+        ctx.globalAlpha = runLevel / LEVELS;
+        ctx.fillRect(g.plotX0 + runStart / dpr, top, (stop - runStart) / dpr, g.barH);
+      }
+    };
+    for (let c = 0; c < pw; c++) {
+      const level = touched[c] ? Math.max(3, Math.ceil(Math.min(cov[c], 1) * LEVELS)) : 0;
+      if (level !== runLevel) {
+        flush(c);
+        runStart = c;
+        runLevel = level;
+      }
+    }
+    flush(pw);
+    ctx.globalAlpha = 1;
+  }
+
+  drawFinish(g, task, i) {
+    const t = task.finishedAt;
+    if (!(t >= g.t0 && t <= g.t1)) return;
+    const x = this.xAt(t);
+    const y = g.laneY[i];
+    this.ctx.fillStyle = taskColor(task);
+    this.ctx.fillRect(x - 1, y - g.barH / 2 - 4, 2.5, g.barH + 8);
+  }
+
+  /** Bin visible switches per device-pixel column and lane pair, then draw the marks. */
+  drawSwitches(g) {
+    const store = this.store;
+    const [lo, hi] = store.switchRange(g.t0, g.t1);
+    const { swT, swFrom, swTo, swKind } = store;
+    const { laneOf, pw, kx, t0 } = g;
+    const { key: bKey, count: bCount, thrown: bThrown, first: bFirst } = this.bins;
+    const marks = this.marks;
+    for (const list of [...marks.shafts, ...marks.heads, ...marks.bands]) list.length = 0;
+    this.lastHead = new Float64Array(store.lanes.length).fill(-Infinity);
+
+    let col = -1;
+    let nb = 0;
+    for (let i = lo; i < hi; i++) {
+      let c = ((swT[i] - t0) * kx) | 0;
+      if (c >= pw) c = pw - 1;
+      if (c !== col) {
+        if (nb) this.emitColumn(g, col, nb);
+        nb = 0;
+        col = c;
+      }
+      const la = laneOf[swFrom[i]];
+      const lb = laneOf[swTo[i]];
+      const key = la < lb ? (la << 16) | lb : (lb << 16) | la;
+      let k = 0;
+      while (k < nb && bKey[k] !== key) k++;
+      if (k === nb) {
+        if (nb === BIN_SLOTS) {
+          this.emitColumn(g, col, nb);
+          nb = 0;
+          k = 0;
+        }
+        bKey[k] = key;
+        bCount[k] = 0;
+        bThrown[k] = 0;
+        bFirst[k] = i;
+        nb++;
+      }
+      bCount[k]++;
+      if (swKind[i] === THROW) bThrown[k]++;
+    }
+    if (nb) this.emitColumn(g, col, nb);
+    this.paintMarks(g);
+    return hi - lo;
+  }
+
+  emitColumn(g, col, nb) {
+    const { key, count, thrown, first } = this.bins;
+    const store = this.store;
+    const x = g.plotX0 + (col + 0.5) / this.dpr;
+    const half = g.barH / 2;
+    for (let k = 0; k < nb; k++) {
+      const style = thrown[k] ? 1 : 0;
+      if (count[k] === 1) {
+        const i = first[k];
+        const la = g.laneOf[store.swFrom[i]];
+        const lb = g.laneOf[store.swTo[i]];
+        const ya = g.laneY[la];
+        const yb = g.laneY[lb];
+        const shafts = this.marks.shafts[style];
+        if (la === lb) {
+          shafts.push(x, ya - half - 4, ya + half + 4);
+          continue;
+        }
+        const down = lb > la;
+        const tip = down ? yb - half - 1 : yb + half + 1;
+        shafts.push(x, down ? ya + half : ya - half, tip);
+        // Heads closer than this on one lane would fuse into a smear; the shaft still shows.
+        if (x - this.lastHead[lb] >= 7) {
+          this.lastHead[lb] = x;
+          this.marks.heads[style].push(x, tip, down ? 1 : -1);
+        }
+      } else {
+        const la = key[k] >> 16;
+        const lb = key[k] & 0xffff;
+        const level = Math.min(LEVELS, Math.ceil((0.3 + 0.12 * Math.log2(count[k])) * LEVELS));
+        this.marks.bands[style].push(x, g.laneY[la] - half, g.laneY[lb] + half, level);
+      }
+    }
+  }
+
+  paintMarks(g) {
+    const { ctx, dpr } = this;
+    const colors = [INK, WARN];
+    for (let style = 0; style < 2; style++) {
+      ctx.fillStyle = colors[style];
+      const bands = this.marks.bands[style];
+      for (let level = 1; level <= LEVELS; level++) {
+        ctx.globalAlpha = level / LEVELS;
+        ctx.beginPath();
+        let any = false;
+        for (let j = 0; j < bands.length; j += 4) {
+          if (bands[j + 3] !== level) continue;
+          ctx.rect(bands[j] - 0.5 / dpr, bands[j + 1], 1 / dpr, bands[j + 2] - bands[j + 1]);
+          any = true;
+        }
+        if (any) ctx.fill();
+      }
+      ctx.globalAlpha = style ? 1 : 0.8;
+      ctx.strokeStyle = colors[style];
+      ctx.lineWidth = style ? 1.75 : 1.25;
+      ctx.beginPath();
+      const shafts = this.marks.shafts[style];
+      for (let j = 0; j < shafts.length; j += 3) {
+        ctx.moveTo(shafts[j], shafts[j + 1]);
+        ctx.lineTo(shafts[j], shafts[j + 2]);
+      }
+      ctx.stroke();
+      ctx.beginPath();
+      const heads = this.marks.heads[style];
+      for (let j = 0; j < heads.length; j += 3) {
+        const x = heads[j];
+        const tip = heads[j + 1];
+        const dir = heads[j + 2];
+        ctx.moveTo(x, tip);
+        ctx.lineTo(x - 3.5, tip - 6 * dir);
+        ctx.lineTo(x + 3.5, tip - 6 * dir);
+        ctx.closePath();
+      }
+      ctx.fill();
+    }
+    ctx.globalAlpha = 1;
+  }
+
+  /**
+   * Printed lines above the lane's bar: a dot at the time, the text to its right, cut
+   * with an ellipsis where the next label starts. Dots closer than 2 px are one dot.
+   */
+  drawPrints(g, task, i) {
+    if (!task.outCount) return;
+    const { ctx } = this;
+    const store = this.store;
+    const times = store.t;
+    const y = g.laneY[i] - g.barH / 2;
+    const color = taskColor(task);
+    ctx.font = `11px ${FONT_STACK}`;
+    ctx.textBaseline = "alphabetic";
+    ctx.textAlign = "left";
+    ctx.lineJoin = "round";
+    let pendingX = NaN;
+    let pendingText = "";
+    let prevEnd = -Infinity;
+    const place = (x, nextX) => {
+      this.dot(x, y, color);
+      const room = Math.min(nextX, g.plotX1 + PAD_R - 4) - (x + 5) - 6;
+      let text = pendingText;
+      if (room < 18) {
+        // Last label against the right edge: put it left of its dot if that space is free.
+        if (nextX === Infinity) {
+          const width = ctx.measureText(text).width;
+          if (x - 5 - width > prevEnd + 6) return this.label(text, x - 5, y - 4, "right");
+        }
+        return;
+      }
+      text = this.fit(text, room);
+      if (!text) return;
+      if (nextX === Infinity && text !== pendingText) {
+        const width = ctx.measureText(pendingText).width;
+        if (x - 5 - width > prevEnd + 6 && x - 5 - width > g.plotX0) {
+          return this.label(pendingText, x - 5, y - 4, "right");
+        }
+      }
+      prevEnd = x + 5 + ctx.measureText(text).width;
+      this.label(text, x + 5, y - 4, "left");
+    };
+    const start = firstOutAt(task, times, g.t0);
+    for (let k = start; k < task.outCount; k++) {
+      const j = task.out[k];
+      const t = times[j];
+      if (t > g.t1) break;
+      const x = this.xAt(t);
+      if (x - pendingX < 2) continue;
+      if (!Number.isNaN(pendingX)) place(pendingX, x);
+      pendingX = x;
+      pendingText = String(store.x[j]).slice(0, 200);
+    }
+    if (!Number.isNaN(pendingX)) place(pendingX, Infinity);
+  }
+
+  dot(x, y, color) {
+    const { ctx } = this;
+    ctx.beginPath();
+    ctx.arc(x, y, 2.75, 0, 2 * Math.PI);
+    ctx.fillStyle = color;
+    ctx.fill();
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = COLORS.plot;
+    ctx.stroke();
+  }
+
+  label(text, x, y, align) {
+    const { ctx } = this;
+    ctx.textAlign = align;
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+    ctx.strokeText(text, x, y);
+    ctx.fillStyle = COLORS.text;
+    ctx.fillText(text, x, y);
+    ctx.textAlign = "left";
+  }
+
+  /** `text`, cut with an ellipsis to fit `room` px in the current font ("" if nothing fits). */
+  fit(text, room) {
+    const { ctx } = this;
+    if (ctx.measureText(text).width <= room) return text;
+    let lo = 0;
+    let hi = text.length;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (ctx.measureText(text.slice(0, mid) + "…").width <= room) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo ? text.slice(0, lo) + "…" : "";
+  }
+
+  // ---- interaction ------------------------------------------------------------------
+
+  bindEvents() {
+    const c = this.canvas;
+    c.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    c.addEventListener("pointerdown", (e) => this.onPointerDown(e));
+    c.addEventListener("pointermove", (e) => this.onPointerMove(e));
+    c.addEventListener("pointerup", (e) => this.onPointerUp(e));
+    c.addEventListener("pointercancel", (e) => this.onPointerUp(e));
+    c.addEventListener("pointerleave", () => {
+      this.pointer = null;
+      this.hideHover();
+    });
+    c.addEventListener("dblclick", () => {
+      this.view.follow = true;
+      this.onViewChange();
+    });
+  }
+
+  local(e) {
+    const r = this.canvas.getBoundingClientRect();
+    return { x: e.clientX - r.left, y: e.clientY - r.top };
+  }
+
+  onWheel(e) {
+    if (!this.store.lanes.length) return;
+    e.preventDefault();
+    const { x } = this.local(e);
+    const g = this.g;
+    const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? this.h : 1;
+    const dx = e.deltaX * unit;
+    const dy = e.deltaY * unit;
+    if ((e.shiftKey || x < GUTTER) && g.scrollMax) {
+      this.scrollY += dy || dx;
+    } else if (Math.abs(dx) > Math.abs(dy)) {
+      this.view.panBy(dx / g.kxCss, this.extent);
+    } else {
+      const at = this.timeAt(clamp(x, g.plotX0, g.plotX1));
+      this.view.zoomAt(at, Math.exp(dy * 0.0015), this.extent);
+    }
+    this.onViewChange();
+  }
+
+  onPointerDown(e) {
+    if (e.button !== 0 || !this.store.lanes.length) return;
+    this.canvas.setPointerCapture(e.pointerId);
+    this.drag = { ...this.local(e), moved: false };
+    this.canvas.classList.add("dragging");
+    this.hideHover();
+  }
+
+  onPointerMove(e) {
+    const p = this.local(e);
+    this.pointer = p;
+    if (!this.drag) return this.hover(p);
+    const dx = p.x - this.drag.x;
+    const dy = p.y - this.drag.y;
+    if (!this.drag.moved && Math.abs(dx) + Math.abs(dy) < 3) return;
+    this.drag.moved = true;
+    this.drag.x = p.x;
+    this.drag.y = p.y;
+    if (dx) this.view.panBy(-dx / this.g.kxCss, this.extent);
+    this.scrollY -= dy;
+    this.onViewChange();
+  }
+
+  onPointerUp(e) {
+    if (!this.drag) return;
+    this.drag = null;
+    this.canvas.classList.remove("dragging");
+    if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
+  }
+
+  /** Re-run hover after a redraw so the tooltip follows the data under a still pointer. */
+  refreshHover() {
+    if (this.pointer && !this.drag) this.hover(this.pointer);
+  }
+
+  hideHover() {
+    this.cursor.hidden = true;
+    this.mark.hidden = true;
+    this.tooltip.hidden = true;
+  }
+
+  hover({ x, y }) {
+    const g = this.g;
+    if (!g || !this.store.lanes.length || y < AXIS_H) return this.hideHover();
+    if (x < GUTTER) return this.hoverLane(x, y);
+    this.cursor.hidden = false;
+    this.cursor.style.transform = `translateX(${Math.round(x)}px)`;
+    const store = this.store;
+    const t = this.timeAt(x);
+    const n = store.switchCount;
+    const i = lowerBound(store.swT, n, t);
+    let best = -1;
+    if (i < n) best = i;
+    if (i > 0 && (best < 0 || t - store.swT[i - 1] <= store.swT[best] - t)) best = i - 1;
+    if (best < 0 || Math.abs(this.xAt(store.swT[best]) - x) > HOVER_PX) {
+      this.mark.hidden = true;
+      this.tooltip.hidden = true;
+      return;
+    }
+    const ts = store.swT[best];
+    const origin = store.tasks[store.swFrom[best]];
+    const target = store.tasks[store.swTo[best]];
+    const ya = g.laneY[origin.lane];
+    const yb = g.laneY[target.lane];
+    const xs = this.xAt(ts);
+    Object.assign(this.mark.style, {
+      transform: `translate(${xs - 3}px, ${Math.min(ya, yb) - g.barH / 2 - 2}px)`,
+      height: `${Math.abs(ya - yb) + g.barH + 4}px`,
+    });
+    this.mark.classList.toggle("throw", store.swKind[best] === THROW);
+    this.mark.hidden = false;
+
+    const nearby = upperBound(store.swT, n, ts + 2 / g.kxCss) - lowerBound(store.swT, n, ts - 2 / g.kxCss) - 1;
+    const line = store.x[store.swEvent[best]];
+    const kind = store.swKind[best] === THROW ? "throw" : "switch";
+    const rows = [
+      `<div class="tip-head"><b class="tip-kind ${kind}">${tr(`kind.${kind}`)}</b> <span class="tip-time">${formatInstant(ts)}</span></div>`,
+      `<div>${this.taskChip(origin)} → ${this.taskChip(target)}</div>`,
+      `<div class="tip-muted">${line == null ? tr("tip.noLine") : tr("tip.line", { line })}</div>`,
+    ];
+    if (nearby > 0) rows.push(`<div class="tip-muted">${tr("tip.merged", { n: nearby })}</div>`);
+    this.showTooltip(rows.join(""), x, y);
+  }
+
+  hoverLane(x, y) {
+    const g = this.g;
+    const store = this.store;
+    const i = Math.floor((y - AXIS_H - 4 + this.scrollY) / g.laneH);
+    const task = store.lanes[i];
+    this.cursor.hidden = true;
+    this.mark.hidden = true;
+    if (!task) return this.hideHover();
+    const parent = store.tasks[task.parent];
+    const rows = [`<div class="tip-head">${this.taskChip(task)} <span class="tip-muted">${escapeHtml(task.kind)}</span></div>`];
+    if (task.args) rows.push(`<div class="tip-muted">${escapeHtml(tr("tip.task.args", { args: task.args }))}</div>`);
+    if (parent) rows.push(`<div class="tip-muted">${tr("tip.task.parent", { parent: this.taskChip(parent) })}</div>`);
+    rows.push(`<div class="tip-muted">${tr("tip.task.spawned", { t: formatDuration(task.spawnedAt) })}</div>`);
+    if (!Number.isNaN(task.finishedAt)) {
+      rows.push(`<div class="tip-muted">${tr("tip.task.finished", { t: formatDuration(task.finishedAt) })}</div>`);
+    }
+    this.showTooltip(rows.join(""), x, y);
+  }
+
+  taskChip(task) {
+    return `<b style="color:${taskColor(task)}">${escapeHtml(task.label)}</b>`;
+  }
+
+  showTooltip(html, x, y) {
+    const tip = this.tooltip;
+    if (tip.innerHTML !== html) tip.innerHTML = html;
+    tip.hidden = false;
+    const tw = tip.offsetWidth;
+    const th = tip.offsetHeight;
+    const left = x + 14 + tw > this.w ? x - 14 - tw : x + 14;
+    const top = clamp(y + 14 + th > this.h ? y - 14 - th : y + 14, 0, Math.max(0, this.h - th));
+    tip.style.transform = `translate(${Math.round(Math.max(0, left))}px, ${Math.round(top)}px)`;
+  }
+}
+
+export function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
