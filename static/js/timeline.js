@@ -257,15 +257,22 @@ export class Timeline {
       ctx.fillRect(8, y - g.barH / 2, 4, g.barH);
       ctx.font = `600 13px ${FONT_STACK}`;
       ctx.fillText(this.fit(task.label, GUTTER - 28), 20, y);
-      if (g.laneH >= 38) {
+      const detail = this.laneDetail(task);
+      if (detail && g.laneH >= 38) {
         ctx.font = `11px ${FONT_STACK}`;
         ctx.fillStyle = COLORS.muted;
-        ctx.fillText(this.fit(task.kind, GUTTER - 28), 20, y - g.barH / 2 - 9);
+        ctx.fillText(this.fit(detail, GUTTER - 28), 20, y - g.barH / 2 - 9);
       }
     });
     // Lanes scrolled under the axis must not show through it.
     ctx.fillStyle = COLORS.plot;
     ctx.fillRect(0, 0, GUTTER - 0.5, AXIS_H - 0.5);
+  }
+
+  /** The line above a lane's name: its kind and arguments, unless the name says it all. */
+  laneDetail(task) {
+    const kind = task.kind.toLowerCase() === task.name.toLowerCase() ? "" : task.kind;
+    return [kind, task.args ? `(${task.args})` : ""].filter(Boolean).join(" ");
   }
 
   drawScrollbar(g) {
@@ -322,8 +329,7 @@ export class Timeline {
       if (b > pw) b = pw;
       const c0 = a | 0;
       const c1 = Math.min(b | 0, pw - 1);
-      touched[c0] = 1;
-      touched[c1] = 1;
+      touched.fill(1, c0, c1 + 1);
       any = true;
       if (c0 === c1) {
         cov[c0] += b - a;

@@ -1,0 +1,118 @@
+"""Tracer overhead: the recorder vs. a no-op greenlet.settrace callback vs. untraced.
+
+Each workload runs in this process, alternating the three modes and keeping the best
+of ``repeat`` runs of each, so a noisy neighbour hurts all modes alike.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Callable
+
+import greenlet
+
+from app.tracer.recorder import Recorder
+
+
+def ping_pong(n: int) -> None:
+    def a():
+        for _ in range(n):
+            gb.switch()
+
+    def b():
+        for _ in range(n):
+            ga.switch()
+
+    ga, gb = greenlet.greenlet(a), greenlet.greenlet(b)
+    ga.switch()
+
+
+def gevent_sleep0(greenlets: int, sleeps: int) -> None:
+    import gevent
+
+    def work():
+        for _ in range(sleeps):
+            gevent.sleep(0)
+
+    gevent.joinall([gevent.spawn(work) for _ in range(greenlets)])
+
+
+def generator_send(n: int) -> None:
+    def consumer():
+        while True:
+            yield
+
+    g = consumer()
+    next(g)
+    send = g.send
+    for i in range(n):
+        send(i)
+
+
+def _noop(event, args):
+    pass
+
+
+def timed(mode: str, work: Callable[[], None], generators: bool = False) -> float:
+    gc.collect()
+    rec = None
+    if mode == "noop":
+        if generators:
+            sys.setprofile(lambda frame, event, arg: None)
+        else:
+            greenlet.settrace(_noop)
+    elif mode == "recorder":
+        rec = Recorder(user_files=[__file__], generators=generators)
+        rec.start()
+    t0 = time.perf_counter()
+    try:
+        work()
+    finally:
+        t1 = time.perf_counter()
+        if mode == "noop":
+            sys.setprofile(None)
+            greenlet.settrace(None)
+        elif rec is not None:
+            rec.stop()
+    return t1 - t0
+
+
+def compare(work: Callable[[], None], repeat: int = 5, generators: bool = False):
+    best = {"untraced": float("inf"), "noop": float("inf"), "recorder": float("inf")}
+    for _ in range(repeat):
+        for mode in best:
+            best[mode] = min(best[mode], timed(mode, work, generators))
+    return best
+
+
+def run(report, quick: bool = False) -> None:
+    n = 200_000 if quick else 1_000_000
+    switches = 2 * n
+    best = compare(lambda: ping_pong(n))
+    per = {m: v / switches * 1e9 for m, v in best.items()}
+    report("tracer.pingpong.untraced", per["untraced"], "ns/switch", f"{switches} switches")
+    report("tracer.pingpong.noop_hook", per["noop"], "ns/switch",
+           f"ratio to untraced {best['noop'] / best['untraced']:.2f}")
+    report("tracer.pingpong.recorder", per["recorder"], "ns/switch",
+           f"ratio recorder/no-op hook {best['recorder'] / best['noop']:.2f} (target <= 1.5)")
+
+    g, s = (200, 100) if quick else (1000, 100)
+    best = compare(lambda: gevent_sleep0(g, s), repeat=3)
+    report("tracer.gevent_sleep0.untraced", best["untraced"] * 1e3, "ms",
+           f"{g} greenlets x {s} sleep(0)")
+    report("tracer.gevent_sleep0.noop_hook", best["noop"] * 1e3, "ms",
+           f"ratio to untraced {best['noop'] / best['untraced']:.2f}")
+    report("tracer.gevent_sleep0.recorder", best["recorder"] * 1e3, "ms",
+           f"ratio recorder/no-op hook {best['recorder'] / best['noop']:.2f} (target <= 1.5)")
+
+    m = 100_000 if quick else 500_000
+    best = compare(lambda: generator_send(m), generators=True)
+    per = {k: v / m * 1e9 for k, v in best.items()}
+    report("tracer.generator_send.untraced", per["untraced"], "ns/send", f"{m} sends")
+    report("tracer.generator_send.noop_profile", per["noop"], "ns/send",
+           f"ratio to untraced {best['noop'] / best['untraced']:.2f}")
+    report("tracer.generator_send.recorder", per["recorder"], "ns/send",
+           f"ratio recorder/no-op profile hook {best['recorder'] / best['noop']:.2f}; "
+           f"sys.monitoring: {'available' if hasattr(sys, 'monitoring') else 'not in this Python'}")
