@@ -26,7 +26,40 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--out", required=True, help="where to write the native trace JSON")
 
     sub.add_parser("demos", help="list the built-in demos and their parameters")
+
+    export = sub.add_parser("export", help="convert a native trace to another format")
+    export.add_argument("trace", help="a native coroscope trace JSON file")
+    export.add_argument("--format", choices=["perfetto"], default="perfetto",
+                        help="perfetto: Chrome Trace Event JSON for ui.perfetto.dev")
+    export.add_argument("--out", required=True, help="where to write the converted file")
     return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    import orjson
+
+    from .tracer.export import to_chrome_trace
+
+    try:
+        with open(args.trace, "rb") as f:
+            trace = orjson.loads(f.read())
+        converted = to_chrome_trace(trace)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"coroscope: cannot convert {args.trace}: {exc!r}", file=sys.stderr)
+        return 2
+    _write_atomic(args.out, orjson.dumps(converted))
+    print(f"{args.trace} -> {args.out} ({len(converted['traceEvents'])} trace events)")
+    return 0
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write to a temporary name then rename: never a half-written file under ``path``."""
+    import os
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -59,13 +92,7 @@ def _record(args: argparse.Namespace) -> int:
         return 2
     run = RunRegistry().start(demo, params)
     run.ended.wait()
-    trace = run.export()
-    tmp = f"{args.out}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(orjson.dumps(trace))
-    import os
-
-    os.replace(tmp, args.out)  # never a half-written trace under the real name
+    _write_atomic(args.out, orjson.dumps(run.export()))
     seconds = (run.duration_ns or 0) / 1e9
     print(f"{demo.id}: {run.status} in {seconds:.3f} s, {run.events} events -> {args.out}")
     if run.error:
@@ -102,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         return _record(args)
     elif args.command == "demos":
         return _demos()
+    elif args.command == "export":
+        return _export(args)
     return 0
 
 

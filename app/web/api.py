@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 from demos import DEMOS, ParamError
 
 from ..runs import RunError
+from ..tracer.export import to_chrome_trace
 from . import registry
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -92,9 +93,18 @@ def export_run(run_id: str):
     run, err = _run_or_404(run_id)
     if err:
         return err
-    filename = f"coroscope-{run.demo.id}-{run.id}.json"
-    return Response(
-        orjson.dumps(run.export()),
-        mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _download(orjson.dumps(run.export()), f"coroscope-{run.demo.id}-{run.id}.json")
+
+
+@bp.get("/runs/<run_id>/trace.perfetto.json")
+def export_run_perfetto(run_id: str):
+    run, err = _run_or_404(run_id)
+    if err:
+        return err
+    body = orjson.dumps(to_chrome_trace(run.export()))
+    return _download(body, f"coroscope-{run.demo.id}-{run.id}.perfetto.json")
+
+
+def _download(body: bytes, filename: str) -> Response:
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -32,6 +32,7 @@ const MIN_LANE_H = 30;
 const MAX_LANE_H = 72;
 const BIN_SLOTS = 8; // distinct lane pairs remembered per pixel column before flushing early
 const LEVELS = 8; // opacity steps for merged marks
+const FEW = 3; // switches of one lane pair in one column still drawn one by one
 const HOVER_PX = 8;
 
 export function taskColor(task) {
@@ -397,7 +398,7 @@ export class Timeline {
       let c = ((swT[i] - t0) * kx) | 0;
       if (c >= pw) c = pw - 1;
       if (c !== col) {
-        if (nb) this.emitColumn(g, col, nb);
+        if (nb) this.emitColumn(g, col, nb, i - 1);
         nb = 0;
         col = c;
       }
@@ -408,7 +409,7 @@ export class Timeline {
       while (k < nb && bKey[k] !== key) k++;
       if (k === nb) {
         if (nb === BIN_SLOTS) {
-          this.emitColumn(g, col, nb);
+          this.emitColumn(g, col, nb, i - 1);
           nb = 0;
           k = 0;
         }
@@ -421,36 +422,26 @@ export class Timeline {
       bCount[k]++;
       if (swKind[i] === THROW) bThrown[k]++;
     }
-    if (nb) this.emitColumn(g, col, nb);
+    if (nb) this.emitColumn(g, col, nb, hi - 1);
     this.paintMarks(g);
     return hi - lo;
   }
 
-  emitColumn(g, col, nb) {
+  emitColumn(g, col, nb, last) {
     const { key, count, thrown, first } = this.bins;
     const store = this.store;
     const x = g.plotX0 + (col + 0.5) / this.dpr;
     const half = g.barH / 2;
     for (let k = 0; k < nb; k++) {
       const style = thrown[k] ? 1 : 0;
-      if (count[k] === 1) {
-        const i = first[k];
-        const la = g.laneOf[store.swFrom[i]];
-        const lb = g.laneOf[store.swTo[i]];
-        const ya = g.laneY[la];
-        const yb = g.laneY[lb];
-        const shafts = this.marks.shafts[style];
-        if (la === lb) {
-          shafts.push(x, ya - half - 4, ya + half + 4);
-          continue;
-        }
-        const down = lb > la;
-        const tip = down ? yb - half - 1 : yb + half + 1;
-        shafts.push(x, down ? ya + half : ya - half, tip);
-        // Heads closer than this on one lane would fuse into a smear; the shaft still shows.
-        if (x - this.lastHead[lb] >= 7) {
-          this.lastHead[lb] = x;
-          this.marks.heads[style].push(x, tip, down ? 1 : -1);
+      if (count[k] <= FEW) {
+        // A handful in one column still reads as separate arrows (both directions show).
+        for (let i = first[k], left = count[k]; left > 0 && i <= last; i++) {
+          const la = g.laneOf[store.swFrom[i]];
+          const lb = g.laneOf[store.swTo[i]];
+          if ((la < lb ? (la << 16) | lb : (lb << 16) | la) !== key[k]) continue;
+          left--;
+          this.emitArrow(g, x, la, lb, store.swKind[i] === THROW ? 1 : 0);
         }
       } else {
         const la = key[k] >> 16;
@@ -458,6 +449,25 @@ export class Timeline {
         const level = Math.min(LEVELS, Math.ceil((0.3 + 0.12 * Math.log2(count[k])) * LEVELS));
         this.marks.bands[style].push(x, g.laneY[la] - half, g.laneY[lb] + half, level);
       }
+    }
+  }
+
+  emitArrow(g, x, la, lb, style) {
+    const half = g.barH / 2;
+    const ya = g.laneY[la];
+    const yb = g.laneY[lb];
+    const shafts = this.marks.shafts[style];
+    if (la === lb) {
+      shafts.push(x, ya - half - 4, ya + half + 4);
+      return;
+    }
+    const down = lb > la;
+    const tip = down ? yb - half - 1 : yb + half + 1;
+    shafts.push(x, down ? ya + half : ya - half, tip);
+    // Heads closer than this on one lane would fuse into a smear; the shaft still shows.
+    if (x - this.lastHead[lb] >= 7) {
+      this.lastHead[lb] = x;
+      this.marks.heads[style].push(x, tip, down ? 1 : -1);
     }
   }
 

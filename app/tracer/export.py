@@ -1,0 +1,106 @@
+"""Exports of a native trace (``coroscope.trace`` v1): the Chrome Trace Event format.
+
+:func:`to_chrome_trace` turns a native export into Trace Event Format JSON that
+ui.perfetto.dev and chrome://tracing open. The mapping:
+
+=========================  ==================================================================
+coroscope                  Trace Event Format
+=========================  ==================================================================
+the run                    process ``pid 1``, named by an ``M`` ``process_name`` event
+a task                     thread ``tid = task id + 1``, named by ``M`` ``thread_name``
+                           (``name [Dummy-1]``), ordered by ``thread_sort_index``
+a running span             ``X`` complete event ``"running"`` from switch-in to switch-out
+a switch A -> B            a zero-length ``X`` ``"switch -> B"`` on A (args: line, kind) and
+                           a flow ``s`` (on A) / ``f`` (on B, ``bp: "e"``) pair, same ``id``,
+                           so the arrow shows
+a block span               ``X`` ``"blocked: time.sleep(2)"`` (category ``block``)
+a printed line             instant event ``i`` (thread scope) named by the text, ``args.text``
+=========================  ==================================================================
+
+Timestamps are microseconds (floats keep the nanoseconds). Within each thread the
+events are sorted by ``ts``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PID = 1
+
+
+def _us(ns: int) -> float:
+    return ns / 1000.0
+
+
+def to_chrome_trace(trace: dict[str, Any]) -> dict[str, Any]:
+    run = trace["run"]
+    tasks = {t["id"]: dict(t) for t in trace["tasks"]}
+    for e in trace["events"]:  # thread names learned after the spawn
+        if e["kind"] == "taskinfo" and e["task"] in tasks:
+            tasks[e["task"]]["thread"] = e["thread"]
+    end_ns = max([run.get("duration_ns") or 0] + [e["t"] for e in trace["events"]] + [0])
+    title = run.get("title") or run.get("demo") or "run"
+    meta: list[dict[str, Any]] = [
+        {"ph": "M", "pid": PID, "name": "process_name", "args": {"name": f"coroscope: {title}"}},
+    ]
+    order = {"main": 0, "hub": 1}
+    for i, task in enumerate(sorted(tasks.values(),
+                                    key=lambda t: (order.get(t["kind"], 2), t["id"]))):
+        label = task["name"] + (f" [{task['thread']}]" if task.get("thread") else "")
+        meta.append({"ph": "M", "pid": PID, "tid": task["id"] + 1, "name": "thread_name",
+                     "args": {"name": f"{label} #{task['id']}"}})
+        meta.append({"ph": "M", "pid": PID, "tid": task["id"] + 1,
+                     "name": "thread_sort_index", "args": {"sort_index": i}})
+
+    events: list[dict[str, Any]] = []
+    running: dict[int, int] = {}  # task -> since (ns)
+    blocks: dict[int, dict[str, Any]] = {}
+    if 0 in tasks:
+        running[0] = 0
+
+    def close_span(task: int, t: int) -> None:
+        since = running.pop(task, None)
+        if since is not None:
+            events.append({"ph": "X", "pid": PID, "tid": task + 1, "name": "running",
+                           "cat": "run", "ts": _us(since), "dur": _us(t - since)})
+
+    for e in trace["events"]:
+        kind, t = e["kind"], e["t"]
+        if kind in ("switch", "throw"):
+            src, dst = e["from"], e["to"]
+            close_span(src, t)
+            name = tasks.get(dst, {}).get("name", str(dst))
+            events.append({"ph": "X", "pid": PID, "tid": src + 1, "cat": kind,
+                           "name": f"{kind} -> {name}", "ts": _us(t), "dur": 0,
+                           "args": {"line": e.get("line"), "seq": e["seq"]}})
+            events.append({"ph": "s", "pid": PID, "tid": src + 1, "cat": kind, "name": kind,
+                           "id": e["seq"], "ts": _us(t)})
+            events.append({"ph": "f", "pid": PID, "tid": dst + 1, "cat": kind, "name": kind,
+                           "id": e["seq"], "ts": _us(t), "bp": "e"})
+            running[dst] = t
+        elif kind == "stdout":
+            events.append({"ph": "i", "pid": PID, "tid": e["task"] + 1, "s": "t",
+                           "cat": "stdout", "name": e["text"][:80] or "(empty line)",
+                           "ts": _us(t), "args": {"text": e["text"]}})
+        elif kind == "block":
+            blocks[e["task"]] = e
+        elif kind == "unblock" and e["task"] in blocks:
+            b = blocks.pop(e["task"])
+            events.append({"ph": "X", "pid": PID, "tid": e["task"] + 1, "cat": "block",
+                           "name": f"blocked: {b['call']}", "ts": _us(b["since"]),
+                           "dur": _us(t - b["since"])})
+    for task in list(running):
+        close_span(task, end_ns)
+    for task, b in blocks.items():  # still blocked when the run ended
+        events.append({"ph": "X", "pid": PID, "tid": task + 1, "cat": "block",
+                       "name": f"blocked: {b['call']}", "ts": _us(b["since"]),
+                       "dur": _us(end_ns - b["since"])})
+    # Per thread, in time order; an X before the instant/flow at the same ts.
+    rank = {"X": 0, "s": 1, "f": 2, "i": 3}
+    events.sort(key=lambda ev: (ev["tid"], ev["ts"], rank[ev["ph"]]))
+    return {
+        "traceEvents": meta + events,
+        "displayTimeUnit": "ms",
+        "otherData": {"coroscope_run": run.get("id"), "demo": run.get("demo"),
+                      "status": run.get("status"), "started_at": run.get("started_at")},
+    }

@@ -1,0 +1,78 @@
+"""The Chrome Trace Event / Perfetto export: structure that the viewers rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+
+from .conftest import ROOT
+
+
+def check_chrome_trace(doc: dict) -> dict[str, int]:
+    """Structural checks of the Trace Event Format; returns counts per phase."""
+    events = doc["traceEvents"]
+    named = {e["tid"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    counts: dict[str, int] = defaultdict(int)
+    starts, ends = {}, {}
+    last_ts: dict[int, float] = {}
+    for e in events:
+        counts[e["ph"]] += 1
+        if e["ph"] == "M":
+            continue
+        assert e["tid"] in named, f"track {e['tid']} has no thread_name"
+        assert isinstance(e["ts"], float | int) and e["ts"] >= 0
+        assert e["ts"] >= last_ts.get(e["tid"], 0), f"ts not monotone on track {e['tid']}"
+        last_ts[e["tid"]] = e["ts"]
+        if e["ph"] == "X":
+            assert "dur" in e and e["dur"] >= 0
+        elif e["ph"] == "s":
+            starts[e["id"]] = e
+        elif e["ph"] == "f":
+            ends[e["id"]] = e
+            assert e["bp"] == "e"
+        elif e["ph"] == "i":
+            assert e["s"] == "t" and "text" in e["args"]
+    assert starts.keys() == ends.keys(), "every flow start has its end, same id"
+    for flow_id, s in starts.items():
+        assert ends[flow_id]["ts"] == s["ts"]
+    return counts
+
+
+def test_perfetto_export_of_a_gevent_run(server):
+    status, run = server.request("POST", "/api/runs", {
+        "demo": "gevent_unpatched_sleep", "params": {"eat_seconds": 0.2, "play_seconds": 0.1}})
+    server.wait_run(run["id"])
+    status, native = server.get(f"/api/runs/{run['id']}/trace.json")
+    status, doc = server.get(f"/api/runs/{run['id']}/trace.perfetto.json")
+    assert status == 200
+    counts = check_chrome_trace(doc)
+    switches = sum(1 for e in native["events"] if e["kind"] in ("switch", "throw"))
+    printed = [e["text"] for e in native["events"] if e["kind"] == "stdout"]
+    assert counts["s"] == counts["f"] == switches
+    assert counts["i"] == len(printed)
+    names = sorted(e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "thread_name")
+    assert names == ["Hub #1", "eat #2", "main #0", "play #3"]
+    blocked = [e for e in doc["traceEvents"] if e.get("cat") == "block"]
+    assert [e["name"] for e in blocked] == ["blocked: time.sleep(0.2)", "blocked: time.sleep(0.1)"]
+    assert abs(blocked[0]["dur"] - 200_000) < 40_000  # microseconds
+    assert [e["args"]["text"] for e in doc["traceEvents"] if e["ph"] == "i"] != []
+
+
+def test_cli_export_converts_a_recorded_trace(tmp_path):
+    native, out = tmp_path / "t.json", tmp_path / "t.perfetto.json"
+    subprocess.run([sys.executable, "-m", "app", "record", "greenlet_eat_play",
+                    "--out", str(native)], cwd=ROOT, check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "app", "export", str(native),
+                             "--format", "perfetto", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    counts = check_chrome_trace(json.loads(out.read_text()))
+    assert counts["s"] == 5 and counts["i"] == 4
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = subprocess.run([sys.executable, "-m", "app", "export", str(bad), "--out",
+                             str(tmp_path / "x.json")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "cannot convert" in result.stderr
+    assert not (tmp_path / "x.json").exists()
