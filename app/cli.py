@@ -27,6 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demos", help="list the built-in demos and their parameters")
 
+    run = sub.add_parser(
+        "run", help="run a Python script under the tracer, as `python SCRIPT ARGS` would",
+        description="Options go before SCRIPT; everything after it is the script's own "
+                    "arguments (as with `python -m cProfile -o OUT SCRIPT ARGS`).")
+    run.add_argument("--out", help="trace file to write (default: SCRIPT-NAME.coroscope.json)")
+    run.add_argument("--open", action="store_true",
+                     help="then show the trace in the dashboard")
+    run.add_argument("--generators", action="store_true",
+                     help="also trace generator send/yield (slower: a profile hook)")
+    run.add_argument("script", help="the Python file to run")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
+
     export = sub.add_parser("export", help="convert a native trace to another format")
     export.add_argument("trace", help="a native coroscope trace JSON file")
     export.add_argument("--format", choices=["perfetto"], default="perfetto",
@@ -100,6 +112,41 @@ def _record(args: argparse.Namespace) -> int:
     return 0 if run.status == "finished" else 1
 
 
+def _run_script(args: argparse.Namespace) -> int:
+    import os
+
+    import orjson
+
+    from .runs import Limits, RunRegistry, Target
+
+    if not os.path.isfile(args.script):
+        print(f"coroscope: no such script: {args.script}", file=sys.stderr)
+        return 2
+    out = args.out or f"{os.path.splitext(os.path.basename(args.script))[0]}.coroscope.json"
+    registry = RunRegistry(Limits(max_seconds=0))
+    run = registry.launch(Target.for_script(args.script, args.args, args.generators))
+    try:
+        run.ended.wait()
+    except KeyboardInterrupt:
+        run.ended.wait(5)
+    _write_atomic(out, orjson.dumps(run.export()))
+    code = run.exit_code if run.exit_code is not None else 1
+    print(f"coroscope: {run.status}, exit code {code}, {run.events} events -> {out}",
+          file=sys.stderr)
+    if args.open:
+        _serve_trace(out)
+    return code if code >= 0 else 128 - code
+
+
+def _serve_trace(path: str) -> None:
+    from gevent import monkey
+
+    monkey.patch_all()
+    from .server import serve
+
+    serve(open_browser=True, traces=[path])
+
+
 def _demos() -> int:
     from demos import DEMOS
 
@@ -131,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         return _demos()
     elif args.command == "export":
         return _export(args)
+    elif args.command == "run":
+        return _run_script(args)
     return 0
 
 

@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,57 @@ class Limits:
     stderr_tail: int = 64 * 1024
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a run executes: a demo's ``main(**params)``, or a script as ``__main__``."""
+
+    kind: str  # "demo" | "script"
+    name: str  # the demo id, or the script path as the user gave it
+    title: str
+    file: str  # absolute path of the file to run
+    user_files: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)  # as shown and exported
+    call_params: dict[str, Any] = field(default_factory=dict)  # passed to main()
+    argv: tuple[str, ...] = ()
+    cwd: str = str(PROJECT_ROOT)
+    generators: bool = False
+    passthrough: bool = False  # the child's stdin/stdout/stderr are the caller's
+
+    @classmethod
+    def for_demo(cls, demo: Demo, params: dict[str, Any]) -> Target:
+        return cls(
+            kind="demo",
+            name=demo.id,
+            title=demo.title,
+            file=str(demo.path_for(params)),
+            user_files=tuple(demo.user_files(params)),
+            params=params,
+            # A variant that picks the file is not an argument of that file's main().
+            call_params={k: v for k, v in params.items()
+                         if not (k == "variant" and demo.variant_files)},
+            generators=demo.generators,
+        )
+
+    @classmethod
+    def for_script(cls, path: str, args: list[str], generators: bool = False) -> Target:
+        full = os.path.abspath(path)
+        return cls(kind="script", name=path, title=os.path.basename(path), file=full,
+                   user_files=(full,), argv=(path, *args), cwd=os.getcwd(),
+                   generators=generators, passthrough=True)
+
+    def source(self) -> dict[str, str]:
+        try:
+            text = Path(self.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        return {"file": os.path.basename(self.file), "text": text}
+
+
 class Run:
-    def __init__(self, demo: Demo, params: dict[str, Any], limits: Limits) -> None:
+    def __init__(self, target: Target, limits: Limits) -> None:
         self.id = "r" + secrets.token_hex(6)
-        self.demo = demo
-        self.params = params
+        self.target = target
+        self.params = target.params
         self.limits = limits
         self.status = "starting"
         self.error: str | None = None
@@ -91,16 +137,17 @@ class Run:
             fcntl.fcntl(w, _F_SETPIPE_SZ, 1 << 20)
         except OSError:
             pass
+        target = self.target
         spec = {
-            "file": str(self.demo.path_for(self.params)),
-            "user_files": self.demo.user_files(self.params),
-            # A variant that picks the file is not an argument of that file's main().
-            "params": {k: v for k, v in self.params.items()
-                       if not (k == "variant" and self.demo.variant_files)},
+            "mode": target.kind,
+            "file": target.file,
+            "user_files": list(target.user_files),
+            "params": target.call_params,
+            "argv": list(target.argv),
             "events_fd": w,
             "max_events": self.limits.max_events,
             "max_memory_bytes": self.limits.max_memory_bytes,
-            "generators": self.demo.generators,
+            "generators": target.generators,
         }
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -108,23 +155,28 @@ class Run:
         )
         env["PYTHONUNBUFFERED"] = "1"
         try:
+            quiet = not target.passthrough
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "app.runner.child", orjson.dumps(spec).decode()],
                 pass_fds=(w,),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group: cancel kills it all
-                cwd=str(PROJECT_ROOT),
+                stdin=subprocess.DEVNULL if quiet else None,
+                stdout=subprocess.DEVNULL if quiet else None,
+                stderr=subprocess.PIPE if quiet else None,
+                # Its own process group, so cancel kills it all; a script run from the
+                # shell stays in the shell's group so Ctrl+C reaches it as usual.
+                start_new_session=quiet,
+                cwd=target.cwd,
                 env=env,
             )
         finally:
             os.close(w)
         self.pid = self._proc.pid
         make_nonblocking(r)
-        gevent.spawn(self._read_stderr)
+        if self._proc.stderr is not None:
+            gevent.spawn(self._read_stderr)
         gevent.spawn(self._relay, r)
-        gevent.spawn_later(self.limits.max_seconds, self._time_limit)
+        if self.limits.max_seconds:
+            gevent.spawn_later(self.limits.max_seconds, self._time_limit)
 
     def cancel(self) -> None:
         """Kill the child and its whole process group; the trace so far is kept."""
@@ -138,7 +190,10 @@ class Run:
             return
         self._stopping = (status, why)
         try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            if self.target.passthrough:
+                self._proc.kill()
+            else:
+                os.killpg(self._proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -243,10 +298,11 @@ class Run:
     # -- descriptions and export -----------------------------------------------------
 
     def describe(self, source: bool = False) -> dict[str, Any]:
+        target = self.target
         info: dict[str, Any] = {
             "id": self.id,
-            "demo": self.demo.id,
-            "title": self.demo.title,
+            "demo": target.name if target.kind == "demo" else None,
+            "title": target.title,
             "params": self.params,
             "status": self.status,
             "error": self.error,
@@ -255,9 +311,10 @@ class Run:
             "events": self.events,
             "python": self.python,
         }
+        if target.kind == "script":
+            info["script"] = {"argv": list(target.argv), "exit_code": self.exit_code}
         if source:
-            info["source"] = {"file": self.demo.file_for(self.params),
-                              "text": self.demo.source(self.params)}
+            info["source"] = target.source()
         return info
 
     def export(self) -> dict[str, Any]:
@@ -295,6 +352,9 @@ class RunRegistry:
         self._runs: dict[str, Run] = {}
 
     def start(self, demo: Demo, params: dict[str, Any]) -> Run:
+        return self.launch(Target.for_demo(demo, params))
+
+    def launch(self, target: Target) -> Run:
         active = sum(1 for r in self._runs.values() if not r.ended.is_set())
         if active >= self.limits.max_concurrent:
             raise RunError(
@@ -302,7 +362,7 @@ class RunRegistry:
                 "may run together: wait for one to end or cancel one",
                 status=429,
             )
-        run = Run(demo, params, self.limits)
+        run = Run(target, self.limits)
         run.start()
         self._runs[run.id] = run
         self._evict()

@@ -35,7 +35,8 @@ def test_bad_params_are_400_naming_the_parameter(server):
         ({"demo": "gevent_eat_play", "params": {"eat_seconds": -1}},
          "parameter 'eat_seconds' must be >= 0.0, got -1.0"),
         ({"demo": "gevent_eat_play", "params": {"speed": 1}},
-         "unknown parameter 'speed' for demo 'gevent_eat_play'; known: eat_seconds, play_seconds"),
+         "unknown parameter 'speed' for demo 'gevent_eat_play'; "
+         "known: eat_seconds, play_seconds, joinall"),
         ({"demo": "greenlet_switch_cost", "params": {"n": 1.5}},
          "parameter 'n' must be an integer, got float"),
         ({"demo": "gevent_eat_play", "params": [1]}, "params must be an object, got list"),

@@ -27,9 +27,11 @@ import time
 _real_sleep = time.sleep
 _allocate_lock = _thread.allocate_lock
 
+import builtins  # noqa: E402
 import resource  # noqa: E402
 import runpy  # noqa: E402
 import traceback  # noqa: E402
+import types  # noqa: E402
 from typing import Any  # noqa: E402
 
 import orjson  # noqa: E402
@@ -136,11 +138,12 @@ def run(spec: dict[str, Any]) -> int:
         }
     )
     file = spec["file"]
+    script = spec.get("mode") == "script"
     recorder = Recorder(user_files=spec.get("user_files") or [file],
                         generators=bool(spec.get("generators")))
-    # As `python demo.py` would: the demo's folder is importable (for its helpers).
+    # As `python demo.py` would: the file's folder is importable (for its helpers).
     sys.path.insert(0, os.path.dirname(file))
-    output = TaskOutput(recorder)
+    output = TaskOutput(recorder, passthrough=sys.stdout if script else None)
     probes = BlockingProbes(recorder)
     flusher = Flusher(recorder, pipe, spec)
     flusher.start()
@@ -151,14 +154,21 @@ def run(spec: dict[str, Any]) -> int:
     probes.install()
     recorder.start()
     try:
-        namespace = runpy.run_path(file, run_name="__coroscope_demo__")
-        namespace["main"](**spec.get("params", {}))
+        if script:
+            run_as_main(file, spec["argv"])
+        else:
+            namespace = runpy.run_path(file, run_name="__coroscope_demo__")
+            namespace["main"](**spec.get("params", {}))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code:
-            status, error = "error", f"SystemExit({exc.code!r})"
-    except BaseException:
-        status, error, code = "error", traceback.format_exc(), 1
+            status, error = "error", f"exit code {code} (SystemExit({exc.code!r}))"
+        if not isinstance(exc.code, int | None):
+            print(exc.code, file=sys.stderr)  # as Python prints sys.exit("message")
+    except BaseException as exc:
+        status, error, code = "error", user_traceback(exc, file), 1
+        if script:
+            print(error, file=sys.stderr, end="")
     finally:
         recorder.stop()
         probes.uninstall()
@@ -169,6 +179,27 @@ def run(spec: dict[str, Any]) -> int:
     return code
 
 
+def run_as_main(file: str, argv: list[str]) -> None:
+    """Run ``file`` as ``python FILE ARGS`` does: ``__main__``, argv as typed, its folder
+    on sys.path (runpy.run_path would put the absolute path in ``sys.argv[0]``)."""
+    with open(file, "rb") as f:
+        code = compile(f.read(), file, "exec")
+    module = types.ModuleType("__main__")
+    module.__file__ = file
+    module.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = module
+    sys.argv = list(argv)
+    exec(code, module.__dict__)
+
+
+def user_traceback(exc: BaseException, file: str) -> str:
+    """The traceback as Python would print it for ``file``: without the runner's frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != file:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
     spec = orjson.loads(argv[1])
@@ -176,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     # os._exit: paused greenlets must not be woken by interpreter shutdown (their
     # GreenletExit would run demo code after the trace ended), and a demo's
     # leftover threads must not keep the child alive.
+    sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 

@@ -93,7 +93,7 @@ def export_run(run_id: str):
     run, err = _run_or_404(run_id)
     if err:
         return err
-    return _download(orjson.dumps(run.export()), f"coroscope-{run.demo.id}-{run.id}.json")
+    return _download(orjson.dumps(run.export()), f"coroscope-{run.target.name}-{run.id}.json")
 
 
 @bp.get("/runs/<run_id>/trace.perfetto.json")
@@ -102,7 +102,7 @@ def export_run_perfetto(run_id: str):
     if err:
         return err
     body = orjson.dumps(to_chrome_trace(run.export()))
-    return _download(body, f"coroscope-{run.demo.id}-{run.id}.perfetto.json")
+    return _download(body, f"coroscope-{run.target.name}-{run.id}.perfetto.json")
 
 
 def _download(body: bytes, filename: str) -> Response:

@@ -291,23 +291,13 @@ export class Timeline {
     const y = g.laneY[i];
     const color = taskColor(task);
     const end = Number.isNaN(task.finishedAt) ? g.extent : task.finishedAt;
-    const xs = Math.max(this.xAt(task.spawnedAt), g.plotX0 - 6);
-    const xe = Math.min(this.xAt(end), g.plotX1 + 6);
+    const xs = Math.max(this.xAt(task.spawnedAt), g.plotX0);
+    const xe = Math.min(this.xAt(end), g.plotX1);
     ctx.fillStyle = color;
     if (xe > xs) {
       ctx.globalAlpha = 0.35;
       ctx.fillRect(xs, y - 1, xe - xs, 2);
-    }
-    if (task.kind !== "main" && task.spawnedAt >= g.t0 && task.spawnedAt <= g.t1) {
       ctx.globalAlpha = 1;
-      ctx.beginPath();
-      ctx.arc(this.xAt(task.spawnedAt), y, 3, 0, 2 * Math.PI);
-      ctx.fillStyle = COLORS.plot;
-      ctx.fill();
-      ctx.lineWidth = 1.5;
-      ctx.strokeStyle = color;
-      ctx.stroke();
-      ctx.fillStyle = color;
     }
 
     const pw = g.pw;
