@@ -37,7 +37,8 @@ def test_run_gevent_eat_play_and_see_it_drawn(server, page):
     assert s["events"] == len(trace["events"]) and s["switches"] == switches
     assert s["drawnSwitches"] == switches
     assert [line["text"] for line in s["stdout"]] == [
-        "egon eat 1", "egon play 1", "egon play 2", "egon eat 2", "主"]
+        "egon eat 1", "egon play 1", "egon play 2", "egon eat 2", "主",
+        "g1.value = 'eat finished', g2.value = 'play finished'"]
     console = page.get_by_test_id("console").inner_text()
     for text in ("egon eat 1", "egon play 2", "主"):
         assert text in console

@@ -21,7 +21,7 @@ def test_stream_equals_export_and_validates(server):
         ws.close()
     run = run_frame["run"]
     assert run_frame["kinds"] == list(KIND_NAMES)
-    assert run["demo"] == "gevent_eat_play" and run["params"] == FAST
+    assert run["demo"] == "gevent_eat_play" and run["params"] == dict(FAST, joinall=0)
     assert "def eat(name, seconds):" in run["source"]["text"]
     assert end["run"]["status"] == "finished" and end["run"]["events"] == len(rows)
 
@@ -32,7 +32,8 @@ def test_stream_equals_export_and_validates(server):
     assert [t["name"] for t in trace["tasks"]] == ["main", "Hub", "eat", "play"]
     texts = [(e["task"], e["text"]) for e in trace["events"] if e["kind"] == "stdout"]
     assert texts == [(2, "egon eat 1"), (3, "egon play 1"), (3, "egon play 2"),
-                     (2, "egon eat 2"), (0, "主")]
+                     (2, "egon eat 2"), (0, "主"),
+                     (0, "g1.value = 'eat finished', g2.value = 'play finished'")]
     # The run took about max(eat, play) seconds, not their sum.
     assert 0.38e9 < trace["run"]["duration_ns"] < 0.55e9
 

@@ -78,6 +78,7 @@ def test_gevent_eat_play_order_and_timing():
         ("play", "egon play 2"),
         ("eat", "egon eat 2"),
         ("main", "主"),
+        ("main", "g1.value = 'eat finished', g2.value = 'play finished'"),
     ]
     t_play1, t_play2, t_eat2 = printed[1][2], printed[2][2], printed[3][2]
     assert printed[0][2] < 0.05e9 and t_play1 < 0.05e9
