@@ -52,7 +52,7 @@ def test_run_gevent_eat_play_and_see_it_drawn(server, page):
     # Export JSON: the link downloads the native trace of this run.
     with page.expect_download() as dl:
         page.get_by_test_id("export").click()
-    exported = json.loads(open(dl.value.path(), encoding="utf-8").read())
+    exported = json.loads(dl.value.path().read_text(encoding="utf-8"))
     validate_trace(exported)
     assert exported["run"]["id"] == s["runId"]
     assert exported["events"] == trace["events"]

@@ -322,9 +322,9 @@ function startRun() {
 /** Show a native export as if it had been streamed (window.coroscope.loadTrace). */
 function loadTrace(trace) {
   // Playwright calls a function-valued expression such as
-  // `window.coroscope && window.coroscope.loadTrace` with no arguments while polling:
+  // `window.coroscope && window.coroscope.loadTrace` with null while polling for it:
   // answer "ready" instead of reporting a bad trace.
-  if (trace === undefined) return true;
+  if (trace == null) return true;
   let batches;
   try {
     batches = exportToBatches(trace);

@@ -179,8 +179,11 @@ export class Timeline {
       ctx.beginPath();
       ctx.rect(g.plotX0 - 6, AXIS_H, g.plotW + 12, h - AXIS_H);
       ctx.clip();
+      let q = performance.now();
       this.forVisibleLanes(g, (task, i) => this.drawLaneBody(g, task, i));
+      window.__prof = {body: performance.now() - q}; q = performance.now();
       drawn = this.drawSwitches(g);
+      window.__prof.sw = performance.now() - q;
       this.forVisibleLanes(g, (task, i) => this.drawFinish(g, task, i));
       this.forVisibleLanes(g, (task, i) => this.drawPrints(g, task, i));
       ctx.restore();
