@@ -18,6 +18,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port to try first; the next free one is used if taken (default 8765)")
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser")
     serve.add_argument("--quiet", action="store_true", help="do not log every request")
+    serve.add_argument("--max-seconds", type=float, default=60.0,
+                       help="wall-time limit of a run (default 60)")
+    serve.add_argument("--max-events", type=int, default=5_000_000,
+                       help="events a run may record (default 5000000)")
+    serve.add_argument("--max-memory-mb", type=int, default=2048,
+                       help="address space of a run's process, MiB (default 2048)")
+    serve.add_argument("--max-output-kb", type=int, default=1024,
+                       help="what a run may print, KiB (default 1024)")
+    serve.add_argument("--max-runs", type=int, default=8,
+                       help="runs that may run at once (default 8)")
+    serve.add_argument("--extra-demos", metavar="FILE", action="append", default=[],
+                       help="register more demos from a registry file defining DEMOS")
 
     record = sub.add_parser("record", help="run a built-in demo under the tracer, write its trace")
     record.add_argument("demo", help="demo id (see `coroscope demos`)")
@@ -168,10 +180,19 @@ def main(argv: list[str] | None = None) -> int:
         from gevent import monkey
 
         monkey.patch_all()
+        from demos import load_extra
+
+        from .runs import Limits
         from .server import serve
 
+        for registry_file in args.extra_demos:
+            load_extra(registry_file)
+        limits = Limits(max_seconds=args.max_seconds, max_events=args.max_events,
+                        max_memory_bytes=args.max_memory_mb << 20,
+                        max_output_bytes=args.max_output_kb << 10,
+                        max_concurrent=args.max_runs)
         serve(host=args.host, port=args.port, open_browser=not args.no_browser,
-              quiet=args.quiet)
+              quiet=args.quiet, config={"LIMITS": limits})
     elif args.command == "record":
         return _record(args)
     elif args.command == "demos":

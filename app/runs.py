@@ -55,6 +55,7 @@ class Limits:
     max_seconds: float = 60.0
     max_events: int = 5_000_000
     max_memory_bytes: int = 2 << 30
+    max_output_bytes: int = 1 << 20
     max_concurrent: int = 8
     keep_finished: int = 100
     stderr_tail: int = 64 * 1024
@@ -147,6 +148,7 @@ class Run:
             "events_fd": w,
             "max_events": self.limits.max_events,
             "max_memory_bytes": self.limits.max_memory_bytes,
+            "max_output_bytes": self.limits.max_output_bytes,
             "generators": target.generators,
         }
         env = dict(os.environ)
@@ -380,5 +382,9 @@ class RunRegistry:
             del self._runs[run.id]
 
     def shutdown(self) -> None:
-        for run in self._runs.values():
+        """Kill every live run's process group and wait (briefly) until they are reaped."""
+        live = [run for run in self._runs.values() if not run.ended.is_set()]
+        for run in live:
             run.cancel()
+        for run in live:
+            run.ended.wait(5)

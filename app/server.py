@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 import sys
 import webbrowser
@@ -90,6 +91,8 @@ def serve(
         )
     if open_browser:
         gevent.spawn_later(0.3, webbrowser.open, url)
+    # SIGTERM (a service manager, `kill`) stops the server like Ctrl+C: runs die with it.
+    gevent.signal_handler(signal.SIGTERM, server.stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

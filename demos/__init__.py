@@ -94,19 +94,22 @@ class Demo:
     #: Helper files of the demo whose lines are worth showing too.
     extra_files: tuple[str, ...] = ()
 
+    #: Folder of the demo's files (this one for built-in demos).
+    folder: Path = DEMO_DIR
+
     def file_for(self, params: dict[str, Any] | None = None) -> str:
         variant = (params or {}).get("variant")
         return self.variant_files.get(variant, self.file) if variant else self.file
 
     @property
     def path(self) -> Path:
-        return DEMO_DIR / self.file
+        return self.folder / self.file
 
     def path_for(self, params: dict[str, Any] | None = None) -> Path:
-        return DEMO_DIR / self.file_for(params)
+        return self.folder / self.file_for(params)
 
     def user_files(self, params: dict[str, Any] | None = None) -> list[str]:
-        return [str(self.path_for(params))] + [str(DEMO_DIR / f) for f in self.extra_files]
+        return [str(self.path_for(params))] + [str(self.folder / f) for f in self.extra_files]
 
     def source(self, params: dict[str, Any] | None = None) -> str:
         return self.path_for(params).read_text(encoding="utf-8")
@@ -324,3 +327,25 @@ DEMOS: dict[str, Demo] = {
         ),
     )
 }
+
+
+def load_extra(registry_file: str | Path) -> list[str]:
+    """Register the demos listed in another registry file; return their ids.
+
+    The file is Python that defines ``DEMOS``, a list of :class:`Demo` whose files sit
+    beside it (``coroscope serve --extra-demos FILE``: your own teaching material).
+    """
+    import runpy
+    from dataclasses import replace
+
+    path = Path(registry_file).resolve()
+    namespace = runpy.run_path(str(path), run_name="coroscope_extra_demos")
+    added = []
+    for demo in namespace.get("DEMOS", []):
+        if not isinstance(demo, Demo):
+            raise TypeError(f"{path}: DEMOS must hold demos.Demo objects, got {demo!r}")
+        if demo.id in DEMOS:
+            raise ValueError(f"{path}: demo id {demo.id!r} is already registered")
+        DEMOS[demo.id] = replace(demo, folder=path.parent)
+        added.append(demo.id)
+    return added

@@ -44,11 +44,12 @@ def validate_trace(trace: dict) -> None:
 class Server:
     """A real ``coroscope serve`` in a subprocess, on a free loopback port."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, *options: str) -> None:
         self.log_path = log_path
         self.log = open(log_path, "w+")  # a file, not a pipe: a full pipe would block it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--no-browser", "--port", "0", "--quiet"],
+            [sys.executable, "-m", "app", "serve", "--no-browser", "--port", "0", "--quiet",
+             *options],
             cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -112,6 +113,18 @@ def server(tmp_path_factory):
     srv.stop()
     # No tracebacks, no "Invalid HTTP method" after websockets closed, nothing unexpected.
     assert "Traceback" not in srv.output() and "Invalid" not in srv.output(), srv.output()
+
+
+@pytest.fixture(scope="session")
+def fault_server(tmp_path_factory):
+    """A second real server, with tight limits and the misbehaving demos registered."""
+    srv = Server(tmp_path_factory.mktemp("faults") / "server.log",
+                 "--max-seconds", "3", "--max-events", "200000", "--max-output-kb", "64",
+                 "--max-memory-mb", "512", "--max-runs", "4",
+                 "--extra-demos", str(ROOT / "tests" / "fault_demos" / "registry.py"))
+    yield srv
+    srv.stop()
+    assert "Traceback" not in srv.output(), srv.output()
 
 
 @pytest.fixture(scope="session")

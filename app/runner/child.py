@@ -69,8 +69,11 @@ class EventPipe:
 class Flusher:
     """Drains the recorder every ``interval`` seconds from a real OS thread."""
 
-    def __init__(self, recorder: Recorder, pipe: EventPipe, spec: dict[str, Any]) -> None:
+    def __init__(self, recorder: Recorder, output: TaskOutput, pipe: EventPipe,
+                 spec: dict[str, Any]) -> None:
         self.recorder = recorder
+        self.output = output
+        self.max_output = spec.get("max_output_bytes") or 0
         self.watch = BusyWatch(recorder, recorder.thread_id,
                                int(spec.get("busy_ms", 100) * 1_000_000))
         self.pipe = pipe
@@ -97,21 +100,22 @@ class Flusher:
                 self.recorder.watch_dummy_threads()
                 self.flush()
                 if self.recorder.count > self.max_events:
-                    # Rows past the bound are still sent: the trace stays whole up to here.
-                    self.flush()
-                    self.pipe.frame(
-                        {
-                            "type": "done",
-                            "status": "limit",
-                            "error": f"event limit reached: more than {self.max_events} events",
-                            "t": self.recorder.now(),
-                        }
-                    )
-                    os._exit(3)
+                    self.limit(f"event limit reached: more than {self.max_events} events")
+                if self.max_output and self.output.written > self.max_output:
+                    self.limit(f"output limit reached: more than {self.max_output} "
+                               "characters printed")
         except OSError:  # the server went away: nobody is listening any more
             os._exit(4)
         finally:
             self._done.release()
+
+    def limit(self, why: str) -> None:
+        """End the run now: a bound was hit. Rows so far are sent, so the trace stays
+        whole up to here; the demo gets no chance to run on."""
+        self.flush()
+        self.pipe.frame({"type": "done", "status": "limit", "error": why,
+                         "t": self.recorder.now()})
+        os._exit(3)
 
     def stop(self) -> None:
         self._stop = True
@@ -120,7 +124,19 @@ class Flusher:
         self.flush()
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process if the server dies, however it dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):  # not Linux: the server's shutdown still kills us
+        pass
+
+
 def apply_limits(spec: dict[str, Any]) -> None:
+    die_with_parent()
     mem = spec.get("max_memory_bytes")
     if mem:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -145,7 +161,7 @@ def run(spec: dict[str, Any]) -> int:
     sys.path.insert(0, os.path.dirname(file))
     output = TaskOutput(recorder, passthrough=sys.stdout if script else None)
     probes = BlockingProbes(recorder)
-    flusher = Flusher(recorder, pipe, spec)
+    flusher = Flusher(recorder, output, pipe, spec)
     flusher.start()
 
     status, error, code = "finished", None, 0
@@ -165,6 +181,10 @@ def run(spec: dict[str, Any]) -> int:
             status, error = "error", f"exit code {code} (SystemExit({exc.code!r}))"
         if not isinstance(exc.code, int | None):
             print(exc.code, file=sys.stderr)  # as Python prints sys.exit("message")
+    except MemoryError as exc:
+        mib = (spec.get("max_memory_bytes") or 0) >> 20
+        status, code = "limit", 1
+        error = f"memory limit reached ({mib} MiB of address space)\n" + user_traceback(exc, file)
     except BaseException as exc:
         status, error, code = "error", user_traceback(exc, file), 1
         if script:

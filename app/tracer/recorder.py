@@ -344,6 +344,8 @@ class TaskOutput(io.TextIOBase):
         self.recorder = recorder
         self.passthrough = passthrough
         self._partial: dict[int, str] = {}
+        #: Characters written so far (the runner bounds it).
+        self.written = 0
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -357,6 +359,7 @@ class TaskOutput(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         if self.passthrough is not None:
             self.passthrough.write(s)
+        self.written += len(s)
         task = self.recorder.current_task()
         pending = self._partial.pop(task, "") + s
         *lines, rest = pending.split("\n")

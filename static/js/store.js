@@ -21,6 +21,11 @@ function grow(arr, need) {
   return out;
 }
 
+/** One number for an unordered pair of task ids (exact while ids stay below 2**26). */
+export function pairKey(a, b) {
+  return a < b ? a * 67108864 + b : b * 67108864 + a;
+}
+
 /** First index in sorted `arr[0..n)` whose value is >= `v`. */
 export function lowerBound(arr, n, v) {
   let lo = 0;
@@ -47,7 +52,9 @@ export function upperBound(arr, n, v) {
 
 /**
  * A coroutine seen in the trace. `spans` holds closed running spans as
- * [start0, end0, start1, end1, ...]; `openSince` is when the current one began (NaN if parked).
+ * [start0, end0, start1, end1, ...], `busy[k]` the running time of spans 0..k together
+ * (so the running time inside any window is two binary searches away), and `openSince`
+ * when the current span began (NaN while parked).
  */
 class Task {
   constructor(id, record, parent, t, order) {
@@ -59,6 +66,7 @@ class Task {
     this.lane = NONE;
     this.label = "";
     this.spans = new Float64Array(16);
+    this.busy = new Float64Array(8);
     this.spanCount = 0;
     this.openSince = NaN;
     this.out = new Int32Array(8);
@@ -75,11 +83,30 @@ class Task {
 
   closeSpan(t) {
     if (Number.isNaN(this.openSince)) return;
-    this.spans = grow(this.spans, 2 * this.spanCount + 2);
-    this.spans[2 * this.spanCount] = this.openSince;
-    this.spans[2 * this.spanCount + 1] = t;
-    this.spanCount++;
+    const k = this.spanCount;
+    this.spans = grow(this.spans, 2 * k + 2);
+    this.busy = grow(this.busy, k + 1);
+    this.spans[2 * k] = this.openSince;
+    this.spans[2 * k + 1] = t;
+    this.busy[k] = (k ? this.busy[k - 1] : 0) + (t - this.openSince);
+    this.spanCount = k + 1;
     this.openSince = NaN;
+  }
+
+  /** Running time in closed spans before `t`. */
+  busyBefore(t) {
+    const s = this.spans;
+    let lo = 0;
+    let hi = this.spanCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[2 * mid] <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    const k = lo - 1; // last span starting at or before t
+    if (k < 0) return 0;
+    const end = s[2 * k + 1];
+    return t >= end ? this.busy[k] : this.busy[k] - (end - t);
   }
 }
 
@@ -111,6 +138,7 @@ export class Store {
     this.swTo = new Int32Array(cap);
     this.swKind = new Uint8Array(cap);
     this.swEvent = new Int32Array(cap);
+    this.swPair = new Float64Array(cap); // the two task ids, unordered, as one number
 
     this.outCount = 0;
     this.outEvent = new Int32Array(64);
@@ -180,6 +208,7 @@ export class Store {
       this.swTo = grow(this.swTo, i + 1);
       this.swKind = grow(this.swKind, i + 1);
       this.swEvent = grow(this.swEvent, i + 1);
+      this.swPair = grow(this.swPair, i + 1);
     }
     const origin = this.taskFor(from, t);
     const target = this.taskFor(to, t);
@@ -188,6 +217,7 @@ export class Store {
     this.swTo[i] = target.id;
     this.swKind[i] = k;
     this.swEvent[i] = j;
+    this.swPair[i] = pairKey(origin.id, target.id);
     this.switchCount = i + 1;
     // A task runs from a switch into it until the next switch out of it.
     origin.closeSpan(t);

@@ -34,6 +34,7 @@ const BIN_SLOTS = 8; // distinct lane pairs remembered per pixel column before f
 const LEVELS = 8; // opacity steps for merged marks
 const FEW = 3; // switches of one lane pair in one column still drawn one by one
 const HOVER_PX = 8;
+const TOUCH = 1e-6; // coverage of a span shorter than a column: tiny, but not nothing
 
 export function taskColor(task) {
   return task.colorSlot < 0 ? HUB_COLOR : PALETTE[task.colorSlot % PALETTE.length];
@@ -84,13 +85,12 @@ export class Timeline {
     this.lastDrawMs = 0;
 
     this.bins = {
-      key: new Int32Array(BIN_SLOTS),
+      key: new Float64Array(BIN_SLOTS),
       count: new Int32Array(BIN_SLOTS),
       thrown: new Int32Array(BIN_SLOTS),
       first: new Int32Array(BIN_SLOTS),
     };
     this.coverage = new Float32Array(0);
-    this.touched = new Uint8Array(0);
     this.marks = { shafts: [[], []], heads: [[], []], bands: [[], []] };
 
     this.cursor = this.overlay("cursor");
@@ -179,11 +179,8 @@ export class Timeline {
       ctx.beginPath();
       ctx.rect(g.plotX0 - 6, AXIS_H, g.plotW + 12, h - AXIS_H);
       ctx.clip();
-      let q = performance.now();
       this.forVisibleLanes(g, (task, i) => this.drawLaneBody(g, task, i));
-      window.__prof = {body: performance.now() - q}; q = performance.now();
       drawn = this.drawSwitches(g);
-      window.__prof.sw = performance.now() - q;
       this.forVisibleLanes(g, (task, i) => this.drawFinish(g, task, i));
       this.forVisibleLanes(g, (task, i) => this.drawPrints(g, task, i));
       ctx.restore();
@@ -303,66 +300,80 @@ export class Timeline {
       ctx.globalAlpha = 1;
     }
 
-    const pw = g.pw;
-    if (this.coverage.length < pw) {
-      this.coverage = new Float32Array(pw);
-      this.touched = new Uint8Array(pw);
-    }
-    const cov = this.coverage;
-    const touched = this.touched;
-    cov.fill(0, 0, pw);
-    touched.fill(0, 0, pw);
-    const s = task.spans;
-    const { t0, t1, kx } = g;
-    let any = false;
-    const add = (start, stop) => {
-      let a = (start - t0) * kx;
-      let b = (stop - t0) * kx;
-      if (b < 0 || a >= pw) return;
-      if (a < 0) a = 0;
-      if (b > pw) b = pw;
-      const c0 = a | 0;
-      const c1 = Math.min(b | 0, pw - 1);
-      touched.fill(1, c0, c1 + 1);
-      any = true;
-      if (c0 === c1) {
-        cov[c0] += b - a;
-        return;
-      }
-      cov[c0] += c0 + 1 - a;
-      for (let c = c0 + 1; c < c1; c++) cov[c] = 1;
-      cov[c1] += b - c1;
-    };
-    for (let k = firstSpanEndingAfter(task, t0); k < task.spanCount && s[2 * k] <= t1; k++) {
-      add(s[2 * k], s[2 * k + 1]);
-    }
-    if (!Number.isNaN(task.openSince)) add(task.openSince, Math.max(task.openSince, end));
-    if (!any) {
-      ctx.globalAlpha = 1;
-      return;
-    }
+    if (!this.spanCoverage(g, task, end)) return;
 
     // Runs of equal opacity become one rect each; a column that is touched at all stays
     // visible (a 40 µs burst in a 2 s run is still something the learner should see).
+    const { pw } = g;
+    const cov = this.coverage;
     const top = y - g.barH / 2;
     let runStart = 0;
     let runLevel = 0;
-    const flush = (stop) => {
+    for (let c = 0; c <= pw; c++) {
+      const level = c === pw || cov[c] <= 0 ? 0 : Math.max(3, Math.ceil(Math.min(cov[c], 1) * LEVELS));
+      if (level === runLevel) continue;
       if (runLevel > 0) {
         ctx.globalAlpha = runLevel / LEVELS;
-        ctx.fillRect(g.plotX0 + runStart / dpr, top, (stop - runStart) / dpr, g.barH);
+        ctx.fillRect(g.plotX0 + runStart / dpr, top, (c - runStart) / dpr, g.barH);
       }
-    };
-    for (let c = 0; c < pw; c++) {
-      const level = touched[c] ? Math.max(3, Math.ceil(Math.min(cov[c], 1) * LEVELS)) : 0;
-      if (level !== runLevel) {
-        flush(c);
-        runStart = c;
-        runLevel = level;
-      }
+      runStart = c;
+      runLevel = level;
     }
-    flush(pw);
     ctx.globalAlpha = 1;
+  }
+
+  /**
+   * Fill `this.coverage[c]` with the fraction of device column c during which `task`
+   * runs (a tiny positive value for spans shorter than a column). Returns whether any
+   * column is touched. Few visible spans are added one by one; many are measured per
+   * column from the task's running-time prefix sums, so the cost is bounded by the
+   * width, not by the number of spans.
+   */
+  spanCoverage(g, task, end) {
+    const { pw, t0, t1, kx } = g;
+    if (this.coverage.length < pw) this.coverage = new Float32Array(pw);
+    const cov = this.coverage;
+    cov.fill(0, 0, pw);
+    const s = task.spans;
+    const k0 = firstSpanEndingAfter(task, t0);
+    let k1 = k0;
+    while (k1 < task.spanCount && s[2 * k1] <= t1 && k1 - k0 <= pw) k1++;
+    let any = false;
+    if (k1 - k0 > pw) {
+      let before = task.busyBefore(t0);
+      for (let c = 0; c < pw; c++) {
+        const after = task.busyBefore(t0 + (c + 1) / kx);
+        if (after > before) {
+          cov[c] = Math.max((after - before) * kx, TOUCH);
+          any = true;
+        }
+        before = after;
+      }
+    } else {
+      for (let k = k0; k < k1; k++) any = this.addSpan(g, s[2 * k], s[2 * k + 1]) || any;
+    }
+    if (!Number.isNaN(task.openSince)) any = this.addSpan(g, task.openSince, Math.max(task.openSince, end)) || any;
+    return any;
+  }
+
+  addSpan(g, start, stop) {
+    const { pw, t0, kx } = g;
+    const cov = this.coverage;
+    let a = (start - t0) * kx;
+    let b = (stop - t0) * kx;
+    if (b < 0 || a >= pw) return false;
+    if (a < 0) a = 0;
+    if (b > pw) b = pw;
+    const c0 = a | 0;
+    const c1 = Math.min(b | 0, pw - 1);
+    if (c0 === c1) {
+      cov[c0] += Math.max(b - a, TOUCH);
+      return true;
+    }
+    cov[c0] += Math.max(c0 + 1 - a, TOUCH);
+    for (let c = c0 + 1; c < c1; c++) cov[c] = 1;
+    cov[c1] += Math.max(b - c1, TOUCH);
+    return true;
   }
 
   drawFinish(g, task, i) {
@@ -374,12 +385,12 @@ export class Timeline {
     this.ctx.fillRect(x - 1, y - g.barH / 2 - 4, 2.5, g.barH + 8);
   }
 
-  /** Bin visible switches per device-pixel column and lane pair, then draw the marks. */
+  /** Bin visible switches per device-pixel column and task pair, then draw the marks. */
   drawSwitches(g) {
     const store = this.store;
     const [lo, hi] = store.switchRange(g.t0, g.t1);
-    const { swT, swFrom, swTo, swKind } = store;
-    const { laneOf, pw, kx, t0 } = g;
+    const { swT, swPair, swKind } = store;
+    const { pw, kx, t0 } = g;
     const { key: bKey, count: bCount, thrown: bThrown, first: bFirst } = this.bins;
     const marks = this.marks;
     for (const list of [...marks.shafts, ...marks.heads, ...marks.bands]) list.length = 0;
@@ -387,6 +398,7 @@ export class Timeline {
 
     let col = -1;
     let nb = 0;
+    let k = 0; // slot of the previous switch: ping-pong between two tasks stays in it
     for (let i = lo; i < hi; i++) {
       let c = ((swT[i] - t0) * kx) | 0;
       if (c >= pw) c = pw - 1;
@@ -395,25 +407,25 @@ export class Timeline {
         nb = 0;
         col = c;
       }
-      const la = laneOf[swFrom[i]];
-      const lb = laneOf[swTo[i]];
-      const key = la < lb ? (la << 16) | lb : (lb << 16) | la;
-      let k = 0;
-      while (k < nb && bKey[k] !== key) k++;
-      if (k === nb) {
-        if (nb === BIN_SLOTS) {
-          this.emitColumn(g, col, nb, i - 1);
-          nb = 0;
-          k = 0;
+      const key = swPair[i];
+      if (k >= nb || bKey[k] !== key) {
+        k = 0;
+        while (k < nb && bKey[k] !== key) k++;
+        if (k === nb) {
+          if (nb === BIN_SLOTS) {
+            this.emitColumn(g, col, nb, i - 1);
+            nb = 0;
+            k = 0;
+          }
+          bKey[k] = key;
+          bCount[k] = 0;
+          bThrown[k] = 0;
+          bFirst[k] = i;
+          nb++;
         }
-        bKey[k] = key;
-        bCount[k] = 0;
-        bThrown[k] = 0;
-        bFirst[k] = i;
-        nb++;
       }
       bCount[k]++;
-      if (swKind[i] === THROW) bThrown[k]++;
+      bThrown[k] += swKind[i]; // THROW is 1, SWITCH 0
     }
     if (nb) this.emitColumn(g, col, nb, hi - 1);
     this.paintMarks(g);
@@ -422,25 +434,25 @@ export class Timeline {
 
   emitColumn(g, col, nb, last) {
     const { key, count, thrown, first } = this.bins;
-    const store = this.store;
+    const { swFrom, swTo, swKind, swPair } = this.store;
     const x = g.plotX0 + (col + 0.5) / this.dpr;
     const half = g.barH / 2;
     for (let k = 0; k < nb; k++) {
-      const style = thrown[k] ? 1 : 0;
       if (count[k] <= FEW) {
         // A handful in one column still reads as separate arrows (both directions show).
         for (let i = first[k], left = count[k]; left > 0 && i <= last; i++) {
-          const la = g.laneOf[store.swFrom[i]];
-          const lb = g.laneOf[store.swTo[i]];
-          if ((la < lb ? (la << 16) | lb : (lb << 16) | la) !== key[k]) continue;
+          if (swPair[i] !== key[k]) continue;
           left--;
-          this.emitArrow(g, x, la, lb, store.swKind[i] === THROW ? 1 : 0);
+          this.emitArrow(g, x, g.laneOf[swFrom[i]], g.laneOf[swTo[i]], swKind[i] === THROW ? 1 : 0);
         }
       } else {
-        const la = key[k] >> 16;
-        const lb = key[k] & 0xffff;
+        const i = first[k];
+        const la = g.laneOf[swFrom[i]];
+        const lb = g.laneOf[swTo[i]];
         const level = Math.min(LEVELS, Math.ceil((0.3 + 0.12 * Math.log2(count[k])) * LEVELS));
-        this.marks.bands[style].push(x, g.laneY[la] - half, g.laneY[lb] + half, level);
+        const top = Math.min(g.laneY[la], g.laneY[lb]) - half;
+        const bottom = Math.max(g.laneY[la], g.laneY[lb]) + half;
+        this.marks.bands[thrown[k] ? 1 : 0].push(x, top, bottom, level);
       }
     }
   }

@@ -1,0 +1,4 @@
+def main():
+    hoard = []
+    while True:
+        hoard.append(bytearray(64 << 20))

@@ -1,0 +1,3 @@
+def main():
+    print('about to fail')
+    raise ValueError('this demo fails on purpose')
