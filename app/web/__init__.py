@@ -26,7 +26,10 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         # host:port strings this server answers to; None: any loopback name, any port.
         ALLOWED_HOSTS=None,
         LIMITS=Limits(),
-        SOCK_SERVER_OPTIONS={"max_message_size": 64 * 1024},
+        # Hard cap: simple-websocket closes the connection above it. Anything above
+        # MAX_MESSAGE_BYTES but below it gets an error frame and the connection lives on.
+        SOCK_SERVER_OPTIONS={"max_message_size": 16 << 20},
+        MAX_MESSAGE_BYTES=64 << 10,
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})

@@ -14,7 +14,7 @@ from typing import Any
 
 import gevent
 import orjson
-from flask import request
+from flask import current_app, request
 from flask_sock import Sock
 from gevent.lock import RLock
 from simple_websocket import ConnectionClosed
@@ -60,6 +60,7 @@ class Connection:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.registry = registry()
+        self.max_bytes = current_app.config["MAX_MESSAGE_BYTES"]
         self.relay: gevent.Greenlet | None = None
 
     def send_json(self, obj: dict[str, Any]) -> None:
@@ -80,6 +81,9 @@ class Connection:
     def dispatch(self, data: Any) -> None:
         if isinstance(data, bytes):
             return self.error("binary frames are not understood; send JSON text")
+        if len(data) > self.max_bytes:
+            return self.error(f"message too big: {len(data)} characters, at most "
+                              f"{self.max_bytes}")
         try:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError as exc:

@@ -21,11 +21,6 @@ function grow(arr, need) {
   return out;
 }
 
-/** One number for an unordered pair of task ids (exact while ids stay below 2**26). */
-export function pairKey(a, b) {
-  return a < b ? a * 67108864 + b : b * 67108864 + a;
-}
-
 /** First index in sorted `arr[0..n)` whose value is >= `v`. */
 export function lowerBound(arr, n, v) {
   let lo = 0;
@@ -110,6 +105,35 @@ class Task {
   }
 }
 
+/**
+ * The switches between one unordered pair of tasks, in time order: `t`, the switch
+ * index `sw`, and `thrownBefore[k]` (throws among the first k). Drawing bins per pair
+ * with binary searches, so a pixel column holding 10,000 switches costs a few steps.
+ */
+class PairIndex {
+  constructor(a, b) {
+    this.a = a;
+    this.b = b;
+    this.n = 0;
+    this.t = new Float64Array(16);
+    this.sw = new Int32Array(16);
+    this.thrownBefore = new Int32Array(17);
+  }
+
+  push(t, i, thrown) {
+    const n = this.n;
+    if (n >= this.t.length) {
+      this.t = grow(this.t, n + 1);
+      this.sw = grow(this.sw, n + 1);
+    }
+    this.thrownBefore = grow(this.thrownBefore, n + 2);
+    this.t[n] = t;
+    this.sw[n] = i;
+    this.thrownBefore[n + 1] = this.thrownBefore[n] + thrown;
+    this.n = n + 1;
+  }
+}
+
 export class Store {
   constructor() {
     this.reset();
@@ -138,7 +162,9 @@ export class Store {
     this.swTo = new Int32Array(cap);
     this.swKind = new Uint8Array(cap);
     this.swEvent = new Int32Array(cap);
-    this.swPair = new Float64Array(cap); // the two task ids, unordered, as one number
+
+    this.pairs = new Map(); // pair key -> PairIndex
+    this.pairList = [];
 
     this.outCount = 0;
     this.outEvent = new Int32Array(64);
@@ -208,7 +234,6 @@ export class Store {
       this.swTo = grow(this.swTo, i + 1);
       this.swKind = grow(this.swKind, i + 1);
       this.swEvent = grow(this.swEvent, i + 1);
-      this.swPair = grow(this.swPair, i + 1);
     }
     const origin = this.taskFor(from, t);
     const target = this.taskFor(to, t);
@@ -217,11 +242,24 @@ export class Store {
     this.swTo[i] = target.id;
     this.swKind[i] = k;
     this.swEvent[i] = j;
-    this.swPair[i] = pairKey(origin.id, target.id);
+    this.pairFor(origin.id, target.id).push(t, i, k === THROW ? 1 : 0);
     this.switchCount = i + 1;
     // A task runs from a switch into it until the next switch out of it.
     origin.closeSpan(t);
     if (Number.isNaN(target.openSince)) target.openSince = t;
+  }
+
+  pairFor(a, b) {
+    const lo = Math.min(a, b);
+    const hi = Math.max(a, b);
+    const key = lo * 67108864 + hi; // exact while task ids stay below 2**26
+    let pair = this.pairs.get(key);
+    if (!pair) {
+      pair = new PairIndex(lo, hi);
+      this.pairs.set(key, pair);
+      this.pairList.push(pair);
+    }
+    return pair;
   }
 
   addStdout(j, task) {

@@ -30,7 +30,6 @@ const PAD_L = 12;
 const PAD_R = 28;
 const MIN_LANE_H = 30;
 const MAX_LANE_H = 72;
-const BIN_SLOTS = 8; // distinct lane pairs remembered per pixel column before flushing early
 const LEVELS = 8; // opacity steps for merged marks
 const FEW = 3; // switches of one lane pair in one column still drawn one by one
 const HOVER_PX = 8;
@@ -52,6 +51,23 @@ function firstSpanEndingAfter(task, t) {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (s[2 * mid + 1] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index in [i, end) of sorted `arr` whose value is >= limit, searching outward from i. */
+function gallop(arr, i, end, limit) {
+  let lo = i; // everything before lo is < limit
+  let step = 1;
+  while (lo + step < end && arr[lo + step] < limit) {
+    lo += step;
+    step *= 2;
+  }
+  let hi = Math.min(lo + step, end);
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < limit) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -84,12 +100,6 @@ export class Timeline {
     this.drag = null;
     this.lastDrawMs = 0;
 
-    this.bins = {
-      key: new Float64Array(BIN_SLOTS),
-      count: new Int32Array(BIN_SLOTS),
-      thrown: new Int32Array(BIN_SLOTS),
-      first: new Int32Array(BIN_SLOTS),
-    };
     this.coverage = new Float32Array(0);
     this.marks = { shafts: [[], []], heads: [[], []], bands: [[], []] };
 
@@ -385,76 +395,59 @@ export class Timeline {
     this.ctx.fillRect(x - 1, y - g.barH / 2 - 4, 2.5, g.barH + 8);
   }
 
-  /** Bin visible switches per device-pixel column and task pair, then draw the marks. */
+  /**
+   * Bin visible switches per device-pixel column and task pair, then draw the marks.
+   * Each pair's switches are walked column by column with a galloping search, so the
+   * cost follows the number of occupied columns, not the number of switches.
+   */
   drawSwitches(g) {
     const store = this.store;
-    const [lo, hi] = store.switchRange(g.t0, g.t1);
-    const { swT, swPair, swKind } = store;
-    const { pw, kx, t0 } = g;
-    const { key: bKey, count: bCount, thrown: bThrown, first: bFirst } = this.bins;
     const marks = this.marks;
     for (const list of [...marks.shafts, ...marks.heads, ...marks.bands]) list.length = 0;
-    this.lastHead = new Float64Array(store.lanes.length).fill(-Infinity);
+    this.headStride = Math.ceil(g.plotW) + 32;
+    const need = store.lanes.length * this.headStride;
+    if (!this.heads || this.heads.length < need) this.heads = new Uint8Array(need);
+    else this.heads.fill(0, 0, need);
 
-    let col = -1;
-    let nb = 0;
-    let k = 0; // slot of the previous switch: ping-pong between two tasks stays in it
-    for (let i = lo; i < hi; i++) {
-      let c = ((swT[i] - t0) * kx) | 0;
-      if (c >= pw) c = pw - 1;
-      if (c !== col) {
-        if (nb) this.emitColumn(g, col, nb, i - 1);
-        nb = 0;
-        col = c;
+    const { t0, t1, kx, pw } = g;
+    for (const pair of store.pairList) {
+      const T = pair.t;
+      const end = upperBound(T, pair.n, t1);
+      let i = lowerBound(T, pair.n, t0);
+      while (i < end) {
+        let c = ((T[i] - t0) * kx) | 0;
+        if (c >= pw) c = pw - 1;
+        const limit = c === pw - 1 ? Infinity : t0 + (c + 1) / kx;
+        // Rounding may put T[i] at or past `limit`; the column still takes it.
+        const j = Math.max(i + 1, gallop(T, i, end, limit));
+        this.emitBin(g, pair, c, i, j);
+        i = j;
       }
-      const key = swPair[i];
-      if (k >= nb || bKey[k] !== key) {
-        k = 0;
-        while (k < nb && bKey[k] !== key) k++;
-        if (k === nb) {
-          if (nb === BIN_SLOTS) {
-            this.emitColumn(g, col, nb, i - 1);
-            nb = 0;
-            k = 0;
-          }
-          bKey[k] = key;
-          bCount[k] = 0;
-          bThrown[k] = 0;
-          bFirst[k] = i;
-          nb++;
-        }
-      }
-      bCount[k]++;
-      bThrown[k] += swKind[i]; // THROW is 1, SWITCH 0
     }
-    if (nb) this.emitColumn(g, col, nb, hi - 1);
     this.paintMarks(g);
+    const [lo, hi] = store.switchRange(t0, t1);
     return hi - lo;
   }
 
-  emitColumn(g, col, nb, last) {
-    const { key, count, thrown, first } = this.bins;
-    const { swFrom, swTo, swKind, swPair } = this.store;
+  /** Marks for switches i..j-1 of `pair`, all in device column `col`. */
+  emitBin(g, pair, col, i, j) {
+    const { swFrom, swTo, swKind } = this.store;
     const x = g.plotX0 + (col + 0.5) / this.dpr;
-    const half = g.barH / 2;
-    for (let k = 0; k < nb; k++) {
-      if (count[k] <= FEW) {
-        // A handful in one column still reads as separate arrows (both directions show).
-        for (let i = first[k], left = count[k]; left > 0 && i <= last; i++) {
-          if (swPair[i] !== key[k]) continue;
-          left--;
-          this.emitArrow(g, x, g.laneOf[swFrom[i]], g.laneOf[swTo[i]], swKind[i] === THROW ? 1 : 0);
-        }
-      } else {
-        const i = first[k];
-        const la = g.laneOf[swFrom[i]];
-        const lb = g.laneOf[swTo[i]];
-        const level = Math.min(LEVELS, Math.ceil((0.3 + 0.12 * Math.log2(count[k])) * LEVELS));
-        const top = Math.min(g.laneY[la], g.laneY[lb]) - half;
-        const bottom = Math.max(g.laneY[la], g.laneY[lb]) + half;
-        this.marks.bands[thrown[k] ? 1 : 0].push(x, top, bottom, level);
+    const count = j - i;
+    if (count <= FEW) {
+      // A handful in one column still reads as separate arrows (both directions show).
+      for (let k = i; k < j; k++) {
+        const s = pair.sw[k];
+        this.emitArrow(g, x, g.laneOf[swFrom[s]], g.laneOf[swTo[s]], swKind[s] === THROW ? 1 : 0);
       }
+      return;
     }
+    const ya = g.laneY[g.laneOf[pair.a]];
+    const yb = g.laneY[g.laneOf[pair.b]];
+    const half = g.barH / 2;
+    const level = Math.min(LEVELS, Math.ceil((0.3 + 0.12 * Math.log2(count)) * LEVELS));
+    const thrown = pair.thrownBefore[j] - pair.thrownBefore[i];
+    this.marks.bands[thrown ? 1 : 0].push(x, Math.min(ya, yb) - half, Math.max(ya, yb) + half, level);
   }
 
   emitArrow(g, x, la, lb, style) {
@@ -469,11 +462,15 @@ export class Timeline {
     const down = lb > la;
     const tip = down ? yb - half - 1 : yb + half + 1;
     shafts.push(x, down ? ya + half : ya - half, tip);
-    // Heads closer than this on one lane would fuse into a smear; the shaft still shows.
-    if (x - this.lastHead[lb] >= 7) {
-      this.lastHead[lb] = x;
-      this.marks.heads[style].push(x, tip, down ? 1 : -1);
+    // Heads closer than 7 px on one lane would fuse into a smear; the shaft still shows.
+    const row = lb * this.headStride;
+    const at = Math.round(x - g.plotX0) + 16;
+    if (at < 0 || at >= this.headStride) return;
+    for (let d = Math.max(0, at - 6); d <= Math.min(this.headStride - 1, at + 6); d++) {
+      if (this.heads[row + d]) return;
     }
+    this.heads[row + at] = 1;
+    this.marks.heads[style].push(x, tip, down ? 1 : -1);
   }
 
   paintMarks(g) {
