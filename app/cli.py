@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what a run may print, KiB (default 1024)")
     serve.add_argument("--max-runs", type=int, default=8,
                        help="runs that may run at once (default 8)")
+    serve.add_argument("--keep-runs", type=int, default=100,
+                       help="finished runs kept in memory, oldest dropped first (default 100)")
     serve.add_argument("--extra-demos", metavar="FILE", action="append", default=[],
                        help="register more demos from a registry file defining DEMOS")
 
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(max_seconds=args.max_seconds, max_events=args.max_events,
                         max_memory_bytes=args.max_memory_mb << 20,
                         max_output_bytes=args.max_output_kb << 10,
-                        max_concurrent=args.max_runs)
+                        max_concurrent=args.max_runs, keep_finished=args.keep_runs)
         serve(host=args.host, port=args.port, open_browser=not args.no_browser,
               quiet=args.quiet, config={"LIMITS": limits})
     elif args.command == "record":

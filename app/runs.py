@@ -129,6 +129,8 @@ class Run:
         self._stopping: tuple[str, str] | None = None  # (status, why) when we kill it
         self._stderr = bytearray()
         self._proc: subprocess.Popen | None = None
+        self._stderr_reader: gevent.Greenlet | None = None
+        self._timer: gevent.Greenlet | None = None
 
     # -- life of the child -------------------------------------------------------
 
@@ -175,10 +177,10 @@ class Run:
         self.pid = self._proc.pid
         make_nonblocking(r)
         if self._proc.stderr is not None:
-            gevent.spawn(self._read_stderr)
+            self._stderr_reader = gevent.spawn(self._read_stderr)
         gevent.spawn(self._relay, r)
         if self.limits.max_seconds:
-            gevent.spawn_later(self.limits.max_seconds, self._time_limit)
+            self._timer = gevent.spawn_later(self.limits.max_seconds, self._time_limit)
 
     def cancel(self) -> None:
         """Kill the child and its whole process group; the trace so far is kept."""
@@ -202,10 +204,14 @@ class Run:
     def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
         tail = self.limits.stderr_tail
-        for chunk in iter(lambda: self._proc.stderr.read1(65536), b""):
-            self._stderr += chunk
-            if len(self._stderr) > tail:
-                del self._stderr[:-tail]
+        stream = self._proc.stderr
+        try:
+            for chunk in iter(lambda: stream.read1(65536), b""):
+                self._stderr += chunk
+                if len(self._stderr) > tail:
+                    del self._stderr[:-tail]
+        finally:
+            stream.close()
 
     def _relay(self, fd: int) -> None:
         pending = b""
@@ -222,6 +228,8 @@ class Run:
             os.close(fd)
         assert self._proc is not None
         self.exit_code = self._proc.wait()
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(5)  # its tail may explain a crash
         self._finish()
 
     def _on_line(self, line: bytes) -> None:
@@ -272,6 +280,10 @@ class Run:
             )
         if self.duration_ns is None:
             self.duration_ns = elapsed
+        if self._timer is not None:
+            self._timer.kill(block=False)  # else it holds this run for max_seconds
+            self._timer = None
+        self._proc = None
         self.ended.set()
         self._notify()
 

@@ -42,7 +42,8 @@ class SafeSocket:
         return getattr(self._raw, name)
 
 
-def guard(ws: Any) -> None:
+def guard(ws: Any) -> RLock:
+    """Make ``ws`` safe to send on from several greenlets; return its send lock."""
     lock = RLock()
     ws.sock = SafeSocket(ws.sock, lock)
     unsafe_send = ws.send
@@ -52,13 +53,15 @@ def guard(ws: Any) -> None:
             unsafe_send(data)
 
     ws.send = send
+    return lock
 
 
 class Connection:
     """One browser tab: at most one subscription at a time."""
 
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: Any, send_lock: RLock) -> None:
         self.ws = ws
+        self.send_lock = send_lock
         self.registry = registry()
         self.max_bytes = current_app.config["MAX_MESSAGE_BYTES"]
         self.relay: gevent.Greenlet | None = None
@@ -75,8 +78,14 @@ class Connection:
                 data = self.ws.receive()
                 self.dispatch(data)
         finally:
-            if self.relay is not None:
-                self.relay.kill(block=False)
+            self.stop_relay()
+
+    def stop_relay(self) -> None:
+        """Stop the current relay between two frames, never in the middle of one."""
+        if self.relay is not None:
+            with self.send_lock:
+                self.relay.kill()
+            self.relay = None
 
     def dispatch(self, data: Any) -> None:
         if isinstance(data, bytes):
@@ -129,8 +138,7 @@ class Connection:
             run.cancel()
 
     def follow(self, run: Run) -> None:
-        if self.relay is not None:
-            self.relay.kill()
+        self.stop_relay()
         self.relay = gevent.spawn(self._relay, run)
 
     def _relay(self, run: Run) -> None:
@@ -149,8 +157,8 @@ class Connection:
 def ws_endpoint(ws: Any) -> None:
     # Tell the gevent handler this connection now speaks websocket (see server.py).
     request.environ["coroscope.websocket"] = True
-    guard(ws)
+    lock = guard(ws)
     try:
-        Connection(ws).serve()
+        Connection(ws, lock).serve()
     except OSError:
         pass

@@ -31,7 +31,9 @@ const PAD_R = 28;
 const MIN_LANE_H = 30;
 const MAX_LANE_H = 72;
 const LEVELS = 8; // opacity steps for merged marks
-const FEW = 3; // switches of one lane pair in one column still drawn one by one
+const FEW = 3; // switches of one task pair in one column still drawn one by one...
+const CROWD = 8; // ...unless more than this many switches fall within CROWD_PX of it
+const CROWD_PX = 3;
 const HOVER_PX = 8;
 const TOUCH = 1e-6; // coverage of a span shorter than a column: tiny, but not nothing
 
@@ -189,8 +191,11 @@ export class Timeline {
       ctx.beginPath();
       ctx.rect(g.plotX0 - 6, AXIS_H, g.plotW + 12, h - AXIS_H);
       ctx.clip();
+      // Merged switches shade the background; bars and single arrows stay readable on top.
+      drawn = this.binSwitches(g);
+      this.paintBands();
       this.forVisibleLanes(g, (task, i) => this.drawLaneBody(g, task, i));
-      drawn = this.drawSwitches(g);
+      this.paintArrows();
       this.forVisibleLanes(g, (task, i) => this.drawFinish(g, task, i));
       this.forVisibleLanes(g, (task, i) => this.drawPrints(g, task, i));
       ctx.restore();
@@ -400,7 +405,7 @@ export class Timeline {
    * Each pair's switches are walked column by column with a galloping search, so the
    * cost follows the number of occupied columns, not the number of switches.
    */
-  drawSwitches(g) {
+  binSwitches(g) {
     const store = this.store;
     const marks = this.marks;
     for (const list of [...marks.shafts, ...marks.heads, ...marks.bands]) list.length = 0;
@@ -410,6 +415,10 @@ export class Timeline {
     else this.heads.fill(0, 0, need);
 
     const { t0, t1, kx, pw } = g;
+    // crowd[c]: switches (all pairs) before column c, to tell a lone arrow from a crowd.
+    if (!this.crowd || this.crowd.length < pw + 1) this.crowd = new Int32Array(pw + 1);
+    for (let c = 0; c <= pw; c++) this.crowd[c] = lowerBound(store.swT, store.switchCount, t0 + c / kx);
+    this.crowdRadius = Math.round(CROWD_PX * this.dpr);
     for (const pair of store.pairList) {
       const T = pair.t;
       const end = upperBound(T, pair.n, t1);
@@ -424,7 +433,6 @@ export class Timeline {
         i = j;
       }
     }
-    this.paintMarks(g);
     const [lo, hi] = store.switchRange(t0, t1);
     return hi - lo;
   }
@@ -434,7 +442,9 @@ export class Timeline {
     const { swFrom, swTo, swKind } = this.store;
     const x = g.plotX0 + (col + 0.5) / this.dpr;
     const count = j - i;
-    if (count <= FEW) {
+    const r = this.crowdRadius;
+    const near = this.crowd[Math.min(g.pw, col + r + 1)] - this.crowd[Math.max(0, col - r)];
+    if (count <= FEW && near <= CROWD) {
       // A handful in one column still reads as separate arrows (both directions show).
       for (let k = i; k < j; k++) {
         const s = pair.sw[k];
@@ -445,7 +455,7 @@ export class Timeline {
     const ya = g.laneY[g.laneOf[pair.a]];
     const yb = g.laneY[g.laneOf[pair.b]];
     const half = g.barH / 2;
-    const level = Math.min(LEVELS, Math.ceil((0.3 + 0.12 * Math.log2(count)) * LEVELS));
+    const level = Math.ceil(Math.min(1, Math.log2(count + 1) / 7) * LEVELS);
     const thrown = pair.thrownBefore[j] - pair.thrownBefore[i];
     this.marks.bands[thrown ? 1 : 0].push(x, Math.min(ya, yb) - half, Math.max(ya, yb) + half, level);
   }
@@ -473,14 +483,14 @@ export class Timeline {
     this.marks.heads[style].push(x, tip, down ? 1 : -1);
   }
 
-  paintMarks(g) {
+  paintBands() {
     const { ctx, dpr } = this;
-    const colors = [INK, WARN];
     for (let style = 0; style < 2; style++) {
-      ctx.fillStyle = colors[style];
+      ctx.fillStyle = style ? WARN : INK;
       const bands = this.marks.bands[style];
       for (let level = 1; level <= LEVELS; level++) {
-        ctx.globalAlpha = level / LEVELS;
+        // Light for plain switches (a background for the bars), strong for throws.
+        ctx.globalAlpha = style ? 0.35 + (0.45 * level) / LEVELS : (0.4 * level) / LEVELS;
         ctx.beginPath();
         let any = false;
         for (let j = 0; j < bands.length; j += 4) {
@@ -490,8 +500,17 @@ export class Timeline {
         }
         if (any) ctx.fill();
       }
+    }
+    ctx.globalAlpha = 1;
+  }
+
+  paintArrows() {
+    const { ctx } = this;
+    for (let style = 0; style < 2; style++) {
+      const color = style ? WARN : INK;
       ctx.globalAlpha = style ? 1 : 0.8;
-      ctx.strokeStyle = colors[style];
+      ctx.strokeStyle = color;
+      ctx.fillStyle = color;
       ctx.lineWidth = style ? 1.75 : 1.25;
       ctx.beginPath();
       const shafts = this.marks.shafts[style];
@@ -518,7 +537,8 @@ export class Timeline {
 
   /**
    * Printed lines above the lane's bar: a dot at the time, the text to its right, cut
-   * with an ellipsis where the next label starts. Dots closer than 2 px are one dot.
+   * with an ellipsis where the next dot starts (labels never overlap). The last label
+   * may sit left of its dot when the right edge is too close. Dots closer than 2 px are one.
    */
   drawPrints(g, task, i) {
     if (!task.outCount) return;
@@ -526,36 +546,30 @@ export class Timeline {
     const store = this.store;
     const times = store.t;
     const y = g.laneY[i] - g.barH / 2;
+    const baseline = y - 4;
     const color = taskColor(task);
     ctx.font = `11px ${FONT_STACK}`;
     ctx.textBaseline = "alphabetic";
-    ctx.textAlign = "left";
     ctx.lineJoin = "round";
     let pendingX = NaN;
     let pendingText = "";
-    let prevEnd = -Infinity;
+    let leftFree = g.plotX0; // where the previous dot or label ends
     const place = (x, nextX) => {
       this.dot(x, y, color);
-      const room = Math.min(nextX, g.plotX1 + PAD_R - 4) - (x + 5) - 6;
-      let text = pendingText;
-      if (room < 18) {
-        // Last label against the right edge: put it left of its dot if that space is free.
-        if (nextX === Infinity) {
-          const width = ctx.measureText(text).width;
-          if (x - 5 - width > prevEnd + 6) return this.label(text, x - 5, y - 4, "right");
-        }
-        return;
-      }
-      text = this.fit(text, room);
-      if (!text) return;
-      if (nextX === Infinity && text !== pendingText) {
-        const width = ctx.measureText(pendingText).width;
-        if (x - 5 - width > prevEnd + 6 && x - 5 - width > g.plotX0) {
-          return this.label(pendingText, x - 5, y - 4, "right");
+      const last = nextX === Infinity;
+      const room = Math.min(nextX - 6, g.plotX1 + 4) - (x + 5);
+      const full = ctx.measureText(pendingText).width;
+      if (last && full > room && x - 5 - full > leftFree + 6) {
+        this.label(pendingText, x - 5, baseline, "right");
+      } else if (room >= 18) {
+        const text = full <= room ? pendingText : this.fit(pendingText, room);
+        if (text) {
+          this.label(text, x + 5, baseline, "left");
+          leftFree = x + 5 + Math.min(full, room);
+          return;
         }
       }
-      prevEnd = x + 5 + ctx.measureText(text).width;
-      this.label(text, x + 5, y - 4, "left");
+      leftFree = x + 3;
     };
     const start = firstOutAt(task, times, g.t0);
     for (let k = start; k < task.outCount; k++) {
