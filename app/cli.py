@@ -12,6 +12,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the dashboard and open it in a browser")
+    serve.add_argument("traces", nargs="*", metavar="TRACE.json",
+                       help="native trace files to open (they replay as recorded)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1; anything else prints a warning)")
     serve.add_argument("--port", type=int, default=8765,
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                         max_output_bytes=args.max_output_kb << 10,
                         max_concurrent=args.max_runs, keep_finished=args.keep_runs)
         serve(host=args.host, port=args.port, open_browser=not args.no_browser,
-              quiet=args.quiet, config={"LIMITS": limits})
+              quiet=args.quiet, config={"LIMITS": limits}, traces=args.traces)
     elif args.command == "record":
         return _record(args)
     elif args.command == "demos":

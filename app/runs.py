@@ -33,7 +33,15 @@ from gevent.os import make_nonblocking, nb_read
 
 from demos import Demo
 
-from .tracer.events import FINAL_STATUSES, FORMAT, SPAWN, TASKINFO, VERSION, row_to_event
+from .tracer.events import (
+    FINAL_STATUSES,
+    FORMAT,
+    SPAWN,
+    TASKINFO,
+    VERSION,
+    event_to_row,
+    row_to_event,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
@@ -65,7 +73,7 @@ class Limits:
 class Target:
     """What a run executes: a demo's ``main(**params)``, or a script as ``__main__``."""
 
-    kind: str  # "demo" | "script"
+    kind: str  # "demo" | "script" | "import" (a trace file read back: nothing runs)
     name: str  # the demo id, or the script path as the user gave it
     title: str
     file: str  # absolute path of the file to run
@@ -100,6 +108,8 @@ class Target:
                    generators=generators, passthrough=True)
 
     def source(self) -> dict[str, str]:
+        if not self.file:
+            return {"file": "", "text": ""}
         try:
             text = Path(self.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
@@ -108,6 +118,29 @@ class Target:
 
 
 class Run:
+    @classmethod
+    def from_trace(cls, trace: dict[str, Any], limits: Limits) -> Run:
+        """A finished run read back from a (checked) native trace; it replays as recorded."""
+        info = trace["run"]
+        target = Target(kind="import", name=info.get("demo") or info.get("title") or "trace",
+                        title=info.get("title") or info.get("demo") or "imported trace",
+                        file="", user_files=(), params=info.get("params") or {})
+        run = cls(target, limits)
+        run.imported = trace
+        run.status = info["status"]
+        run.error = info.get("error")
+        run.duration_ns = info.get("duration_ns")
+        run.python = info.get("python")
+        tasks = {t["id"]: t for t in trace["tasks"]}
+        rows = [event_to_row(e, tasks) for e in trace["events"]]
+        for i in range(0, len(rows), 10_000):
+            chunk = rows[i:i + 10_000]
+            run.batches.append(b'{"type":"events","seq":%d,"n":%d,"rows":%s}'
+                               % (i, len(chunk), orjson.dumps(chunk)))
+        run.events = len(rows)
+        run.ended.set()
+        return run
+
     def __init__(self, target: Target, limits: Limits) -> None:
         self.id = "r" + secrets.token_hex(6)
         self.target = target
@@ -131,6 +164,8 @@ class Run:
         self._proc: subprocess.Popen | None = None
         self._stderr_reader: gevent.Greenlet | None = None
         self._timer: gevent.Greenlet | None = None
+        #: The file a run was imported from: its run and tasks are given back verbatim.
+        self.imported: dict[str, Any] | None = None
 
     # -- life of the child -------------------------------------------------------
 
@@ -312,6 +347,9 @@ class Run:
     # -- descriptions and export -----------------------------------------------------
 
     def describe(self, source: bool = False) -> dict[str, Any]:
+        if self.imported is not None:
+            info = dict(self.imported["run"], id=self.id, imported_from=self.imported["run"]["id"])
+            return info if source else {k: v for k, v in info.items() if k != "source"}
         target = self.target
         info: dict[str, Any] = {
             "id": self.id,
@@ -333,6 +371,8 @@ class Run:
 
     def export(self) -> dict[str, Any]:
         """The native trace (``coroscope.trace``), valid at any moment of the run."""
+        if self.imported is not None:
+            return self.imported
         events: list[dict[str, Any]] = []
         tasks: list[dict[str, Any]] = []
         by_id: dict[int, dict[str, Any]] = {}
@@ -378,6 +418,13 @@ class RunRegistry:
             )
         run = Run(target, self.limits)
         run.start()
+        self._runs[run.id] = run
+        self._evict()
+        return run
+
+    def add_imported(self, trace: dict[str, Any]) -> Run:
+        """Hold a checked native trace as a finished run (see export.check_trace)."""
+        run = Run.from_trace(trace, self.limits)
         self._runs[run.id] = run
         self._evict()
         return run

@@ -66,13 +66,28 @@ def bind(host: str, port: int, tries: int = 20) -> socket.socket:
     raise last or OSError("no free port")
 
 
+def load_trace_file(path: str) -> dict[str, Any]:
+    """Read and check a native trace; exit with a clear message if it cannot be used."""
+    import orjson
+
+    from .tracer.export import TraceError, check_trace
+
+    try:
+        with open(path, "rb") as f:
+            return check_trace(orjson.loads(f.read()))
+    except (OSError, orjson.JSONDecodeError, TraceError) as exc:
+        raise SystemExit(f"coroscope: cannot open {path}: {exc}") from None
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     open_browser: bool = True,
     config: dict[str, Any] | None = None,
     quiet: bool = False,
+    traces: list[str] = (),  # type: ignore[assignment]
 ) -> None:
+    loaded = [load_trace_file(path) for path in traces]
     listener = bind(host, port)
     port = listener.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -81,6 +96,12 @@ def serve(
         allowed |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
     app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed)))
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else shown}:{port}/"
+    for path, trace in zip(traces, loaded, strict=True):
+        run = app.extensions["coroscope.runs"].add_imported(trace)
+        print(f"{path}: {run.events} events, open {url}#run={run.id}", flush=True)
+        url_to_open = f"{url}#run={run.id}"
+    if not traces:
+        url_to_open = url
     server = WSGIServer(listener, app, handler_class=Handler, log=None if quiet else "default")
     print(f"coroscope serving on {url}  (Ctrl+C to stop)", flush=True)
     if host not in ("127.0.0.1", "::1", "localhost"):
@@ -90,7 +111,7 @@ def serve(
             flush=True,
         )
     if open_browser:
-        gevent.spawn_later(0.3, webbrowser.open, url)
+        gevent.spawn_later(0.3, webbrowser.open, url_to_open)
     # SIGTERM (a service manager, `kill`) stops the server like Ctrl+C: runs die with it.
     gevent.signal_handler(signal.SIGTERM, server.stop)
     try:

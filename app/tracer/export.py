@@ -104,3 +104,65 @@ def to_chrome_trace(trace: dict[str, Any]) -> dict[str, Any]:
         "otherData": {"coroscope_run": run.get("id"), "demo": run.get("demo"),
                       "status": run.get("status"), "started_at": run.get("started_at")},
     }
+
+
+# -- reading a native trace back ------------------------------------------------------
+
+class TraceError(ValueError):
+    """A file is not a valid coroscope trace; the message says where and why."""
+
+
+def _schema() -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "trace.schema.json").read_text())
+
+
+def _where(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the file"
+
+
+def check_trace(trace: Any) -> dict[str, Any]:
+    """Return ``trace`` if it is a native trace this version can read; else raise TraceError.
+
+    Checks, in order: the format marker, the version, the JSON Schema (the first error,
+    named by its path, e.g. ``events[12].kind``), gapless ``seq``, and that every event
+    names a task that exists.
+    """
+    from .events import FORMAT, VERSION
+
+    if not isinstance(trace, dict):
+        raise TraceError(f"not a coroscope trace: the file holds a JSON "
+                         f"{type(trace).__name__}, not an object")
+    if trace.get("format") != FORMAT:
+        raise TraceError(f"not a coroscope trace: \"format\" is {trace.get('format')!r}, "
+                         f"expected {FORMAT!r}")
+    version = trace.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise TraceError(f"\"version\" must be a positive integer, got {version!r}")
+    if version > VERSION:
+        raise TraceError(f"this trace is version {version}; this coroscope reads versions "
+                         f"up to {VERSION}: upgrade coroscope to open it")
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(trace))
+    if error is not None:
+        raise TraceError(f"{_where(error.absolute_path)}: {error.message}")
+    tasks = {t["id"] for t in trace["tasks"]}
+    for i, event in enumerate(trace["events"]):
+        if event["seq"] != i:
+            raise TraceError(f"events[{i}].seq is {event['seq']}, expected {i}: "
+                             "events must be complete and in order")
+        for key in ("from", "to", "task"):
+            if key in event and event[key] not in tasks:
+                raise TraceError(f"events[{i}].{key} names task {event[key]}, "
+                                 "which is not in \"tasks\"")
+    if trace["run"]["events"] != len(trace["events"]):
+        raise TraceError(f"run.events says {trace['run']['events']} but the file holds "
+                         f"{len(trace['events'])} events")
+    return trace

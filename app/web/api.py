@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 from demos import DEMOS, ParamError
 
 from ..runs import RunError
-from ..tracer.export import to_chrome_trace
+from ..tracer.export import TraceError, check_trace, to_chrome_trace
 from . import registry
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -86,6 +86,24 @@ def cancel_run(run_id: str):
     run.cancel()
     run.ended.wait(5)
     return jsonify(run.describe())
+
+
+@bp.post("/import")
+def import_trace():
+    """A native trace file, posted as the body: checked, then held as a finished run."""
+    data = request.get_data(cache=False)
+    if not data:
+        return _error("empty body: post the contents of a coroscope trace.json", 400)
+    try:
+        trace = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return _error(f"not JSON: {exc}", 400)
+    try:
+        check_trace(trace)
+    except TraceError as exc:
+        return _error(str(exc), 400)
+    run = registry().add_imported(trace)
+    return jsonify(run.describe()), 201
 
 
 @bp.get("/runs/<run_id>/trace.json")

@@ -11,7 +11,7 @@ const STRINGS = {
     "export": "Export JSON",
     "export.title": "Download this run as a coroscope trace (JSON)",
     "fit": "Fit",
-    "fit.title": "Show the whole run (double-click the timeline does the same)",
+    "fit.title": "Show the whole run (or double-click the timeline)",
     "dismiss": "Dismiss",
 
     "status.idle": "idle",
@@ -24,7 +24,7 @@ const STRINGS = {
     "status.crashed": "crashed after {duration}",
 
     "counts": "{events} events · {switches} switches · {tasks} tasks",
-    "hint": "wheel: zoom · drag: pan · double-click: fit",
+    "hint": "wheel: zoom · drag: pan",
     "legend.running": "running",
     "legend.parked": "parked",
     "legend.switch": "switch",

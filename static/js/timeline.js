@@ -280,9 +280,13 @@ export class Timeline {
         ctx.fillText(this.fit(detail, GUTTER - 28), 20, y - g.barH / 2 - 9);
       }
     });
-    // Lanes scrolled under the axis must not show through it.
+    // Lanes scrolled under the axis must not show through it; the corner holds the hint.
     ctx.fillStyle = COLORS.plot;
     ctx.fillRect(0, 0, GUTTER - 0.5, AXIS_H - 0.5);
+    ctx.font = `10.5px ${FONT_STACK}`;
+    ctx.fillStyle = COLORS.muted;
+    ctx.textBaseline = "alphabetic";
+    ctx.fillText(this.fit(tr("hint"), GUTTER - 16), 10, AXIS_H - 10);
   }
 
   /** The line above a lane's name: its kind and arguments, unless the name says it all. */
@@ -328,8 +332,17 @@ export class Timeline {
       const level = c === pw || cov[c] <= 0 ? 0 : Math.max(3, Math.ceil(Math.min(cov[c], 1) * LEVELS));
       if (level === runLevel) continue;
       if (runLevel > 0) {
+        const x = g.plotX0 + runStart / dpr;
+        const width = (c - runStart) / dpr;
+        if (runLevel < LEVELS) {
+          // A tint, not a see-through: switch shading behind must not muddy the colour.
+          ctx.globalAlpha = 1;
+          ctx.fillStyle = COLORS.plot;
+          ctx.fillRect(x, top, width, g.barH);
+          ctx.fillStyle = color;
+        }
         ctx.globalAlpha = runLevel / LEVELS;
-        ctx.fillRect(g.plotX0 + runStart / dpr, top, (c - runStart) / dpr, g.barH);
+        ctx.fillRect(x, top, width, g.barH);
       }
       runStart = c;
       runLevel = level;
@@ -490,7 +503,7 @@ export class Timeline {
       const bands = this.marks.bands[style];
       for (let level = 1; level <= LEVELS; level++) {
         // Light for plain switches (a background for the bars), strong for throws.
-        ctx.globalAlpha = style ? 0.35 + (0.45 * level) / LEVELS : (0.4 * level) / LEVELS;
+        ctx.globalAlpha = style ? 0.35 + (0.45 * level) / LEVELS : (0.3 * level) / LEVELS;
         ctx.beginPath();
         let any = false;
         for (let j = 0; j < bands.length; j += 4) {

@@ -1,0 +1,118 @@
+"""Traces travel: record -> export -> import -> export is the identity; bad files say why."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from app.tracer.events import row_to_event
+from app.tracer.export import TraceError, check_trace
+
+from .conftest import ROOT, follow_run, validate_trace, ws_connect
+
+
+@pytest.fixture(scope="module")
+def recorded(server):
+    status, run = server.request("POST", "/api/runs", {
+        "demo": "gevent_unpatched_sleep", "params": {"eat_seconds": 0.2, "play_seconds": 0.1}})
+    server.wait_run(run["id"])
+    req = urllib.request.Request(f"{server.url}/api/runs/{run['id']}/trace.json")
+    with urllib.request.urlopen(req) as resp:
+        return resp.read()
+
+
+def post_import(server, body: bytes):
+    req = urllib.request.Request(f"{server.url}/api/import", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_round_trip_is_byte_identical_and_replays_the_same_events(server, recorded):
+    status, run = post_import(server, recorded)
+    assert status == 201 and run["status"] == "finished"
+    with urllib.request.urlopen(f"{server.url}/api/runs/{run['id']}/trace.json") as resp:
+        again = resp.read()
+    assert json.loads(again) == json.loads(recorded)
+    validate_trace(json.loads(again))
+    ws = ws_connect(server)
+    try:
+        frame, rows, end = follow_run(ws, {"type": "subscribe", "run": run["id"]})
+    finally:
+        ws.close()
+    original = json.loads(recorded)
+    assert [row_to_event(i, r) for i, r in enumerate(rows)] == original["events"]
+    assert frame["run"]["source"] == original["run"]["source"]
+    assert end["run"]["status"] == "finished"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda t: t.update(format="chrome"),
+     "not a coroscope trace: \"format\" is 'chrome', expected 'coroscope.trace'"),
+    (lambda t: t.update(version=99),
+     "this trace is version 99; this coroscope reads versions up to 1"),
+    (lambda t: t["events"][3].update(kind="swtich"), "events[3]"),
+    (lambda t: t["events"][2].pop("t"), "events[2]: 't' is a required property"),
+    (lambda t: t["events"][4].update(seq=40), "events[4].seq is 40, expected 4"),
+    (lambda t: t["events"].pop(5), "events[5].seq is 6, expected 5"),
+    (lambda t: t["tasks"].pop(), "names task 3, which is not in \"tasks\""),
+    (lambda t: t["run"].update(status="exploded"), "run.status: 'exploded' is not one of"),
+])
+def test_a_broken_trace_is_refused_saying_where(server, recorded, mutate, message):
+    trace = json.loads(recorded)
+    mutate(trace)
+    with pytest.raises(TraceError) as err:
+        check_trace(trace)
+    assert message in str(err.value)
+    status, body = post_import(server, json.dumps(trace).encode())
+    assert status == 400 and message in body["error"]
+
+
+def test_not_json_and_empty_bodies_are_400(server):
+    assert post_import(server, b"{oops")[0] == 400
+    assert post_import(server, b"")[1] == {
+        "error": "empty body: post the contents of a coroscope trace.json"}
+    assert post_import(server, b"[1,2]")[1]["error"].startswith(
+        "not a coroscope trace: the file holds a JSON list")
+
+
+def test_serve_opens_a_trace_file_and_refuses_a_broken_one(tmp_path, recorded):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(recorded)
+    broken = json.loads(recorded)
+    broken["version"] = 7
+    bad.write_text(json.dumps(broken))
+    result = subprocess.run([sys.executable, "-m", "app", "serve", "--no-browser", str(bad)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert f"cannot open {bad}: this trace is version 7" in result.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--no-browser", "--port",
+                             "0", "--quiet", str(good)], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"{good}: ") and "#run=r" in line
+        url, run_id = line.split("open ", 1)[1].strip().split("#run=")
+        time.sleep(0.2)
+        with urllib.request.urlopen(f"{url}api/runs/{run_id}/trace.json") as resp:
+            assert json.loads(resp.read()) == json.loads(recorded)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def test_check_trace_does_not_modify_its_input(recorded):
+    trace = json.loads(recorded)
+    before = copy.deepcopy(trace)
+    check_trace(trace)
+    assert trace == before
