@@ -33,15 +33,8 @@ from gevent.os import make_nonblocking, nb_read
 
 from demos import Demo
 
-from .tracer.events import (
-    FINAL_STATUSES,
-    FORMAT,
-    SPAWN,
-    TASKINFO,
-    VERSION,
-    event_to_row,
-    row_to_event,
-)
+from .tracer.events import FINAL_STATUSES, event_to_row
+from .tracer.export import native_trace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
@@ -373,29 +366,8 @@ class Run:
         """The native trace (``coroscope.trace``), valid at any moment of the run."""
         if self.imported is not None:
             return self.imported
-        events: list[dict[str, Any]] = []
-        tasks: list[dict[str, Any]] = []
-        by_id: dict[int, dict[str, Any]] = {}
-        seq = 0
-        for raw in list(self.batches):
-            for row in orjson.loads(raw)["rows"]:
-                if row[1] == SPAWN:
-                    record = row[4]
-                    task = {"id": row[2], "name": record["name"], "kind": record["kind"],
-                            "parent": row[3], "spawned_at": row[0]}
-                    for key in ("args", "thread"):
-                        if key in record:
-                            task[key] = record[key]
-                    tasks.append(task)
-                    by_id[task["id"]] = task
-                elif row[1] == TASKINFO and row[2] in by_id:
-                    by_id[row[2]].update(row[4])
-                events.append(row_to_event(seq, row))
-                seq += 1
-        run = self.describe(source=True)
-        run["events"] = seq
-        return {"format": FORMAT, "version": VERSION, "run": run, "tasks": tasks,
-                "events": events}
+        rows = (row for raw in list(self.batches) for row in orjson.loads(raw)["rows"])
+        return native_trace(self.describe(source=True), rows)
 
 
 class RunRegistry:

@@ -23,9 +23,38 @@ events are sorted by ``ts``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from .events import FORMAT, SPAWN, TASKINFO, VERSION, row_to_event
+
 PID = 1
+
+
+def native_trace(run: dict[str, Any], rows: Iterable[Any]) -> dict[str, Any]:
+    """The native export (``coroscope.trace``) of ``rows``, with ``run`` as its metadata.
+
+    ``tasks`` repeats every spawn record, with what ``taskinfo`` rows added to it.
+    """
+    events: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    by_id: dict[int, dict[str, Any]] = {}
+    for seq, row in enumerate(rows):
+        kind = row[1]
+        if kind == SPAWN:
+            record = row[4]
+            task = {"id": row[2], "name": record["name"], "kind": record["kind"],
+                    "parent": row[3], "spawned_at": row[0]}
+            for key in ("args", "thread"):
+                if key in record:
+                    task[key] = record[key]
+            tasks.append(task)
+            by_id[task["id"]] = task
+        elif kind == TASKINFO and row[2] in by_id:
+            by_id[row[2]].update(row[4])
+        events.append(row_to_event(seq, row))
+    return {"format": FORMAT, "version": VERSION, "run": dict(run, events=len(events)),
+            "tasks": tasks, "events": events}
 
 
 def _us(ns: int) -> float:
@@ -133,8 +162,6 @@ def check_trace(trace: Any) -> dict[str, Any]:
     named by its path, e.g. ``events[12].kind``), gapless ``seq``, and that every event
     names a task that exists.
     """
-    from .events import FORMAT, VERSION
-
     if not isinstance(trace, dict):
         raise TraceError(f"not a coroscope trace: the file holds a JSON "
                          f"{type(trace).__name__}, not an object")

@@ -103,7 +103,10 @@ export class Timeline {
     this.lastDrawMs = 0;
 
     this.coverage = new Float32Array(0);
-    this.marks = { shafts: [[], []], heads: [[], []], bands: [[], []] };
+    // Geometry gathered per redraw, painted in a few batched paths: per style
+    // (switch, throw), shafts and heads of single arrows and, per opacity level, bands.
+    const levels = () => Array.from({ length: LEVELS + 1 }, () => []);
+    this.marks = { shafts: [[], []], heads: [[], []], bands: [levels(), levels()] };
 
     this.cursor = this.overlay("cursor");
     this.mark = this.overlay("hover-mark");
@@ -421,7 +424,7 @@ export class Timeline {
   binSwitches(g) {
     const store = this.store;
     const marks = this.marks;
-    for (const list of [...marks.shafts, ...marks.heads, ...marks.bands]) list.length = 0;
+    for (const list of [...marks.shafts, ...marks.heads, ...marks.bands.flat()]) list.length = 0;
     this.headStride = Math.ceil(g.plotW) + 32;
     const need = store.lanes.length * this.headStride;
     if (!this.heads || this.heads.length < need) this.heads = new Uint8Array(need);
@@ -470,7 +473,7 @@ export class Timeline {
     const half = g.barH / 2;
     const level = Math.ceil(Math.min(1, Math.log2(count + 1) / 7) * LEVELS);
     const thrown = pair.thrownBefore[j] - pair.thrownBefore[i];
-    this.marks.bands[thrown ? 1 : 0].push(x, Math.min(ya, yb) - half, Math.max(ya, yb) + half, level);
+    this.marks.bands[thrown ? 1 : 0][level].push(x, Math.min(ya, yb) - half, Math.max(ya, yb) + half);
   }
 
   emitArrow(g, x, la, lb, style) {
@@ -500,18 +503,16 @@ export class Timeline {
     const { ctx, dpr } = this;
     for (let style = 0; style < 2; style++) {
       ctx.fillStyle = style ? WARN : INK;
-      const bands = this.marks.bands[style];
       for (let level = 1; level <= LEVELS; level++) {
+        const bands = this.marks.bands[style][level];
+        if (!bands.length) continue;
         // Light for plain switches (a background for the bars), strong for throws.
         ctx.globalAlpha = style ? 0.35 + (0.45 * level) / LEVELS : (0.3 * level) / LEVELS;
         ctx.beginPath();
-        let any = false;
-        for (let j = 0; j < bands.length; j += 4) {
-          if (bands[j + 3] !== level) continue;
+        for (let j = 0; j < bands.length; j += 3) {
           ctx.rect(bands[j] - 0.5 / dpr, bands[j + 1], 1 / dpr, bands[j + 2] - bands[j + 1]);
-          any = true;
         }
-        if (any) ctx.fill();
+        ctx.fill();
       }
     }
     ctx.globalAlpha = 1;
@@ -566,23 +567,24 @@ export class Timeline {
     ctx.lineJoin = "round";
     let pendingX = NaN;
     let pendingText = "";
+    let merged = 0; // lines sharing the pending dot
     let leftFree = g.plotX0; // where the previous dot or label ends
     const place = (x, nextX) => {
       this.dot(x, y, color);
-      const last = nextX === Infinity;
+      const text = merged ? `${pendingText}  +${merged}` : pendingText;
       const room = Math.min(nextX - 6, g.plotX1 + 4) - (x + 5);
-      const full = ctx.measureText(pendingText).width;
-      if (last && full > room && x - 5 - full > leftFree + 6) {
-        this.label(pendingText, x - 5, baseline, "right");
-      } else if (room >= 18) {
-        const text = full <= room ? pendingText : this.fit(pendingText, room);
-        if (text) {
-          this.label(text, x + 5, baseline, "left");
+      const full = ctx.measureText(text).width;
+      const free = leftFree;
+      leftFree = x + 3;
+      if (full > room && nextX === Infinity && x - 5 - full > free + 6) {
+        this.label(text, x - 5, baseline, "right");
+      } else if (full <= room || room >= 18) {
+        const shown = full <= room ? text : this.fit(text, room);
+        if (shown) {
+          this.label(shown, x + 5, baseline, "left");
           leftFree = x + 5 + Math.min(full, room);
-          return;
         }
       }
-      leftFree = x + 3;
     };
     const start = firstOutAt(task, times, g.t0);
     for (let k = start; k < task.outCount; k++) {
@@ -590,10 +592,14 @@ export class Timeline {
       const t = times[j];
       if (t > g.t1) break;
       const x = this.xAt(t);
-      if (x - pendingX < 2) continue;
+      if (x - pendingX < 2) {
+        merged++;
+        continue;
+      }
       if (!Number.isNaN(pendingX)) place(pendingX, x);
       pendingX = x;
       pendingText = String(store.x[j]).slice(0, 200);
+      merged = 0;
     }
     if (!Number.isNaN(pendingX)) place(pendingX, Infinity);
   }
