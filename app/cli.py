@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what a run may print, KiB (default 1024)")
     serve.add_argument("--max-runs", type=int, default=8,
                        help="runs that may run at once (default 8)")
+    serve.add_argument("--data-dir", help="where the run history is kept (default "
+                       "$COROSCOPE_DATA_DIR, else ~/.local/share/coroscope)")
     serve.add_argument("--keep-runs", type=int, default=100,
                        help="finished runs kept in memory, oldest dropped first (default 100)")
     serve.add_argument("--extra-demos", metavar="FILE", action="append", default=[],
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--param", action="append", default=[], metavar="K=V",
                         help="a demo parameter, e.g. --param n=1000 (repeatable)")
     record.add_argument("--out", required=True, help="where to write the native trace JSON")
+    record.add_argument("--data-dir", help="run history folder (as for serve)")
 
     sub.add_parser("demos", help="list the built-in demos and their parameters")
 
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="trace file to write (default: SCRIPT-NAME.coroscope.json)")
     run.add_argument("--open", action="store_true",
                      help="then show the trace in the dashboard")
+    run.add_argument("--data-dir", help="run history folder (as for serve)")
     run.add_argument("--generators", action="store_true",
                      help="also trace generator send/yield (slower: a profile hook)")
     run.add_argument("script", help="the Python file to run")
@@ -90,6 +94,18 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _data_dir(args: argparse.Namespace) -> str:
+    from .store import default_data_dir
+
+    return str(args.data_dir or default_data_dir())
+
+
+def _history(args: argparse.Namespace):
+    from .store import RunStore
+
+    return RunStore(_data_dir(args))
+
+
 def _parse_param(text: str) -> tuple[str, object]:
     import json
 
@@ -118,7 +134,7 @@ def _record(args: argparse.Namespace) -> int:
     except ParamError as exc:
         print(f"coroscope: {exc}", file=sys.stderr)
         return 2
-    run = RunRegistry().start(demo, params)
+    run = RunRegistry(store=_history(args)).start(demo, params)
     run.ended.wait()
     _write_atomic(args.out, orjson.dumps(run.export()))
     seconds = (run.duration_ns or 0) / 1e9
@@ -139,7 +155,7 @@ def _run_script(args: argparse.Namespace) -> int:
         print(f"coroscope: no such script: {args.script}", file=sys.stderr)
         return 2
     out = args.out or f"{os.path.splitext(os.path.basename(args.script))[0]}.coroscope.json"
-    registry = RunRegistry(Limits(max_seconds=0))
+    registry = RunRegistry(Limits(max_seconds=0), store=_history(args))
     run = registry.launch(Target.for_script(args.script, args.args, args.generators))
     try:
         run.ended.wait()
@@ -196,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                         max_output_bytes=args.max_output_kb << 10,
                         max_concurrent=args.max_runs, keep_finished=args.keep_runs)
         serve(host=args.host, port=args.port, open_browser=not args.no_browser,
-              quiet=args.quiet, config={"LIMITS": limits}, traces=args.traces)
+              quiet=args.quiet, traces=args.traces,
+              config={"LIMITS": limits, "DATA_DIR": _data_dir(args)})
     elif args.command == "record":
         return _record(args)
     elif args.command == "demos":

@@ -112,6 +112,22 @@ class Target:
 
 class Run:
     @classmethod
+    def from_stored(cls, meta: dict[str, Any], batches: list[bytes], limits: Limits) -> Run:
+        """A run read back from the history on disk (see store.py)."""
+        target = Target(kind="import", name=meta.get("demo") or meta.get("title") or "run",
+                        title=meta.get("title") or "run", file="", user_files=(),
+                        params=meta.get("params") or {})
+        run = cls(target, limits)
+        run.id = meta["id"]
+        run.stored_meta = meta
+        run.status, run.error = meta["status"], meta.get("error")
+        run.duration_ns, run.python = meta.get("duration_ns"), meta.get("python")
+        run.batches = batches
+        run.events = sum(int(b[:80].split(b'"n":', 1)[1].split(b",", 1)[0]) for b in batches)
+        run.ended.set()
+        return run
+
+    @classmethod
     def from_trace(cls, trace: dict[str, Any], limits: Limits) -> Run:
         """A finished run read back from a (checked) native trace; it replays as recorded."""
         info = trace["run"]
@@ -159,6 +175,11 @@ class Run:
         self._timer: gevent.Greenlet | None = None
         #: The file a run was imported from: its run and tasks are given back verbatim.
         self.imported: dict[str, Any] | None = None
+        #: The description a run read back from the history had when it was stored.
+        self.stored_meta: dict[str, Any] | None = None
+        #: Where batches and the final description are saved (None: memory only).
+        self.store: Any = None
+        self.title: str | None = None  # a name the user gave it
 
     # -- life of the child -------------------------------------------------------
 
@@ -270,6 +291,8 @@ class Run:
                 return
             self.events += n
             self.batches.append(line)
+            if self.store is not None:
+                self.store.append(self.id, line)
             self._notify()
             return
         try:
@@ -312,6 +335,8 @@ class Run:
             self._timer.kill(block=False)  # else it holds this run for max_seconds
             self._timer = None
         self._proc = None
+        if self.store is not None:
+            self.store.end(self.describe(source=True))
         self.ended.set()
         self._notify()
 
@@ -340,6 +365,9 @@ class Run:
     # -- descriptions and export -----------------------------------------------------
 
     def describe(self, source: bool = False) -> dict[str, Any]:
+        if self.stored_meta is not None:
+            info = dict(self.stored_meta)
+            return info if source else {k: v for k, v in info.items() if k != "source"}
         if self.imported is not None:
             info = dict(self.imported["run"], id=self.id, imported_from=self.imported["run"]["id"])
             return info if source else {k: v for k, v in info.items() if k != "source"}
@@ -347,7 +375,7 @@ class Run:
         info: dict[str, Any] = {
             "id": self.id,
             "demo": target.name if target.kind == "demo" else None,
-            "title": target.title,
+            "title": self.title or target.title,
             "params": self.params,
             "status": self.status,
             "error": self.error,
@@ -373,8 +401,9 @@ class Run:
 class RunRegistry:
     """Every run the server knows, bounded in number; the only way runs are made."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, store: Any = None) -> None:
         self.limits = limits or Limits()
+        self.store = store  # a store.RunStore, or None: memory only
         self._runs: dict[str, Run] = {}
 
     def start(self, demo: Demo, params: dict[str, Any]) -> Run:
@@ -390,6 +419,9 @@ class RunRegistry:
             )
         run = Run(target, self.limits)
         run.start()
+        if self.store is not None:
+            run.store = self.store
+            self.store.begin(run.describe(source=True))
         self._runs[run.id] = run
         self._evict()
         return run
@@ -398,14 +430,58 @@ class RunRegistry:
         """Hold a checked native trace as a finished run (see export.check_trace)."""
         run = Run.from_trace(trace, self.limits)
         self._runs[run.id] = run
+        if self.store is not None:
+            self.store.save_whole(run.describe(source=True), run.batches)
         self._evict()
         return run
 
     def get(self, run_id: str) -> Run | None:
-        return self._runs.get(run_id)
+        run = self._runs.get(run_id)
+        if run is None and self.store is not None:
+            try:
+                meta = self.store.meta(run_id)
+            except KeyError:
+                return None
+            run = Run.from_stored(meta, self.store.batches(run_id), self.limits)
+        return run
 
-    def all(self) -> list[Run]:
-        return list(self._runs.values())
+    def all(self) -> list[dict[str, Any]]:
+        """Descriptions of every run, live ones first, then the history (newest first)."""
+        live = {r.id: r.describe() for r in self._runs.values()}
+        stored = list(self.store.list()) if self.store is not None else []
+        out = list(live.values())
+        out += [m for m in stored if m["id"] not in live]
+        return out
+
+    def rename(self, run_id: str, title: str) -> dict[str, Any] | None:
+        run = self.get(run_id)
+        if run is None:
+            return None
+        run.title = title
+        if run.stored_meta is not None:
+            run.stored_meta["title"] = title
+        if run.imported is not None:
+            run.imported["run"]["title"] = title
+        if self.store is not None:
+            try:
+                self.store.rename(run_id, title)
+            except KeyError:
+                pass
+        return run.describe()
+
+    def delete(self, run_id: str) -> bool:
+        run = self.get(run_id)
+        if run is None:
+            return False
+        run.cancel()
+        run.ended.wait(5)
+        self._runs.pop(run_id, None)
+        if self.store is not None:
+            try:
+                self.store.delete(run_id)
+            except KeyError:
+                pass
+        return True
 
     def _evict(self) -> None:
         ended = [r for r in self._runs.values() if r.ended.is_set()]

@@ -28,6 +28,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory):
+    """Run history of every server and CLI the tests start: a temporary folder."""
+    path = tmp_path_factory.mktemp("history")
+    os.environ["COROSCOPE_DATA_DIR"] = str(path)
+    yield path
+
+
 def validate_trace(trace: dict) -> None:
     """Schema-valid and gapless: ``events[i].seq == i``, ``run.events == len(events)``."""
     jsonschema.Draft202012Validator(SCHEMA).validate(trace)

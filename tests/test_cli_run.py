@@ -18,7 +18,8 @@ def run_both(tmp_path, source: str, *args: str, stdin: str = ""):
                            capture_output=True, text=True, timeout=60)
     traced = subprocess.run([sys.executable, "-m", "app", "run", "--out", "t.json", "prog.py",
                              *args], cwd=tmp_path, input=stdin, capture_output=True, text=True,
-                            timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                            timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                                 "COROSCOPE_DATA_DIR": str(tmp_path / "history")})
     trace = json.loads((tmp_path / "t.json").read_text())
     validate_trace(trace)
     return plain, traced, trace
@@ -86,5 +87,6 @@ def test_sys_exit_code_passes_through(tmp_path):
 
 def test_missing_script_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "app", "run", "nope.py"], cwd=tmp_path,
-                            capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+                            capture_output=True, text=True,
+                            env={"PYTHONPATH": str(ROOT), "COROSCOPE_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2 and "no such script: nope.py" in result.stderr

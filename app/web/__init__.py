@@ -26,6 +26,8 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         # host:port strings this server answers to; None: any loopback name, any port.
         ALLOWED_HOSTS=None,
         LIMITS=Limits(),
+        # Folder of the run history (None: keep runs in memory only, as the tests do).
+        DATA_DIR=None,
         # Hard cap: simple-websocket closes the connection above it. Anything above
         # MAX_MESSAGE_BYTES but below it gets an error frame and the connection lives on.
         SOCK_SERVER_OPTIONS={"max_message_size": 16 << 20},
@@ -35,7 +37,12 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
-    app.extensions["coroscope.runs"] = RunRegistry(app.config["LIMITS"])
+    store = None
+    if app.config["DATA_DIR"] is not None:
+        from ..store import RunStore
+
+        store = RunStore(app.config["DATA_DIR"])
+    app.extensions["coroscope.runs"] = RunRegistry(app.config["LIMITS"], store)
 
     from . import api, live, views
 

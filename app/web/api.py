@@ -62,7 +62,7 @@ def create_run():
 
 @bp.get("/runs")
 def list_runs():
-    return jsonify([r.describe() for r in registry().all()])
+    return jsonify(registry().all())
 
 
 def _run_or_404(run_id: str):
@@ -76,6 +76,23 @@ def _run_or_404(run_id: str):
 def get_run(run_id: str):
     run, err = _run_or_404(run_id)
     return err or jsonify(run.describe())
+
+
+@bp.patch("/runs/<run_id>")
+def rename_run(run_id: str):
+    body = request.get_json(silent=True)
+    title = body.get("title") if isinstance(body, dict) else None
+    if not isinstance(title, str) or not title.strip() or len(title) > 200:
+        return _error("send {\"title\": \"a new name\"} (1 to 200 characters)", 400)
+    info = registry().rename(run_id, title.strip())
+    return jsonify(info) if info is not None else _error(f"no run {run_id!r}", 404)
+
+
+@bp.delete("/runs/<run_id>")
+def delete_run(run_id: str):
+    if not registry().delete(run_id):
+        return _error(f"no run {run_id!r}", 404)
+    return jsonify(deleted=run_id)
 
 
 @bp.post("/runs/<run_id>/cancel")

@@ -5,6 +5,7 @@ import { exportUrl, fetchDemos, LiveSocket } from "./api.js";
 import { Console } from "./console.js";
 import { formatDuration } from "./format.js";
 import { formatCount, t, translatePage } from "./i18n.js";
+import { Pointer } from "./pointer.js";
 import { exportToBatches, Store } from "./store.js";
 import { Timeline } from "./timeline.js";
 import { View } from "./view.js";
@@ -61,7 +62,8 @@ const run = {
 let demos = [];
 let frameRequested = false;
 
-const timeline = new Timeline({ wrap: ui.wrap, canvas: ui.canvas, store, view, onViewChange: invalidate });
+const timeline = new Timeline({ wrap: ui.wrap, canvas: ui.canvas, store, view });
+const pointer = new Pointer({ timeline, view, onViewChange: invalidate });
 const consoleView = new Console({
   list: ui.console,
   count: ui.consoleCount,
@@ -96,7 +98,7 @@ function frame() {
   if (state.drawnSwitches > 0 && state.firstSwitchDrawnAt === null) {
     state.firstSwitchDrawnAt = performance.now();
   }
-  timeline.refreshHover();
+  pointer.refresh();
   consoleView.update();
   renderStatus();
   // A live run grows with the clock, not only with events.
@@ -336,13 +338,13 @@ function loadTrace(trace) {
   run.following = false;
   run.awaiting = false;
   run.live = false;
-  beginRun({ runId: trace.run.id ?? null, demo: trace.run.demo ?? null, title: trace.run.title, kinds: undefined });
+  beginRun({ runId: trace.run.id ?? null, demo: trace.run.demo ?? null, title: trace.run.title });
   run.exportTrace = trace;
-  if (run.exportTrace) setExport("#");
+  setExport("#");
   for (const batch of batches) ingest(batch.seq, batch.rows);
-  const status = trace.run.status;
-  endRun({ ...trace.run, status: FINAL.includes(status) ? status : "finished" });
-  if (!FINAL.includes(status)) state.status = "running";
+  endRun(trace.run);
+  // An export taken mid-run says so; it is shown whole all the same.
+  if (trace.run.status === "running" || trace.run.status === "starting") state.status = "running";
   invalidate();
   return true;
 }

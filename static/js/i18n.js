@@ -62,6 +62,7 @@ const STRINGS = {
 };
 
 let lang = "en";
+let numbers = new Intl.NumberFormat(lang);
 
 export function language() {
   return lang;
@@ -70,6 +71,7 @@ export function language() {
 export function setLanguage(code) {
   if (!(code in STRINGS)) throw new Error(`no strings for language ${code}`);
   lang = code;
+  numbers = new Intl.NumberFormat(code);
   document.documentElement.lang = code;
 }
 
@@ -80,7 +82,7 @@ export function t(key, vars) {
 }
 
 export function formatCount(n) {
-  return new Intl.NumberFormat(lang).format(n);
+  return numbers.format(n);
 }
 
 /** Fill static text: `data-i18n` sets textContent, `data-i18n-title` and `data-i18n-aria` attributes. */

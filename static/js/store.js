@@ -111,9 +111,10 @@ class Task {
  * with binary searches, so a pixel column holding 10,000 switches costs a few steps.
  */
 class PairIndex {
-  constructor(a, b) {
+  constructor(a, b, index) {
     this.a = a;
     this.b = b;
+    this.index = index; // position in Store.pairList
     this.n = 0;
     this.t = new Float64Array(16);
     this.sw = new Int32Array(16);
@@ -165,6 +166,7 @@ export class Store {
 
     this.pairs = new Map(); // pair key -> PairIndex
     this.pairList = [];
+    this.lastPair = -1;
 
     this.outCount = 0;
     this.outEvent = new Int32Array(64);
@@ -173,7 +175,6 @@ export class Store {
     this.lanes = []; // tasks in drawn order
     this.nameCounts = new Map();
     this.colorSlots = 0;
-    this.changed = 0; // bumped on every append, so views can tell when to refresh
   }
 
   /**
@@ -222,7 +223,6 @@ export class Store {
       }
     }
     this.length = end;
-    this.changed++;
     return seq === base;
   }
 
@@ -252,13 +252,17 @@ export class Store {
   pairFor(a, b) {
     const lo = Math.min(a, b);
     const hi = Math.max(a, b);
+    // Ping-pong (A->B, B->A) is the common case: skip the map for a repeat.
+    const last = this.pairList[this.lastPair];
+    if (last && last.a === lo && last.b === hi) return last;
     const key = lo * 67108864 + hi; // exact while task ids stay below 2**26
     let pair = this.pairs.get(key);
     if (!pair) {
-      pair = new PairIndex(lo, hi);
+      pair = new PairIndex(lo, hi, this.pairList.length);
       this.pairs.set(key, pair);
       this.pairList.push(pair);
     }
+    this.lastPair = pair.index;
     return pair;
   }
 

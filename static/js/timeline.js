@@ -1,17 +1,17 @@
 // The canvas timeline: one lane per task, running spans, switch arrows, finish caps and
 // printed lines. Work per redraw is bounded by the pixel width, not the trace length:
 // everything narrower than a device pixel is merged into per-column bins and shaded by
-// how much of the column it occupies. Hover lives in DOM overlays so it never repaints.
+// how much of the column it occupies. Input and hover live in pointer.js.
 
-import { formatDuration, formatInstant, niceStep, tickFormatter } from "./format.js";
+import { niceStep, tickFormatter } from "./format.js";
 import { t as tr } from "./i18n.js";
 import { lowerBound, THROW, upperBound } from "./store.js";
 
-// Categorical colours, each at least 3:1 against the white plot (WCAG non-text contrast).
+// Categorical colours, each above 4:1 against the white plot (WCAG asks 3:1 for graphics).
 const PALETTE = ["#2f6fde", "#0f8a5f", "#8b4fd8", "#c0468a", "#0e7f96", "#9a6a1f", "#5d7a0c", "#4a5a8c"];
 const HUB_COLOR = "#6b7280";
-export const INK = "#273142";
-export const WARN = "#e8590c";
+const INK = "#273142";
+const WARN = "#e8590c";
 const COLORS = {
   plot: "#ffffff",
   gutter: "#f6f7f9",
@@ -20,12 +20,12 @@ const COLORS = {
   grid: "#eef0f4",
   axisText: "#5b6270",
   text: "#1f2430",
-  muted: "#8a909c",
+  muted: "#6b7280",
 };
 const FONT_STACK = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif';
 
-const GUTTER = 148;
-const AXIS_H = 30;
+export const GUTTER = 148;
+export const AXIS_H = 30;
 const PAD_L = 12;
 const PAD_R = 28;
 const MIN_LANE_H = 30;
@@ -34,7 +34,6 @@ const LEVELS = 8; // opacity steps for merged marks
 const FEW = 3; // switches of one task pair in one column still drawn one by one...
 const CROWD = 8; // ...unless more than this many switches fall within CROWD_PX of it
 const CROWD_PX = 3;
-const HOVER_PX = 8;
 const TOUCH = 1e-6; // coverage of a span shorter than a column: tiny, but not nothing
 
 export function taskColor(task) {
@@ -88,18 +87,15 @@ function firstOutAt(task, times, t) {
 }
 
 export class Timeline {
-  constructor({ wrap, canvas, store, view, onViewChange }) {
+  constructor({ wrap, canvas, store, view }) {
     this.wrap = wrap;
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.store = store;
     this.view = view;
-    this.onViewChange = onViewChange;
     this.extent = 0;
-    this.scrollY = 0;
+    this.scrollY = 0; // lanes scrolled up under the axis, in CSS px
     this.g = null; // geometry of the last redraw, used by hover and interaction
-    this.pointer = null; // last pointer position over the canvas, for re-hover after redraws
-    this.drag = null;
     this.lastDrawMs = 0;
 
     this.coverage = new Float32Array(0);
@@ -107,20 +103,7 @@ export class Timeline {
     // (switch, throw), shafts and heads of single arrows and, per opacity level, bands.
     const levels = () => Array.from({ length: LEVELS + 1 }, () => []);
     this.marks = { shafts: [[], []], heads: [[], []], bands: [levels(), levels()] };
-
-    this.cursor = this.overlay("cursor");
-    this.mark = this.overlay("hover-mark");
-    this.tooltip = this.overlay("tooltip");
-    this.bindEvents();
     this.resize();
-  }
-
-  overlay(cls) {
-    const el = document.createElement("div");
-    el.className = cls;
-    el.hidden = true;
-    this.wrap.append(el);
-    return el;
   }
 
   resize() {
@@ -172,6 +155,12 @@ export class Timeline {
   timeAt(x) {
     const g = this.g ?? this.layout(this.extent);
     return g.t0 + (x - g.plotX0) / g.kxCss;
+  }
+
+  /** The task whose lane is at canvas height `y`, or undefined. */
+  taskAt(y) {
+    if (!this.g || y < AXIS_H) return undefined;
+    return this.store.lanes[Math.floor((y - AXIS_H - 4 + this.scrollY) / this.g.laneH)];
   }
 
   /** Repaint everything. Returns how many switches fall in the visible window. */
@@ -639,169 +628,4 @@ export class Timeline {
     }
     return lo ? text.slice(0, lo) + "…" : "";
   }
-
-  // ---- interaction ------------------------------------------------------------------
-
-  bindEvents() {
-    const c = this.canvas;
-    c.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
-    c.addEventListener("pointerdown", (e) => this.onPointerDown(e));
-    c.addEventListener("pointermove", (e) => this.onPointerMove(e));
-    c.addEventListener("pointerup", (e) => this.onPointerUp(e));
-    c.addEventListener("pointercancel", (e) => this.onPointerUp(e));
-    c.addEventListener("pointerleave", () => {
-      this.pointer = null;
-      this.hideHover();
-    });
-    c.addEventListener("dblclick", () => {
-      this.view.follow = true;
-      this.onViewChange();
-    });
-  }
-
-  local(e) {
-    const r = this.canvas.getBoundingClientRect();
-    return { x: e.clientX - r.left, y: e.clientY - r.top };
-  }
-
-  onWheel(e) {
-    if (!this.store.lanes.length) return;
-    e.preventDefault();
-    const { x } = this.local(e);
-    const g = this.g;
-    const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? this.h : 1;
-    const dx = e.deltaX * unit;
-    const dy = e.deltaY * unit;
-    if ((e.shiftKey || x < GUTTER) && g.scrollMax) {
-      this.scrollY += dy || dx;
-    } else if (Math.abs(dx) > Math.abs(dy)) {
-      this.view.panBy(dx / g.kxCss, this.extent);
-    } else {
-      const at = this.timeAt(clamp(x, g.plotX0, g.plotX1));
-      this.view.zoomAt(at, Math.exp(dy * 0.0015), this.extent);
-    }
-    this.onViewChange();
-  }
-
-  onPointerDown(e) {
-    if (e.button !== 0 || !this.store.lanes.length) return;
-    this.canvas.setPointerCapture(e.pointerId);
-    this.drag = { ...this.local(e), moved: false };
-    this.canvas.classList.add("dragging");
-    this.hideHover();
-  }
-
-  onPointerMove(e) {
-    const p = this.local(e);
-    this.pointer = p;
-    if (!this.drag) return this.hover(p);
-    const dx = p.x - this.drag.x;
-    const dy = p.y - this.drag.y;
-    if (!this.drag.moved && Math.abs(dx) + Math.abs(dy) < 3) return;
-    this.drag.moved = true;
-    this.drag.x = p.x;
-    this.drag.y = p.y;
-    if (dx) this.view.panBy(-dx / this.g.kxCss, this.extent);
-    this.scrollY -= dy;
-    this.onViewChange();
-  }
-
-  onPointerUp(e) {
-    if (!this.drag) return;
-    this.drag = null;
-    this.canvas.classList.remove("dragging");
-    if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
-  }
-
-  /** Re-run hover after a redraw so the tooltip follows the data under a still pointer. */
-  refreshHover() {
-    if (this.pointer && !this.drag) this.hover(this.pointer);
-  }
-
-  hideHover() {
-    this.cursor.hidden = true;
-    this.mark.hidden = true;
-    this.tooltip.hidden = true;
-  }
-
-  hover({ x, y }) {
-    const g = this.g;
-    if (!g || !this.store.lanes.length || y < AXIS_H) return this.hideHover();
-    if (x < GUTTER) return this.hoverLane(x, y);
-    this.cursor.hidden = false;
-    this.cursor.style.transform = `translateX(${Math.round(x)}px)`;
-    const store = this.store;
-    const t = this.timeAt(x);
-    const n = store.switchCount;
-    const i = lowerBound(store.swT, n, t);
-    let best = -1;
-    if (i < n) best = i;
-    if (i > 0 && (best < 0 || t - store.swT[i - 1] <= store.swT[best] - t)) best = i - 1;
-    if (best < 0 || Math.abs(this.xAt(store.swT[best]) - x) > HOVER_PX) {
-      this.mark.hidden = true;
-      this.tooltip.hidden = true;
-      return;
-    }
-    const ts = store.swT[best];
-    const origin = store.tasks[store.swFrom[best]];
-    const target = store.tasks[store.swTo[best]];
-    const ya = g.laneY[origin.lane];
-    const yb = g.laneY[target.lane];
-    const xs = this.xAt(ts);
-    Object.assign(this.mark.style, {
-      transform: `translate(${xs - 3}px, ${Math.min(ya, yb) - g.barH / 2 - 2}px)`,
-      height: `${Math.abs(ya - yb) + g.barH + 4}px`,
-    });
-    this.mark.classList.toggle("throw", store.swKind[best] === THROW);
-    this.mark.hidden = false;
-
-    const nearby = upperBound(store.swT, n, ts + 2 / g.kxCss) - lowerBound(store.swT, n, ts - 2 / g.kxCss) - 1;
-    const line = store.x[store.swEvent[best]];
-    const kind = store.swKind[best] === THROW ? "throw" : "switch";
-    const rows = [
-      `<div class="tip-head"><b class="tip-kind ${kind}">${tr(`kind.${kind}`)}</b> <span class="tip-time">${formatInstant(ts)}</span></div>`,
-      `<div>${this.taskChip(origin)} → ${this.taskChip(target)}</div>`,
-      `<div class="tip-muted">${line == null ? tr("tip.noLine") : tr("tip.line", { line })}</div>`,
-    ];
-    if (nearby > 0) rows.push(`<div class="tip-muted">${tr("tip.merged", { n: nearby })}</div>`);
-    this.showTooltip(rows.join(""), x, y);
-  }
-
-  hoverLane(x, y) {
-    const g = this.g;
-    const store = this.store;
-    const i = Math.floor((y - AXIS_H - 4 + this.scrollY) / g.laneH);
-    const task = store.lanes[i];
-    this.cursor.hidden = true;
-    this.mark.hidden = true;
-    if (!task) return this.hideHover();
-    const parent = store.tasks[task.parent];
-    const rows = [`<div class="tip-head">${this.taskChip(task)} <span class="tip-muted">${escapeHtml(task.kind)}</span></div>`];
-    if (task.args) rows.push(`<div class="tip-muted">${escapeHtml(tr("tip.task.args", { args: task.args }))}</div>`);
-    if (parent) rows.push(`<div class="tip-muted">${tr("tip.task.parent", { parent: this.taskChip(parent) })}</div>`);
-    rows.push(`<div class="tip-muted">${tr("tip.task.spawned", { t: formatDuration(task.spawnedAt) })}</div>`);
-    if (!Number.isNaN(task.finishedAt)) {
-      rows.push(`<div class="tip-muted">${tr("tip.task.finished", { t: formatDuration(task.finishedAt) })}</div>`);
-    }
-    this.showTooltip(rows.join(""), x, y);
-  }
-
-  taskChip(task) {
-    return `<b style="color:${taskColor(task)}">${escapeHtml(task.label)}</b>`;
-  }
-
-  showTooltip(html, x, y) {
-    const tip = this.tooltip;
-    if (tip.innerHTML !== html) tip.innerHTML = html;
-    tip.hidden = false;
-    const tw = tip.offsetWidth;
-    const th = tip.offsetHeight;
-    const left = x + 14 + tw > this.w ? x - 14 - tw : x + 14;
-    const top = clamp(y + 14 + th > this.h ? y - 14 - th : y + 14, 0, Math.max(0, this.h - th));
-    tip.style.transform = `translate(${Math.round(Math.max(0, left))}px, ${Math.round(top)}px)`;
-  }
-}
-
-export function escapeHtml(s) {
-  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -1,0 +1,92 @@
+"""Run history survives restarts and crashes; runs can be renamed and deleted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from .conftest import Server, follow_run, validate_trace, ws_connect
+
+FAST = {"eat_seconds": 0.2, "play_seconds": 0.1}
+
+
+def test_a_run_survives_a_restart_and_replays(tmp_path):
+    data = tmp_path / "data"
+    srv = Server(tmp_path / "a.log", "--data-dir", str(data))
+    try:
+        status, run = srv.request("POST", "/api/runs", {"demo": "gevent_eat_play",
+                                                        "params": FAST})
+        srv.wait_run(run["id"])
+        _, before = srv.get(f"/api/runs/{run['id']}/trace.json")
+    finally:
+        srv.stop()
+    srv = Server(tmp_path / "b.log", "--data-dir", str(data))
+    try:
+        status, runs = srv.get("/api/runs")
+        listed = next(r for r in runs if r["id"] == run["id"])
+        assert listed["status"] == "finished" and listed["demo"] == "gevent_eat_play"
+        assert listed["events"] == len(before["events"]) and "source" not in listed
+        status, after = srv.get(f"/api/runs/{run['id']}/trace.json")
+        assert status == 200 and after == before
+        ws = ws_connect(srv)
+        try:
+            _, rows, end = follow_run(ws, {"type": "subscribe", "run": run["id"]})
+        finally:
+            ws.close()
+        assert len(rows) == len(before["events"]) and end["run"]["status"] == "finished"
+        # Rename and delete.
+        assert srv.request("PATCH", f"/api/runs/{run['id']}", {"title": "eat & play"})[1][
+            "title"] == "eat & play"
+        assert srv.request("PATCH", f"/api/runs/{run['id']}", {"title": ""})[0] == 400
+        assert next(r for r in srv.get("/api/runs")[1] if r["id"] == run["id"])[
+            "title"] == "eat & play"
+        assert srv.request("DELETE", f"/api/runs/{run['id']}") == (200, {"deleted": run["id"]})
+        assert srv.get(f"/api/runs/{run['id']}")[0] == 404
+        assert not (data / "runs" / run["id"]).exists()
+        assert srv.request("DELETE", "/api/runs/../../etc")[0] == 404
+        assert srv.request("DELETE", "/api/runs/%2e%2e")[0] == 404
+    finally:
+        srv.stop()
+
+
+def test_a_run_cut_short_by_a_killed_server_is_listed_incomplete(tmp_path):
+    data = tmp_path / "data"
+    srv = Server(tmp_path / "a.log", "--data-dir", str(data))
+    status, run = srv.request("POST", "/api/runs", {"demo": "gevent_sync_async",
+                                                    "params": {"variant": "sync"}})
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # until a couple of the ten tasks are done
+        _, trace = srv.get(f"/api/runs/{run['id']}/trace.json")
+        if any(e.get("text") == "Task 1 done" for e in trace["events"]):
+            break
+        time.sleep(0.05)
+    os.kill(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(10)
+    srv.log.close()
+    srv = Server(tmp_path / "b.log", "--data-dir", str(data))
+    try:
+        listed = next(r for r in srv.get("/api/runs")[1] if r["id"] == run["id"])
+        assert listed["status"] == "crashed" and listed["incomplete"] is True
+        assert listed["error"].startswith("incomplete: the server stopped while this run")
+        _, trace = srv.get(f"/api/runs/{run['id']}/trace.json")
+        validate_trace(trace)
+        done = [e["text"] for e in trace["events"] if e["kind"] == "stdout"]
+        assert done[0] == "Synchronous:" and "Task 0 done" in done and "Task 9 done" not in done
+    finally:
+        srv.stop()
+
+
+def test_cli_record_lands_in_the_history(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "app", "record", "greenlet_eat_play", "--out",
+                    str(tmp_path / "t.json"), "--data-dir", str(data)], cwd=ROOT, check=True,
+                   capture_output=True)
+    runs = list((data / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "meta.json").is_file()
+    assert not [p for p in runs[0].iterdir() if ".tmp" in p.name]
