@@ -49,17 +49,17 @@ def test_greenlet_eat_play_exact_rows():
     assert without_time(rec.rows) == [
         (SPAWN, 0, None, {"name": "main", "kind": "main"}),
         (SPAWN, 1, 0, {"name": "eat", "kind": "greenlet", "args": "name='egon'"}),
-        (SWITCH, 0, 1, line_of(d, "g1.switch('egon')  #")),
+        (SWITCH, 0, 1, line_of(d, "g1.switch('egon')  #"), "switch"),
         (STDOUT, 1, None, "egon eat 1"),
         (SPAWN, 2, 0, {"name": "play", "kind": "greenlet", "args": "name='egon'"}),
-        (SWITCH, 1, 2, line_of(d, "g2.switch('egon')")),
+        (SWITCH, 1, 2, line_of(d, "g2.switch('egon')"), "switch"),
         (STDOUT, 2, None, "egon play 1"),
-        (SWITCH, 2, 1, line_of(d, "    g1.switch()")),
+        (SWITCH, 2, 1, line_of(d, "    g1.switch()"), "switch"),
         (STDOUT, 1, None, "egon eat 2"),
-        (SWITCH, 1, 2, line_of(d, "    g2.switch()")),
+        (SWITCH, 1, 2, line_of(d, "    g2.switch()"), "switch"),
         (STDOUT, 2, None, "egon play 2"),
         (FINISH, 2, None, None),
-        (SWITCH, 2, 0, None),  # play ends: control returns to its parent, main
+        (SWITCH, 2, 0, None, "finish"),  # play ends: control returns to its parent, main
     ]
     times = [r[0] for r in rec.rows]
     assert times == sorted(times) and times[0] == 0
@@ -91,6 +91,12 @@ def test_gevent_eat_play_order_and_timing():
     hub = 1
     switches = [(r[2], r[3]) for r in rec.rows if r[1] == SWITCH]
     assert all(hub in pair for pair in switches)
+    # Why each greenlet gave up control: its sleep, its end; the Hub wakes them.
+    causes = [(names[r[2]], names[r[3]], r[5]) for r in rec.rows if r[1] == SWITCH]
+    assert ("eat", "Hub", "timer 2 s") in causes and ("play", "Hub", "timer 1 s") in causes
+    assert ("eat", "Hub", "finish") in causes and ("play", "Hub", "finish") in causes
+    assert {c for a, b, c in causes if a == "Hub"} == {"wake"}
+    assert {c for a, b, c in causes if a == "main"} == {"wait"}  # g1.join(), g2.join()
     finished = [names[r[2]] for r in rec.rows if r[1] == FINISH]
     assert finished == ["play", "eat"]
 
@@ -122,8 +128,9 @@ def test_throw_is_recorded():
     g.switch()
     g.throw(greenlet.GreenletExit)
     rec.stop()
-    kinds = [(r[1], r[2], r[3]) for r in rec.rows if r[1] in (SWITCH, THROW)]
-    assert kinds == [(SWITCH, 0, 1), (SWITCH, 1, 0), (THROW, 0, 1), (SWITCH, 1, 0)]
+    kinds = [(r[1], r[2], r[3], r[5]) for r in rec.rows if r[1] in (SWITCH, THROW)]
+    assert kinds == [(SWITCH, 0, 1, "switch"), (SWITCH, 1, 0, "switch"),
+                     (THROW, 0, 1, "throw"), (SWITCH, 1, 0, "finish")]
 
 
 def test_dead_greenlet_ids_are_never_reused():
@@ -160,8 +167,8 @@ def test_drain_hands_out_gapless_batches():
 
 
 def test_row_to_event_names_every_field():
-    assert row_to_event(7, [5, SWITCH, 1, 2, 9]) == {
-        "seq": 7, "t": 5, "kind": "switch", "from": 1, "to": 2, "line": 9}
+    assert row_to_event(7, [5, SWITCH, 1, 2, 9, "timer 1 s"]) == {
+        "seq": 7, "t": 5, "kind": "switch", "from": 1, "to": 2, "line": 9, "cause": "timer 1 s"}
     assert row_to_event(0, [5, STDOUT, 1, None, "hi"]) == {
         "seq": 0, "t": 5, "kind": "stdout", "task": 1, "text": "hi"}
     with pytest.raises(ValueError, match="unknown event kind code 42 at seq 3"):

@@ -6,9 +6,10 @@ native export read them. A reader learns the whole format from this screen.
 
 Rows (the wire form)
 --------------------
-Every event is a 5-element JSON array::
+Every event is a 5-element JSON array (switch and throw rows carry a 6th, the cause)::
 
     [t, kind, a, b, x]
+    [t, kind, from, to, line, cause]
 
 ``t``     integer nanoseconds since the run started (monotonic clock).
 ``kind``  small integer, one of the codes below.
@@ -25,7 +26,8 @@ Kinds
 =====  ========  =====  ======  ==================================================
 code   name      a      b       x
 =====  ========  =====  ======  ==================================================
-0      switch    from   to      line in user code where ``from`` paused, or null
+0      switch    from   to      line in user code where ``from`` paused, or null;
+                                then the cause, see "Causes" below
 1      throw     from   to      same as switch (``to`` resumes with an exception)
 2      spawn     task   parent  task record ``{"name", "kind"[, "args"][, "thread"]}``
 3      finish    task   null    null
@@ -43,6 +45,13 @@ Worked example: the seed's greenlet eat/play::
     [41000,  2, 1, 0,    {"name": "eat", "kind": "greenlet"}]
     [43000,  0, 0, 1,    22]        main paused at line 22, eat runs
     [60000,  4, 1, null, "egon eat 1"]
+
+Causes (why ``from`` gave up control): ``switch`` (an explicit ``greenlet.switch()``),
+``timer 1 s`` (``gevent.sleep`` / a patched ``time.sleep``), ``io fd 7`` (waiting for a
+socket or file), ``wait`` (a join, event, lock, queue: gevent's compiled waits; the
+line says which), ``wake`` (the Hub resuming a greenlet whose wait is over), ``finish``
+(``from`` ended), ``throw``, and for generators ``call`` (a function starts driving a
+generator), ``send`` (``next``/``send`` resumes it), ``yield``, ``return``.
 
 Task ids are small integers given in order of first sight (``main`` is 0);
 ``id()`` of a greenlet is reused after it dies, so it is never used.
@@ -92,12 +101,13 @@ FINAL_STATUSES = frozenset(RUN_STATUSES[2:])
 
 def row_to_event(seq: int, row: list[Any]) -> dict[str, Any]:
     """Turn one wire row into its self-describing export object."""
-    t, kind, a, b, x = row
+    t, kind, a, b, x = row[:5]
     if not isinstance(kind, int) or not 0 <= kind < len(KIND_NAMES):
         raise ValueError(f"unknown event kind code {kind!r} at seq {seq}")
     name = KIND_NAMES[kind]
     if kind == SWITCH or kind == THROW:
-        return {"seq": seq, "t": t, "kind": name, "from": a, "to": b, "line": x}
+        return {"seq": seq, "t": t, "kind": name, "from": a, "to": b, "line": x,
+                "cause": row[5] if len(row) > 5 else None}
     if kind == SPAWN:
         return {"seq": seq, "t": t, "kind": name, "task": a, "parent": b}
     if kind == FINISH or kind == UNBLOCK:
@@ -115,7 +125,7 @@ def event_to_row(event: dict[str, Any], tasks: dict[int, dict[str, Any]]) -> lis
     kind = KIND_CODES[event["kind"]]
     t = event["t"]
     if kind == SWITCH or kind == THROW:
-        return [t, kind, event["from"], event["to"], event.get("line")]
+        return [t, kind, event["from"], event["to"], event.get("line"), event.get("cause")]
     if kind == SPAWN:
         task = tasks[event["task"]]
         record = {"name": task["name"], "kind": task["kind"]}

@@ -103,7 +103,7 @@ class GeneratorTracer:
             if origin is None:
                 self.closing.add(frame)
                 return
-            rec.rows.append((t, THROW, origin, target, caller.f_lineno))
+            rec.rows.append((t, THROW, origin, target, caller.f_lineno, "throw"))
             rec.note_switch(target, t)
             rec.current_override = target
             return
@@ -116,7 +116,7 @@ class GeneratorTracer:
                 outer = caller.f_back
                 line = outer.f_lineno if outer is not None and self._is_user(
                     outer.f_code) else None
-                rec.rows.append((t, SWITCH, base, origin, line))
+                rec.rows.append((t, SWITCH, base, origin, line, "call"))
                 rec.note_switch(origin, t)
             else:
                 origin = base
@@ -125,7 +125,7 @@ class GeneratorTracer:
             target = self._new_task(frame.f_code.co_name, "generator", origin, t)
             self.generators[frame] = target
         line = caller.f_lineno if caller is not None else None
-        rec.rows.append((t, SWITCH, origin, target, line))
+        rec.rows.append((t, SWITCH, origin, target, line, "send"))
         rec.note_switch(target, t)
         rec.current_override = target
 
@@ -142,11 +142,11 @@ class GeneratorTracer:
         if dst is None:
             dst = rec.greenlet_task()
         if frame.f_code.co_code[frame.f_lasti] == _YIELD_VALUE:
-            rec.rows.append((t, SWITCH, src, dst, frame.f_lineno))
+            rec.rows.append((t, SWITCH, src, dst, frame.f_lineno, "yield"))
         else:
             del self.generators[frame]
             rec.rows.append((t, FINISH, src, None, None))
-            rec.rows.append((t, SWITCH, src, dst, None))
+            rec.rows.append((t, SWITCH, src, dst, None, "finish"))
         rec.note_switch(dst, t)
         rec.current_override = self._task_of_frame(frame.f_back)
 
@@ -158,6 +158,6 @@ class GeneratorTracer:
         if dst is None:
             dst = rec.greenlet_task()
         rec.rows.append((t, FINISH, src, None, None))
-        rec.rows.append((t, SWITCH, src, dst, None))
+        rec.rows.append((t, SWITCH, src, dst, None, "return"))
         rec.note_switch(dst, t)
         rec.current_override = self._task_of_frame(frame.f_back)

@@ -59,6 +59,30 @@ def _spawn_args(g: greenlet.greenlet) -> str:
     return ", ".join(parts)
 
 
+_IO_MODULES = ("socket", "select", "os.py", "ssl", "subprocess", "fileobject", "_fileobject")
+
+
+def _library_cause(frame: Any, to_hub: bool) -> str:
+    """Why a greenlet paused inside a library, from its innermost frame.
+
+    gevent's Cython-compiled waits (Event.wait, Greenlet.join, joinall, locks) leave no
+    Python frame: those show as the user's own line with cause "wait".
+    """
+    code = frame.f_code
+    filename = code.co_filename
+    if "gevent" in filename:
+        if code.co_name == "sleep" and filename.endswith("hub.py"):
+            seconds = frame.f_locals.get("seconds", 0)
+            return f"timer {seconds:g} s" if isinstance(seconds, int | float) else "timer"
+        if any(part in filename for part in _IO_MODULES):
+            owner = frame.f_locals.get("self")
+            try:
+                return f"io fd {owner.fileno()}"
+            except Exception:
+                return "io"
+    return "wait" if to_hub else "switch"
+
+
 def _task_name(g: greenlet.greenlet) -> tuple[str, str]:
     """Return ``(name, kind)`` for a greenlet seen for the first time."""
     if g.parent is None:
@@ -100,6 +124,7 @@ class Recorder:
         self._prev_tracer: Callable[..., Any] | None = None
         self._active = False
         self._pending: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
+        self.hub_tid: int | None = None  # gevent's Hub in this thread, once seen
         self._saved_profile: Any = None
         self._main_thread = self.thread_id = _get_ident()
         #: The task now running in this thread and when it got control (for BusyWatch).
@@ -185,6 +210,8 @@ class Recorder:
             name, kind = _task_name(g)
         parent = getattr(g.parent, self._attr, None) if g.parent is not None else None
         record = {"name": name, "kind": kind}
+        if kind == "hub" and self.hub_tid is None:
+            self.hub_tid = tid
         if kind == "greenlet" and name:
             args = _spawn_args(g)
             if args:
@@ -213,14 +240,19 @@ class Recorder:
 
     # -- the hook --------------------------------------------------------------
 
-    def _line_of(self, g: greenlet.greenlet) -> int | None:
-        f = g.gr_frame
+    def _pause_of(self, g: greenlet.greenlet, to_hub: bool) -> tuple[int | None, str]:
+        """Where ``g`` paused (its innermost line in a user file) and why (a cause)."""
+        f = first = g.gr_frame
         files = self.user_files
         while f is not None:
             if f.f_code.co_filename in files:
-                return f.f_lineno
+                if f is first:  # paused right in user code: an explicit switch or wait
+                    return f.f_lineno, "wait" if to_hub else "switch"
+                return f.f_lineno, _library_cause(first, to_hub)
             f = f.f_back
-        return None
+        if first is None:
+            return None, "wait" if to_hub else "switch"
+        return None, _library_cause(first, to_hub)
 
     def _on_greenlet_event(self, event: str, args: tuple[Any, Any]) -> None:
         t = self.clock() - self.t0
@@ -234,30 +266,37 @@ class Recorder:
                 src = self._task_of(origin, t)
             if self.dummy_threads is not None and src not in self._thread_named:
                 self._name_thread(origin, src, t)
-            if origin.dead:
+            dead = origin.dead
+            if dead:
                 self.rows.append((t, FINISH, src, None, None))
-                line = None
-            else:
-                line = self._line_of(origin) if self.user_files else None
             if self.busy_task is not None:
                 self.end_busy(t)
-            kind = SWITCH if event == "switch" else THROW
             dst = getattr(target, attr, None)
+            record = None
             if dst is None:
                 dst, record = self._new_task(target, t)
+            if dead:
+                line, cause = None, "finish"
+            elif src == self.hub_tid:
+                line, cause = None, "wake"
+            else:
+                line, cause = self._pause_of(origin, dst == self.hub_tid)
+            if event == "switch":
+                row = (t, SWITCH, src, dst, line, cause)
+            else:
+                row = (t, THROW, src, dst, line, "throw")
+            self.running, self.switched_at = dst, t
+            if record is not None:
                 spawn = (t, SPAWN, dst, self.tasks[dst]["parent"], record)
-                if record["name"]:
-                    self.rows.append(spawn)
-                else:
+                if not record["name"]:
                     # A plain greenlet: its run() is about to be called. Hold both rows
                     # until a one-shot profile hook sees that call and names the task.
-                    self._pending = (spawn, (t, kind, src, dst, line))
+                    self._pending = (spawn, row)
                     self._saved_profile = sys.getprofile()
                     sys.setprofile(self._name_on_first_call)
-                    self.running, self.switched_at = dst, t
                     return self._chain(event, args)
-            self.rows.append((t, kind, src, dst, line))
-            self.running, self.switched_at = dst, t
+                self.rows.append(spawn)
+            self.rows.append(row)
         except Exception:  # pragma: no cover - a raising hook would be silently removed
             pass
         self._chain(event, args)
