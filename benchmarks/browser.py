@@ -1,7 +1,129 @@
-"""Browser figures (filled in with the timeline benchmarks)."""
+"""Browser figures, in the real Debian Chromium: streaming ingest, load, redraw, first switch.
+
+Each figure is measured in the page with performance.now() through the read-only
+``window.coroscope`` state the dashboard exposes.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
+
+from .relay import child_alone  # noqa: E402
+
+SYNTHETIC = """
+(n) => {
+  // main, Hub and 8 workers; every worker switch goes through the Hub.
+  const tasks = [{id: 0, name: 'main', kind: 'main', parent: null, spawned_at: 0},
+                 {id: 1, name: 'Hub', kind: 'hub', parent: null, spawned_at: 0}];
+  const events = [{seq: 0, t: 0, kind: 'spawn', task: 0, parent: null},
+                  {seq: 1, t: 0, kind: 'spawn', task: 1, parent: null}];
+  for (let w = 2; w < 10; w++) {
+    tasks.push({id: w, name: 'worker', kind: 'greenlet', parent: 1, spawned_at: 0});
+    events.push({seq: events.length, t: 0, kind: 'spawn', task: w, parent: 1});
+  }
+  let t = 1000;
+  while (events.length < n) {
+    const w = 2 + (events.length % 8);
+    events.push({seq: events.length, t, kind: 'switch', from: 1, to: w, line: null,
+                 cause: 'wake'});
+    t += 700;
+    events.push({seq: events.length, t, kind: 'switch', from: w, to: 1, line: 12,
+                 cause: 'timer 0 s'});
+    t += 300;
+  }
+  return {format: 'coroscope.trace', version: 1,
+          run: {id: 'synthetic', demo: null, title: 'synthetic', params: {},
+                status: 'finished', error: null, started_at: '2026-01-01T00:00:00+00:00',
+                duration_ns: t, events: events.length},
+          tasks, events};
+}
+"""
+
+REDRAW = """
+async () => {
+  // Time one full redraw: ask for one, wait two frames, read what the page measured.
+  const c = window.coroscope;
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  await frame(); await frame();
+  return c.lastRedrawMs;
+}
+"""
+
 
 def run(report, quick: bool = False) -> None:
-    report("browser.skipped", 0, "", "the page benchmarks come with the timeline viewer")
+    if not os.path.exists(CHROMIUM):
+        report("browser.skipped", 0, "", f"{CHROMIUM} is not installed")
+        return
+    from playwright.sync_api import sync_playwright
+
+    n_events = 200_000 if quick else 1_000_000
+    iterations = n_events // 2
+    alone, events = child_alone(iterations)
+    server = Server(Path(os.environ.get("TMPDIR", "/tmp")) / "coroscope-bench-browser.log")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(server.url + "/")
+            # Run -> first switch drawn (a small demo).
+            firsts = []
+            for _ in range(3):
+                page.get_by_test_id("demo-select").select_option("greenlet_eat_play")
+                page.get_by_test_id("run").click()
+                page.wait_for_function("window.coroscope.status === 'finished'")
+                firsts.append(page.evaluate(
+                    "window.coroscope.firstSwitchDrawnAt - window.coroscope.runClickedAt"))
+            report("browser.run_to_first_switch_drawn", sorted(firsts)[1], "ms",
+                   f"median of 3; all {', '.join(f'{x:.0f}' for x in firsts)} ms "
+                   "(target < 300 ms)")
+
+            # Streaming ingest: a million switches, live, to the finished state.
+            page.get_by_test_id("demo-select").select_option("greenlet_switch_cost")
+            page.locator("[name=variant]").select_option("switching")
+            page.locator("[name=n]").fill(str(iterations))
+            t0 = time.perf_counter()
+            page.get_by_test_id("run").click()
+            page.wait_for_function("window.coroscope.status === 'finished'", timeout=120_000)
+            wall = time.perf_counter() - t0
+            got = page.evaluate("window.coroscope.events")
+            ok = page.evaluate("window.coroscope.seqOk")
+            report("browser.stream_end_to_end", wall, "s",
+                   f"{got} events, seqOk {ok}; ratio to traced child alone "
+                   f"{wall / alone:.2f} (target <= 1.3); {got / wall / 1e6:.2f} M events/s")
+
+            # Load and redraw of a synthetic 1M-event trace.
+            page.reload()
+            page.wait_for_function("typeof window.coroscope?.loadTrace === 'function'")
+            page.evaluate(f"window.__trace = ({SYNTHETIC})({n_events})")
+            t_load = page.evaluate("""() => { const t0 = performance.now();
+                window.coroscope.loadTrace(window.__trace); return performance.now() - t0; }""")
+            report("browser.load_1m", t_load, "ms", f"{n_events} events (target <= 2000 ms)")
+            box = page.get_by_test_id("timeline").bounding_box()
+            x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+            page.mouse.move(x, y)
+            full = []
+            for _ in range(5):
+                page.get_by_text("Fit").first.click()
+                full.append(page.evaluate(REDRAW))
+            zoomed = []
+            for _ in range(12):
+                page.mouse.wheel(0, -400)
+                zoomed.append(page.evaluate(REDRAW))
+            report("browser.redraw_full_zoom_out", max(full), "ms",
+                   f"worst of {len(full)}, median {sorted(full)[len(full) // 2]:.1f} ms "
+                   "(target <= 16 ms)")
+            report("browser.redraw_zoomed_in", max(zoomed), "ms",
+                   f"worst of {len(zoomed)} zoom steps, median "
+                   f"{sorted(zoomed)[len(zoomed) // 2]:.1f} ms (target <= 16 ms)")
+            browser.close()
+    finally:
+        server.stop()

@@ -45,11 +45,12 @@ def child_alone(n: int) -> tuple[float, int]:
     return time.perf_counter() - t0, events
 
 
-def watch(server: Server, message: dict, out: dict, key: str) -> None:
+def watch(server: Server, message: dict, out: dict, key) -> None:
     ws = ws_connect(server)
     try:
         ws.send(json.dumps(message))
         first = json.loads(ws.recv())
+        assert first["type"] == "run", first
         out.setdefault("run_id", first["run"]["id"])
         rows = 0
         while True:
@@ -123,5 +124,29 @@ def run(report, quick: bool = False) -> None:
         report("relay.many_viewers.slowest_lag", max(lag, 0) * 1e3, "ms",
                f"{viewers} viewers, every one got all {counts.pop()} events: "
                f"{len(counts) == 0}")
+    finally:
+        server.stop()
+
+    # Many runs at once: 20 runs, each watched by its starter; the server allows 20.
+    runs = 5 if quick else 20
+    server = Server(Path(os.environ.get("TMPDIR", "/tmp")) / "coroscope-bench-server2.log",
+                    "--max-runs", str(runs))
+    try:
+        out = {}
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=watch, args=(
+            server, {"type": "start", "demo": DEMO,
+                     "params": {"variant": "switching", "n": n // 20}}, out, i))
+            for i in range(runs)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t0
+        totals = {out[i][1] for i in range(runs)}
+        report("relay.many_runs.wall", wall, "s",
+               f"{runs} runs of {totals.pop()} events at once, all complete: "
+               f"{len(totals) == 0 and len(out) == runs + 1}; per run "
+               f"{wall / runs * 1e3:.0f} ms")
     finally:
         server.stop()

@@ -7,7 +7,10 @@ export const THROW = 1;
 export const SPAWN = 2;
 export const FINISH = 3;
 export const STDOUT = 4;
-export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout"];
+export const BLOCK = 5;
+export const UNBLOCK = 6;
+export const TASKINFO = 7;
+export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo"];
 const UNKNOWN = 255;
 const NONE = -1;
 
@@ -66,6 +69,9 @@ class Task {
     this.openSince = NaN;
     this.out = new Int32Array(8);
     this.outCount = 0;
+    // Raw switch indexes where this task gave up control (its pause points), in order.
+    this.paused = new Int32Array(8);
+    this.pausedCount = 0;
     this.setRecord(record);
   }
 
@@ -73,7 +79,7 @@ class Task {
     this.name = String(record?.name ?? `task ${this.id}`);
     this.kind = String(record?.kind ?? "greenlet");
     this.args = record?.args ?? null;
-    this.thread = record?.thread ?? null;
+    this.thread = record?.thread ?? this.thread ?? null;
   }
 
   closeSpan(t) {
@@ -135,6 +141,87 @@ class PairIndex {
   }
 }
 
+/**
+ * One list of switches in time order, with per-pair indexes for drawing. The store
+ * keeps two: `raw` (every switch as recorded) and `folded` (the learner's view, where
+ * `A -> Hub -> B` becomes one `A => B` at the time B resumes, carrying A's cause).
+ */
+export class SwitchSet {
+  constructor() {
+    const cap = 1024;
+    this.count = 0;
+    this.t = new Float64Array(cap);
+    this.from = new Int32Array(cap);
+    this.to = new Int32Array(cap);
+    this.kind = new Uint8Array(cap);
+    this.cause = new Uint16Array(cap); // index into Store.causes
+    this.line = new Int32Array(cap); // where `from` paused, -1 if unknown
+    this.event = new Int32Array(cap); // row index of the (last) switch event
+    this.via = new Uint8Array(cap); // 1: folded through the Hub
+    this.pairs = new Map(); // pair key -> PairIndex
+    this.pairList = [];
+    this.lastPair = -1;
+  }
+
+  push(t, kind, from, to, line, cause, event, via) {
+    const i = this.count;
+    if (i >= this.t.length) {
+      const need = i + 1;
+      this.t = grow(this.t, need);
+      this.from = grow(this.from, need);
+      this.to = grow(this.to, need);
+      this.kind = grow(this.kind, need);
+      this.cause = grow(this.cause, need);
+      this.line = grow(this.line, need);
+      this.event = grow(this.event, need);
+      this.via = grow(this.via, need);
+    }
+    this.t[i] = t;
+    this.from[i] = from;
+    this.to[i] = to;
+    this.kind[i] = kind;
+    this.cause[i] = cause;
+    this.line[i] = line;
+    this.event[i] = event;
+    this.via[i] = via;
+    this.pairFor(from, to).push(t, i, kind === THROW ? 1 : 0);
+    this.count = i + 1;
+    return i;
+  }
+
+  pairFor(a, b) {
+    const lo = Math.min(a, b);
+    const hi = Math.max(a, b);
+    // Ping-pong (A->B, B->A) is the common case: skip the map for a repeat.
+    const last = this.pairList[this.lastPair];
+    if (last && last.a === lo && last.b === hi) return last;
+    const key = lo * 67108864 + hi; // exact while task ids stay below 2**26
+    let pair = this.pairs.get(key);
+    if (!pair) {
+      pair = new PairIndex(lo, hi, this.pairList.length);
+      this.pairs.set(key, pair);
+      this.pairList.push(pair);
+    }
+    this.lastPair = pair.index;
+    return pair;
+  }
+
+  /** Index range [lo, hi) of switches with t0 <= t <= t1. */
+  range(t0, t1) {
+    return [lowerBound(this.t, this.count, t0), upperBound(this.t, this.count, t1)];
+  }
+
+  /** Index of the last switch at or before `t`, or -1. */
+  lastAt(t) {
+    return upperBound(this.t, this.count, t) - 1;
+  }
+}
+
+// A gevent.sleep(0) loop: this many `timer 0 s` switches out of one task within BUSY_WINDOW.
+const SPIN_COUNT = 50;
+const SPIN_WINDOW = 100e6;
+export const STARVE_NS = 100e6; // gevent's own monitor threshold, and stats.py's
+
 export class Store {
   constructor() {
     this.reset();
@@ -157,24 +244,36 @@ export class Store {
       return code < 0 ? UNKNOWN : code;
     });
 
-    this.switchCount = 0;
-    this.swT = new Float64Array(cap);
-    this.swFrom = new Int32Array(cap);
-    this.swTo = new Int32Array(cap);
-    this.swKind = new Uint8Array(cap);
-    this.swEvent = new Int32Array(cap);
-
-    this.pairs = new Map(); // pair key -> PairIndex
-    this.pairList = [];
-    this.lastPair = -1;
+    this.raw = new SwitchSet();
+    this.folded = new SwitchSet();
+    this.causes = [""]; // cause strings by id; 0 = none
+    this.causeIds = new Map([["", 0]]);
+    this.spinCause = -1; // id of "timer 0 s" once seen
+    this.intoHub = -1; // raw switch into a Hub not yet followed by the Hub's switch out
 
     this.outCount = 0;
     this.outEvent = new Int32Array(64);
+
+    // Blocking spans, few per run: {task, since, until (NaN while open), call, busy}.
+    this.blocks = [];
+    this.openBlock = new Map(); // task id -> its open block
+    // Warnings: {kind, task, t, until, detail}; "starved" and "busy" come from blocks.
+    this.warnings = [];
+    this.spin = new Map(); // task id -> {times: recent timer-0 switch times, warning}
 
     this.tasks = []; // by id
     this.lanes = []; // tasks in drawn order
     this.nameCounts = new Map();
     this.colorSlots = 0;
+    this.version = 0; // bumped per append: caches derived from the store compare it
+  }
+
+  get switchCount() {
+    return this.raw.count;
+  }
+
+  get swT() {
+    return this.raw.t;
   }
 
   /**
@@ -209,7 +308,7 @@ export class Store {
       switch (k) {
         case SWITCH:
         case THROW:
-          this.addSwitch(j, t, k, a, b);
+          this.addSwitch(j, t, k, a, b, x, row[5]);
           break;
         case SPAWN:
           this.addTask(a, x, b, t);
@@ -220,50 +319,122 @@ export class Store {
         case STDOUT:
           this.addStdout(j, this.taskFor(a, t));
           break;
+        case BLOCK:
+          this.addBlock(this.taskFor(a, t), x, t);
+          break;
+        case UNBLOCK:
+          this.endBlock(a, t);
+          break;
+        case TASKINFO:
+          if (x?.thread) this.taskFor(a, t).thread = String(x.thread);
+          break;
       }
     }
     this.length = end;
+    this.version++;
     return seq === base;
   }
 
-  addSwitch(j, t, k, from, to) {
-    const i = this.switchCount;
-    if (i >= this.swT.length) {
-      this.swT = grow(this.swT, i + 1);
-      this.swFrom = grow(this.swFrom, i + 1);
-      this.swTo = grow(this.swTo, i + 1);
-      this.swKind = grow(this.swKind, i + 1);
-      this.swEvent = grow(this.swEvent, i + 1);
+  causeId(cause) {
+    if (cause == null) return 0;
+    let id = this.causeIds.get(cause);
+    if (id === undefined) {
+      id = this.causes.length;
+      this.causes.push(String(cause));
+      this.causeIds.set(cause, id);
+      if (cause === "timer 0 s") this.spinCause = id;
     }
+    return id;
+  }
+
+  addSwitch(j, t, k, from, to, line, cause) {
     const origin = this.taskFor(from, t);
     const target = this.taskFor(to, t);
-    this.swT[i] = t;
-    this.swFrom[i] = origin.id;
-    this.swTo[i] = target.id;
-    this.swKind[i] = k;
-    this.swEvent[i] = j;
-    this.pairFor(origin.id, target.id).push(t, i, k === THROW ? 1 : 0);
-    this.switchCount = i + 1;
+    const c = this.causeId(cause);
+    const ln = typeof line === "number" ? line : -1;
+    const i = this.raw.push(t, k, origin.id, target.id, ln, c, j, 0);
+    origin.paused = grow(origin.paused, origin.pausedCount + 1);
+    origin.paused[origin.pausedCount++] = i;
     // A task runs from a switch into it until the next switch out of it.
     origin.closeSpan(t);
     if (Number.isNaN(target.openSince)) target.openSince = t;
+
+    // The folded view: a switch into the Hub waits for the Hub's next switch out.
+    const intoHub = target.kind === "hub" && origin.kind !== "hub";
+    if (intoHub) {
+      this.intoHub = i;
+    } else if (origin.kind === "hub") {
+      const p = this.intoHub;
+      this.intoHub = -1;
+      if (p >= 0) {
+        const raw = this.raw;
+        this.folded.push(t, raw.kind[p] === THROW ? THROW : k, raw.from[p], target.id, raw.line[p], raw.cause[p], j, 1);
+      } else {
+        this.folded.push(t, k, target.id, target.id, -1, c, j, 1);
+      }
+    } else {
+      this.folded.push(t, k, origin.id, target.id, ln, c, j, 0);
+    }
+
+    if (c === this.spinCause && c > 0) this.noteSpin(origin.id, t);
   }
 
-  pairFor(a, b) {
-    const lo = Math.min(a, b);
-    const hi = Math.max(a, b);
-    // Ping-pong (A->B, B->A) is the common case: skip the map for a repeat.
-    const last = this.pairList[this.lastPair];
-    if (last && last.a === lo && last.b === hi) return last;
-    const key = lo * 67108864 + hi; // exact while task ids stay below 2**26
-    let pair = this.pairs.get(key);
-    if (!pair) {
-      pair = new PairIndex(lo, hi, this.pairList.length);
-      this.pairs.set(key, pair);
-      this.pairList.push(pair);
+  /** Count `timer 0 s` switches per task; a dense burst becomes (or extends) one warning. */
+  noteSpin(task, t) {
+    let s = this.spin.get(task);
+    if (!s) this.spin.set(task, (s = { times: new Float64Array(SPIN_COUNT), n: 0, warning: null }));
+    const slot = s.n % SPIN_COUNT;
+    const oldest = s.n >= SPIN_COUNT ? s.times[slot] : NaN;
+    s.times[slot] = t;
+    s.n++;
+    if (s.warning && t - s.warning.until <= SPIN_WINDOW) {
+      s.warning.until = t;
+      s.warning.count++;
+      return;
     }
-    this.lastPair = pair.index;
-    return pair;
+    if (t - oldest <= SPIN_WINDOW) {
+      s.warning = { kind: "spin", task, t: oldest, until: t, count: SPIN_COUNT };
+      this.warnings.push(s.warning);
+    }
+  }
+
+  addBlock(task, x, t) {
+    const since = typeof x?.since === "number" ? x.since : t;
+    const call = String(x?.call ?? "?");
+    const block = { task: task.id, since, until: NaN, call, busy: call.startsWith("busy") };
+    this.blocks.push(block);
+    this.openBlock.set(task.id, block);
+  }
+
+  endBlock(id, t) {
+    const block = this.openBlock.get(id);
+    if (!block) return;
+    this.openBlock.delete(id);
+    block.until = t;
+    this.blockWarning(block, t);
+  }
+
+  blockWarning(block, until) {
+    if (until - block.since <= STARVE_NS) return;
+    this.warnings.push({
+      kind: block.busy ? "busy" : "starved", task: block.task, t: block.since, until, detail: block.call,
+    });
+  }
+
+  /** At the end of a run: open blocks still starved the Hub; alive, parked tasks were abandoned. */
+  finishWarnings(end) {
+    for (const block of this.openBlock.values()) this.blockWarning(block, end);
+    const last = this.raw.count ? this.raw.to[this.raw.count - 1] : 0;
+    for (const task of this.lanes) {
+      if (task.kind !== "greenlet" && task.kind !== "generator") continue;
+      if (!Number.isNaN(task.finishedAt) || task.id === last) continue;
+      const k = task.pausedCount ? task.paused[task.pausedCount - 1] : -1;
+      this.warnings.push({
+        kind: "parked", task: task.id, t: k >= 0 ? this.raw.t[k] : task.spawnedAt, until: end,
+        detail: k >= 0 && this.raw.line[k] >= 0 ? String(this.raw.line[k]) : "",
+      });
+    }
+    this.warnings.sort((p, q) => p.t - q.t);
   }
 
   addStdout(j, task) {
@@ -311,9 +482,42 @@ export class Store {
     for (let i = pos; i < lanes.length; i++) lanes[i].lane = i;
   }
 
-  /** Index range [lo, hi) of switches with t0 <= t <= t1. */
+  /** Index range [lo, hi) of raw switches with t0 <= t <= t1. */
   switchRange(t0, t1) {
-    return [lowerBound(this.swT, this.switchCount, t0), upperBound(this.swT, this.switchCount, t1)];
+    return this.raw.range(t0, t1);
+  }
+
+  /** The running task at time `t` (switches at `t` have happened): its id. */
+  runningAt(t) {
+    const i = this.raw.lastAt(t);
+    if (i >= 0) return this.raw.to[i];
+    return this.lanes.find((task) => task.kind === "main")?.id ?? -1;
+  }
+
+  /** Raw index of `task`'s last switch out at or before `t`, or -1. */
+  lastPauseAt(task, t) {
+    const p = task.paused;
+    const sw = this.raw.t;
+    let lo = 0;
+    let hi = task.pausedCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sw[p[mid]] <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo ? p[lo - 1] : -1;
+  }
+
+  /** Printed lines at or before `t`. */
+  stdoutBefore(t) {
+    let lo = 0;
+    let hi = this.outCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.t[this.outEvent[mid]] <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** The printed lines, in order, as plain objects (for tests and small lists only). */
@@ -325,6 +529,72 @@ export class Store {
     }
     return lines;
   }
+}
+
+/**
+ * Per-task statistics: exactly the definitions of app/tracer/stats.py (`compute_stats`),
+ * same field names, integer nanoseconds. One pass over the events.
+ */
+export function computeStats(store, durationNs, threshold = STARVE_NS) {
+  const n = store.length;
+  const { t: T, kind: K, a: A, b: B, x: X } = store;
+  let end = Math.max(durationNs || 0, 0);
+  for (let j = 0; j < n; j++) if (T[j] > end) end = T[j];
+  const tasks = new Map();
+  for (let j = 0; j < n; j++) {
+    if (K[j] !== SPAWN || tasks.has(A[j])) continue;
+    const task = store.tasks[A[j]];
+    tasks.set(A[j], {
+      id: A[j], name: task.name, kind: task.kind, running: 0, blocked: 0, parked: 0,
+      switches_in: 0, switches_out: 0, born: T[j], died: null,
+    });
+  }
+  const runningSince = new Map();
+  if (tasks.has(0)) runningSince.set(0, 0);
+  const blocks = new Map();
+  const starved = [];
+  for (let j = 0; j < n; j++) {
+    const k = K[j];
+    const t = T[j];
+    if (k === SWITCH || k === THROW) {
+      const src = tasks.get(A[j]);
+      const dst = tasks.get(B[j]);
+      if (!src || !dst) continue;
+      src.switches_out++;
+      dst.switches_in++;
+      if (runningSince.has(A[j])) {
+        src.running += t - runningSince.get(A[j]);
+        runningSince.delete(A[j]);
+      }
+      runningSince.set(B[j], t);
+    } else if (k === FINISH) {
+      if (tasks.has(A[j])) tasks.get(A[j]).died = t;
+    } else if (k === BLOCK) {
+      blocks.set(A[j], X[j]?.since ?? t);
+    } else if (k === UNBLOCK && blocks.has(A[j])) {
+      const since = blocks.get(A[j]);
+      blocks.delete(A[j]);
+      if (tasks.has(A[j])) tasks.get(A[j]).blocked += t - since;
+      if (t - since > threshold) starved.push({ task: A[j], since, until: t });
+    }
+  }
+  for (const [id, since] of runningSince) if (tasks.has(id)) tasks.get(id).running += end - since;
+  for (const [id, since] of blocks) {
+    if (tasks.has(id)) tasks.get(id).blocked += end - since;
+    if (end - since > threshold) starved.push({ task: id, since, until: end });
+  }
+  const rows = [...tasks.values()].sort((p, q) => p.id - q.id);
+  for (const task of rows) {
+    task.parked = Math.max(0, (task.died !== null ? task.died : end) - task.born - task.running);
+    delete task.died;
+    delete task.born;
+  }
+  const totals = {};
+  for (const key of ["running", "blocked", "parked", "switches_in", "switches_out"]) {
+    totals[key] = rows.reduce((sum, task) => sum + task[key], 0);
+  }
+  starved.sort((p, q) => p.since - q.since);
+  return { end, tasks: rows, totals, hub_starved: starved };
 }
 
 /**
@@ -358,9 +628,9 @@ function eventToRow(e, seq, tasks) {
   }
   switch (e.kind) {
     case "switch":
-      return [e.t, SWITCH, e.from, e.to, e.line ?? null];
+      return [e.t, SWITCH, e.from, e.to, e.line ?? null, e.cause ?? null];
     case "throw":
-      return [e.t, THROW, e.from, e.to, e.line ?? null];
+      return [e.t, THROW, e.from, e.to, e.line ?? null, e.cause ?? null];
     case "spawn": {
       const task = tasks.get(e.task);
       if (!task) throw new Error(`events[${seq}] spawns task ${e.task}, which is not in "tasks"`);
@@ -373,6 +643,12 @@ function eventToRow(e, seq, tasks) {
       return [e.t, FINISH, e.task, null, null];
     case "stdout":
       return [e.t, STDOUT, e.task, null, e.text];
+    case "block":
+      return [e.t, BLOCK, e.task, null, { call: e.call, since: e.since }];
+    case "unblock":
+      return [e.t, UNBLOCK, e.task, null, null];
+    case "taskinfo":
+      return [e.t, TASKINFO, e.task, null, { thread: e.thread }];
     default:
       throw new Error(`events[${seq}] has unknown kind ${JSON.stringify(e.kind)}`);
   }

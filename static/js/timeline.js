@@ -7,6 +7,8 @@ import { niceStep, tickFormatter } from "./format.js";
 import { t as tr } from "./i18n.js";
 import { lowerBound, THROW, upperBound } from "./store.js";
 
+export const WARN_COLOR = "#c2410c";
+
 // Categorical colours, each above 4:1 against the white plot (WCAG asks 3:1 for graphics).
 const PALETTE = ["#2f6fde", "#0f8a5f", "#8b4fd8", "#c0468a", "#0e7f96", "#9a6a1f", "#5d7a0c", "#4a5a8c"];
 const HUB_COLOR = "#6b7280";
@@ -97,6 +99,9 @@ export class Timeline {
     this.scrollY = 0; // lanes scrolled up under the axis, in CSS px
     this.g = null; // geometry of the last redraw, used by hover and interaction
     this.lastDrawMs = 0;
+    this.showHub = false; // false: A -> Hub -> B drawn as one A => B arrow
+    this.lanes = [];
+    this.hatch = null;
 
     this.coverage = new Float32Array(0);
     // Geometry gathered per redraw, painted in a few batched paths: per style
@@ -120,7 +125,8 @@ export class Timeline {
   /** Geometry for one redraw: pixel mapping, lane positions, lane of each task. */
   layout(extent) {
     const { w, h, dpr, view, store } = this;
-    const lanes = store.lanes;
+    const lanes = (this.lanes = this.showHub ? store.lanes : store.lanes.filter((task) => task.kind !== "hub"));
+    const set = this.showHub ? store.raw : store.folded;
     const plotX0 = GUTTER + PAD_L;
     const plotX1 = Math.max(plotX0 + 10, w - PAD_R);
     const plotW = plotX1 - plotX0;
@@ -132,7 +138,7 @@ export class Timeline {
     const barH = clamp(Math.round(laneH * 0.26), 8, 14);
     const laneTop = new Float64Array(lanes.length);
     const laneY = new Float64Array(lanes.length);
-    const laneOf = new Int32Array(store.tasks.length).fill(-1);
+    const laneOf = new Int32Array(store.tasks.length + 1).fill(-1);
     for (let i = 0; i < lanes.length; i++) {
       laneTop[i] = AXIS_H + 4 + i * laneH - this.scrollY;
       laneY[i] = Math.round(laneTop[i] + laneH * 0.62);
@@ -144,7 +150,7 @@ export class Timeline {
       pw: Math.max(1, Math.round(plotW * dpr)), // plot width in device pixels: the bin count
       kx: (plotW * dpr) / span, // device px per ns
       kxCss: plotW / span,
-      laneH, barH, laneTop, laneY, laneOf, scrollMax,
+      laneH, barH, laneTop, laneY, laneOf, scrollMax, set,
     };
   }
 
@@ -160,7 +166,7 @@ export class Timeline {
   /** The task whose lane is at canvas height `y`, or undefined. */
   taskAt(y) {
     if (!this.g || y < AXIS_H) return undefined;
-    return this.store.lanes[Math.floor((y - AXIS_H - 4 + this.scrollY) / this.g.laneH)];
+    return this.lanes[Math.floor((y - AXIS_H - 4 + this.scrollY) / this.g.laneH)];
   }
 
   /** Repaint everything. Returns how many switches fall in the visible window. */
@@ -174,7 +180,7 @@ export class Timeline {
     ctx.fillRect(0, 0, w, h);
 
     let drawn = 0;
-    if (!store.lanes.length) {
+    if (!this.lanes.length) {
       this.drawEmpty();
     } else {
       this.drawLaneBackgrounds(g);
@@ -184,12 +190,16 @@ export class Timeline {
       ctx.rect(g.plotX0 - 6, AXIS_H, g.plotW + 12, h - AXIS_H);
       ctx.clip();
       // Merged switches shade the background; bars and single arrows stay readable on top.
+      this.drawBlocks(g, false);
       drawn = this.binSwitches(g);
       this.paintBands();
       this.forVisibleLanes(g, (task, i) => this.drawLaneBody(g, task, i));
+      this.drawBlocks(g, true);
       this.paintArrows();
+      this.paintCauses(g);
       this.forVisibleLanes(g, (task, i) => this.drawFinish(g, task, i));
       this.forVisibleLanes(g, (task, i) => this.drawPrints(g, task, i));
+      this.drawWarnings(g);
       ctx.restore();
       this.drawGutter(g);
       this.drawScrollbar(g);
@@ -199,7 +209,7 @@ export class Timeline {
   }
 
   forVisibleLanes(g, fn) {
-    const lanes = this.store.lanes;
+    const lanes = this.lanes;
     for (let i = 0; i < lanes.length; i++) {
       if (g.laneTop[i] + g.laneH < AXIS_H || g.laneTop[i] > this.h) continue;
       fn(lanes[i], i);
@@ -264,7 +274,8 @@ export class Timeline {
       ctx.fillStyle = color;
       ctx.fillRect(8, y - g.barH / 2, 4, g.barH);
       ctx.font = `600 13px ${FONT_STACK}`;
-      ctx.fillText(this.fit(task.label, GUTTER - 28), 20, y);
+      const name = task.thread ? `${task.label} · ${task.thread}` : task.label;
+      ctx.fillText(this.fit(name, GUTTER - 28), 20, y);
       const detail = this.laneDetail(task);
       if (detail && g.laneH >= 38) {
         ctx.font = `11px ${FONT_STACK}`;
@@ -415,16 +426,18 @@ export class Timeline {
     const marks = this.marks;
     for (const list of [...marks.shafts, ...marks.heads, ...marks.bands.flat()]) list.length = 0;
     this.headStride = Math.ceil(g.plotW) + 32;
-    const need = store.lanes.length * this.headStride;
+    const need = (store.lanes.length + 1) * this.headStride;
+    const set = g.set;
+    this.causeMarks = [];
     if (!this.heads || this.heads.length < need) this.heads = new Uint8Array(need);
     else this.heads.fill(0, 0, need);
 
     const { t0, t1, kx, pw } = g;
     // crowd[c]: switches (all pairs) before column c, to tell a lone arrow from a crowd.
     if (!this.crowd || this.crowd.length < pw + 1) this.crowd = new Int32Array(pw + 1);
-    for (let c = 0; c <= pw; c++) this.crowd[c] = lowerBound(store.swT, store.switchCount, t0 + c / kx);
+    for (let c = 0; c <= pw; c++) this.crowd[c] = lowerBound(set.t, set.count, t0 + c / kx);
     this.crowdRadius = Math.round(CROWD_PX * this.dpr);
-    for (const pair of store.pairList) {
+    for (const pair of set.pairList) {
       const T = pair.t;
       const end = upperBound(T, pair.n, t1);
       let i = lowerBound(T, pair.n, t0);
@@ -444,7 +457,7 @@ export class Timeline {
 
   /** Marks for switches i..j-1 of `pair`, all in device column `col`. */
   emitBin(g, pair, col, i, j) {
-    const { swFrom, swTo, swKind } = this.store;
+    const { from: swFrom, to: swTo, kind: swKind } = g.set;
     const x = g.plotX0 + (col + 0.5) / this.dpr;
     const count = j - i;
     const r = this.crowdRadius;
@@ -454,9 +467,11 @@ export class Timeline {
       for (let k = i; k < j; k++) {
         const s = pair.sw[k];
         this.emitArrow(g, x, g.laneOf[swFrom[s]], g.laneOf[swTo[s]], swKind[s] === THROW ? 1 : 0);
+        if (count === 1 && near <= 1) this.causeMarks.push(x, s);
       }
       return;
     }
+    if (g.laneOf[pair.a] < 0 || g.laneOf[pair.b] < 0) return;
     const ya = g.laneY[g.laneOf[pair.a]];
     const yb = g.laneY[g.laneOf[pair.b]];
     const half = g.barH / 2;
@@ -466,6 +481,7 @@ export class Timeline {
   }
 
   emitArrow(g, x, la, lb, style) {
+    if (la < 0 || lb < 0) return;
     const half = g.barH / 2;
     const ya = g.laneY[la];
     const yb = g.laneY[lb];
