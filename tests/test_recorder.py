@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import runpy
 import sys
 
@@ -12,6 +13,25 @@ import pytest
 from app.tracer.events import FINISH, SPAWN, STDOUT, SWITCH, THROW, row_to_event
 from app.tracer.recorder import Recorder, TaskOutput
 from demos import DEMOS
+
+
+@pytest.fixture(params=["c-hook", "pure-python"], autouse=True)
+def hook_path(request, monkeypatch):
+    """Every test here runs on both paths: the C fast path and the pure-Python hook."""
+    if request.param == "pure-python":
+        monkeypatch.setenv("COROSCOPE_PURE_PYTHON", "1")
+    else:
+        monkeypatch.delenv("COROSCOPE_PURE_PYTHON", raising=False)
+    return request.param
+
+
+def test_the_c_hook_is_built_and_used(hook_path):
+    from app.tracer import recorder
+
+    if os.environ.get("CI"):
+        assert recorder._FastHook is not None, "setup.py should have built app/tracer/_hook.c"
+    if recorder._FastHook is not None:
+        assert Recorder().fast is (hook_path == "c-hook")
 
 
 def record_demo(demo_id: str, **params) -> Recorder:

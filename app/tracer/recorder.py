@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import _thread
 import io
+import os
 import reprlib
 import sys
 import time
@@ -30,6 +31,12 @@ from typing import Any
 import greenlet
 
 from .events import BLOCK, FINISH, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK
+
+try:  # the C fast path (setup.py builds it when a compiler is there)
+    from ._hook import Hook as _FastHook
+    from ._hook import monotonic_ns as _fast_clock
+except ImportError:  # pragma: no cover - exercised where the build failed
+    _FastHook = None
 
 _counter = iter(range(1, 1 << 62))
 _repr = reprlib.Repr()
@@ -99,6 +106,16 @@ def _task_name(g: greenlet.greenlet) -> tuple[str, str]:
     return getattr(fn, "__name__", ""), "greenlet"
 
 
+class _State:
+    """Where the pure-Python path keeps what the C hook keeps in its own fields."""
+
+    __slots__ = ("running", "switched_at")
+
+    def __init__(self, running: int | None = None, switched_at: int = 0) -> None:
+        self.running = running
+        self.switched_at = switched_at
+
+
 class Recorder:
     """Records switches of the greenlets of the calling OS thread.
 
@@ -110,9 +127,19 @@ class Recorder:
     def __init__(
         self,
         user_files: Iterable[str] = (),
-        clock: Callable[[], int] = time.perf_counter_ns,
+        clock: Callable[[], int] | None = None,
         generators: bool = False,
+        fast: bool | None = None,
     ) -> None:
+        """``fast``: use the C hook (default: when built, unless $COROSCOPE_PURE_PYTHON)."""
+        if fast is None:
+            fast = _FastHook is not None and not os.environ.get("COROSCOPE_PURE_PYTHON")
+        self.fast = bool(fast and _FastHook is not None and clock is None)
+        if clock is None:
+            # The C hook reads CLOCK_MONOTONIC itself: every row must use that clock.
+            clock = _fast_clock if self.fast else time.perf_counter_ns
+        self._fast: Any = None
+        self._state: Any = _State()
         self.rows: list[tuple[Any, ...]] = []
         self.user_files = frozenset(user_files)
         self.clock = clock
@@ -124,12 +151,9 @@ class Recorder:
         self._prev_tracer: Callable[..., Any] | None = None
         self._active = False
         self._pending: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
-        self.hub_tid: int | None = None  # gevent's Hub in this thread, once seen
+        self._hub_tid: int | None = None
         self._saved_profile: Any = None
         self._main_thread = self.thread_id = _get_ident()
-        #: The task now running in this thread and when it got control (for BusyWatch).
-        self.running: int | None = None
-        self.switched_at = 0
         #: Depth of wrapped blocking calls in this thread (set by BlockingProbes).
         self.blocked = 0
         #: The task flagged busy by BusyWatch, until its next switch.
@@ -149,6 +173,45 @@ class Recorder:
 
     # -- lifecycle -------------------------------------------------------------
 
+    # -- state shared with the C hook (BusyWatch reads it from another thread) -------
+
+    @property
+    def running(self) -> int | None:
+        """The task now running in this thread."""
+        return self._state.running
+
+    @running.setter
+    def running(self, task: int | None) -> None:
+        self._state.running = task
+
+    @property
+    def switched_at(self) -> int:
+        """When the running task got control."""
+        return self._state.switched_at
+
+    @switched_at.setter
+    def switched_at(self, t: int) -> None:
+        self._state.switched_at = t
+
+    @property
+    def hub_tid(self) -> int | None:
+        """gevent's Hub in this thread, once seen."""
+        return self._hub_tid
+
+    @hub_tid.setter
+    def hub_tid(self, tid: int | None) -> None:
+        self._hub_tid = tid
+        if self._fast is not None:
+            self._fast.hub_tid = -1 if tid is None else tid
+
+    def _sync_fast(self) -> None:
+        """Send every event to the Python path while it holds state the C path ignores."""
+        if self._fast is not None:
+            self._fast.force_slow = int(self.busy_task is not None or self._pending is not None
+                                        or self.dummy_threads is not None)
+
+    # -- lifecycle ---------------------------------------------------------------
+
     def start(self) -> None:
         """Install the greenlet hook; ``t = 0`` is now; the calling greenlet is task 0."""
         if self._active:
@@ -157,7 +220,17 @@ class Recorder:
         self.running = self._task_of(greenlet.getcurrent(), 0)
         self.switched_at = 0
         self._active = True
-        self._prev_tracer = greenlet.settrace(self._on_greenlet_event)
+        prev = greenlet.gettrace()
+        if self.fast:
+            self._fast = _FastHook(self.rows, self._attr, self.user_files, self._slow,
+                                   self._pause_of, prev, self.t0)
+            self._fast.running, self._fast.switched_at = self.running, 0
+            self._state = self._fast
+            self.hub_tid = self._hub_tid
+            self._sync_fast()
+            self._prev_tracer = greenlet.settrace(self._fast)
+        else:
+            self._prev_tracer = greenlet.settrace(self._on_greenlet_event)
         if self._generators is not None:
             self._generators.start()
 
@@ -172,6 +245,9 @@ class Recorder:
         self.end_busy(self.now())
         greenlet.settrace(self._prev_tracer)
         self._prev_tracer = None
+        if self._fast is not None:
+            self._state = _State(self._fast.running, self._fast.switched_at)
+            self._fast = None
 
     def now(self) -> int:
         return self.clock() - self.t0
@@ -255,7 +331,10 @@ class Recorder:
         return None, _library_cause(first, to_hub)
 
     def _on_greenlet_event(self, event: str, args: tuple[Any, Any]) -> None:
-        t = self.clock() - self.t0
+        self._slow(event, args, self.clock() - self.t0)
+
+    def _slow(self, event: str, args: tuple[Any, Any], t: int) -> None:
+        """Record one greenlet event (the C hook calls this for all but the common case)."""
         origin, target = args
         attr = self._attr
         try:
@@ -292,6 +371,7 @@ class Recorder:
                     # A plain greenlet: its run() is about to be called. Hold both rows
                     # until a one-shot profile hook sees that call and names the task.
                     self._pending = (spawn, row)
+                    self._sync_fast()
                     self._saved_profile = sys.getprofile()
                     sys.setprofile(self._name_on_first_call)
                     return self._chain(event, args)
@@ -317,6 +397,7 @@ class Recorder:
         if pending is None:
             return
         self._pending = None
+        self._sync_fast()
         sys.setprofile(self._saved_profile)
         self._saved_profile = None
         spawn, switch = pending
@@ -340,6 +421,7 @@ class Recorder:
             monkey = sys.modules.get("gevent.monkey")
             if monkey is not None and monkey.is_module_patched("threading"):
                 self.dummy_threads = sys.modules["threading"]._active
+                self._sync_fast()
 
     # -- busy spans (see blocking.BusyWatch) -------------------------------------
 
@@ -353,6 +435,7 @@ class Recorder:
         with self._busy_lock:
             if self.busy_task is None and self.running == task and self.switched_at == since:
                 self.busy_task = task
+                self._sync_fast()
                 self.rows.append((self.now(), BLOCK, task, None, {"call": call, "since": since}))
 
     def end_busy(self, t: int) -> None:
@@ -360,6 +443,7 @@ class Recorder:
             if self.busy_task is not None:
                 self.rows.append((t, UNBLOCK, self.busy_task, None, None))
                 self.busy_task = None
+                self._sync_fast()
 
     # -- printed output ----------------------------------------------------------
 

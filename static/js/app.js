@@ -1,39 +1,69 @@
-// The dashboard: wires the controls, the live socket, the store and the views, and
-// publishes `window.coroscope` (read-only state the browser tests observe).
+// The dashboard: wires the controls, the live socket, the store, the player and the
+// panels, and publishes `window.coroscope` (state the browser tests observe, plus the
+// player's controls).
 
-import { exportUrl, fetchDemos, LiveSocket } from "./api.js";
+import {
+  deleteRun, exportUrl, fetchDemos, fetchRun, fetchRuns, fetchTrace, importTrace, LiveSocket,
+  perfettoUrl, renameRun, startRunRest,
+} from "./api.js";
+import { Compare } from "./compare.js";
 import { Console } from "./console.js";
-import { formatDuration } from "./format.js";
-import { formatCount, t, translatePage } from "./i18n.js";
+import { formatDuration, formatInstant } from "./format.js";
+import { HistoryPanel } from "./history.js";
+import { formatCount, language, setLanguage, t, translatePage } from "./i18n.js";
+import { Player, SPEEDS } from "./player.js";
 import { Pointer } from "./pointer.js";
+import { SourcePanel } from "./source.js";
+import { StatsPanel } from "./stats.js";
 import { exportToBatches, Store } from "./store.js";
-import { Timeline } from "./timeline.js";
+import { taskColor, Timeline } from "./timeline.js";
 import { View } from "./view.js";
 
 const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
 // Final states whose `run.error` is a problem to show, not just an explanation.
-const ALARMING = ["error", "limit", "crashed"];
+const ALARMING = ["error", "limit", "crashed", "cancelled"];
+const PREFS = { lang: "coroscope.lang", hub: "coroscope.showHub" };
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const ui = {
   form: document.getElementById("controls"),
   demo: $("demo-select"),
   params: document.getElementById("params"),
-  description: document.getElementById("description"),
   run: $("run"),
+  runBoth: $("run-both"),
   cancel: $("cancel"),
+  open: $("open"),
+  openFile: document.getElementById("open-file"),
+  history: $("history"),
   export: $("export"),
+  perfetto: $("export-perfetto"),
+  lang: $("lang"),
   status: $("status"),
   error: $("error"),
   errorText: document.getElementById("error-text"),
   dismiss: document.getElementById("error-dismiss"),
   fit: document.getElementById("fit"),
+  hubToggle: $("hub-toggle"),
   runTitle: document.getElementById("run-title"),
+  runDesc: document.getElementById("run-desc"),
   counts: document.getElementById("counts"),
   wrap: document.getElementById("timeline-wrap"),
   canvas: $("timeline"),
   console: $("console"),
   consoleCount: document.getElementById("console-count"),
+  prev: $("prev"),
+  play: $("play"),
+  next: $("next"),
+  speed: $("speed"),
+  scrubber: $("scrubber"),
+  cursorTime: $("cursor-time"),
+  live: $("live"),
+  predictToggle: $("predict-toggle"),
+  predict: $("predict"),
+  source: $("source"),
+  sourceFile: document.getElementById("source-file"),
+  stats: $("stats"),
+  dropzone: $("dropzone"),
 };
 
 const store = new Store();
@@ -52,32 +82,82 @@ const state = {
 // What the page is showing: a run streamed over the socket or a loaded export.
 const run = {
   following: false, // frames from the socket belong to what is shown
-  awaiting: false, // start sent, run frame not yet received: older frames are stale
+  awaiting: false, // start/subscribe sent, run frame not yet received: older frames are stale
   live: false,
   frameAt: 0, // performance.now() at the run frame: the estimate of the run's t = 0
   durationNs: null,
   title: "",
   exportTrace: null, // a loaded export, offered back as the download
+  warningsDone: false,
 };
 let demos = [];
 let frameRequested = false;
+let dirty = true; // the canvas must be repainted (the cursor overlay alone does not need it)
 
 const timeline = new Timeline({ wrap: ui.wrap, canvas: ui.canvas, store, view });
-const pointer = new Pointer({ timeline, view, onViewChange: invalidate });
+timeline.showHub = localStorage.getItem(PREFS.hub) === "1";
+const player = new Player({
+  switches: () => (timeline.showHub ? store.raw : store.folded),
+  extent,
+  onChange: () => invalidate(false),
+});
+const sourcePanel = new SourcePanel({ root: ui.source, fileEl: ui.sourceFile });
+const pointer = new Pointer({
+  timeline, view, onViewChange: invalidate, onPick: (tns) => player.seek(tns),
+  sourceLine: (n) => sourcePanel.line(n),
+});
 const consoleView = new Console({
   list: ui.console,
   count: ui.consoleCount,
   store,
   onPick: (tns) => {
-    view.centerOn(tns, extent());
+    player.seek(tns);
+    if (tns < view.t0 || tns > view.t1) view.centerOn(tns, extent());
+    invalidate();
+  },
+});
+const statsPanel = new StatsPanel({
+  root: ui.stats,
+  onPick: (tns) => {
+    player.seek(tns);
+    if (tns < view.t0 || tns > view.t1) view.centerOn(tns, extent());
     invalidate();
   },
 });
 const socket = new LiveSocket({ onMessage, onClose });
+const compare = new Compare({
+  root: $("compare"),
+  onError: (message) => report(message),
+  onClose: () => {
+    document.body.classList.remove("comparing");
+    invalidate();
+  },
+});
+const history = new HistoryPanel({
+  root: $("history-panel"),
+  fetchRuns,
+  onOpen: (id) => subscribe(id),
+  onRename: renameRun,
+  onDelete: deleteRun,
+  onCompare: (ids) => compareRuns(ids),
+  onError: (message) => report(message),
+});
+
+// Cursor overlays on the timeline: moving the cursor never repaints the canvas.
+const cursorLine = overlay("play-cursor");
+const futureShade = overlay("future-shade");
+function overlay(cls) {
+  const el = document.createElement("div");
+  el.className = cls;
+  el.hidden = true;
+  ui.wrap.append(el);
+  return el;
+}
 
 // ---- drawing ------------------------------------------------------------------------
 
-function invalidate() {
+function invalidate(repaint = true) {
+  if (repaint) dirty = true;
   if (frameRequested) return;
   frameRequested = true;
   requestAnimationFrame(frame);
@@ -89,20 +169,119 @@ function extent() {
   return Math.max(store.lastT, run.durationNs ?? 0, now);
 }
 
-function frame() {
+function frame(now) {
   frameRequested = false;
   const ext = extent();
-  if (view.follow) view.fit(ext);
-  state.drawnSwitches = timeline.draw(ext);
-  state.lastRedrawMs = timeline.lastDrawMs;
-  if (state.drawnSwitches > 0 && state.firstSwitchDrawnAt === null) {
-    state.firstSwitchDrawnAt = performance.now();
+  const moving = player.tick(performance.now());
+  if (view.follow) {
+    view.fit(ext);
+    dirty ||= run.live;
+  } else if (player.playing && (player.cursor > view.t1 || player.cursor < view.t0)) {
+    // Playing while zoomed in: the window turns the page when the cursor leaves it.
+    const span = view.t1 - view.t0;
+    view.t0 = player.cursor - span * 0.1;
+    view.t1 = view.t0 + span;
+    dirty = true;
   }
-  pointer.refresh();
+  if (dirty) {
+    dirty = false;
+    state.drawnSwitches = timeline.draw(ext);
+    state.lastRedrawMs = timeline.lastDrawMs;
+    if (state.drawnSwitches > 0 && state.firstSwitchDrawnAt === null) {
+      state.firstSwitchDrawnAt = performance.now();
+    }
+    pointer.refresh();
+  }
+  placeCursor();
   consoleView.update();
+  consoleView.setCurrent(store.stdoutBefore(player.cursor), !player.follow);
+  sourcePanel.render(store, player.cursor, player.follow);
+  statsPanel.update(store, run.durationNs ?? (run.live ? ext : store.lastT), run.live);
+  renderPlayer(ext);
+  renderPredict();
   renderStatus();
-  // A live run grows with the clock, not only with events.
-  if (run.live) invalidate();
+  // A live run grows with the clock, not only with events; a playing cursor moves.
+  if (run.live || moving) invalidate(run.live);
+  void now;
+}
+
+function placeCursor() {
+  const g = timeline.g;
+  if (!g || !timeline.lanes.length) {
+    cursorLine.hidden = futureShade.hidden = true;
+    return;
+  }
+  const x = timeline.xAt(player.cursor);
+  const visible = x >= g.plotX0 - 1 && x <= g.plotX1 + 1;
+  cursorLine.hidden = !visible;
+  if (visible) cursorLine.style.transform = `translateX(${Math.round(x)}px)`;
+  const left = Math.max(x, g.plotX0);
+  const right = g.plotX1 + 6;
+  futureShade.hidden = player.follow || left >= right;
+  if (!futureShade.hidden) {
+    futureShade.style.transform = `translateX(${Math.round(left) + 1}px)`;
+    futureShade.style.width = `${Math.round(right - left)}px`;
+  }
+}
+
+function renderPlayer(ext) {
+  const hasRun = store.length > 0;
+  for (const b of [ui.prev, ui.play, ui.next, ui.scrubber, ui.speed]) b.disabled = !hasRun;
+  ui.play.textContent = player.playing ? "⏸" : "▶";
+  ui.play.title = t(player.playing ? "pause.title" : "play.title");
+  ui.play.setAttribute("aria-label", ui.play.title);
+  if (ui.speed.value !== String(player.speed)) ui.speed.value = String(player.speed);
+  const frac = ext > 0 ? Math.round((player.cursor / ext) * 10000) : 0;
+  if (document.activeElement !== ui.scrubber && ui.scrubber.value !== String(frac)) ui.scrubber.value = String(frac);
+  const text = hasRun ? `${formatInstant(player.cursor)} / ${formatDuration(ext)}` : "";
+  if (ui.cursorTime.textContent !== text) ui.cursorTime.textContent = text;
+  ui.live.textContent = t(run.live ? "live" : "end");
+  ui.live.classList.toggle("on", player.follow);
+  ui.live.disabled = !hasRun;
+}
+
+function renderPredict() {
+  const q = player.question;
+  const el = ui.predict;
+  const key = q ? `${q.index}:${q.answer}:${language()}` : "";
+  el.hidden = !q || !player.predictOn;
+  if (el.dataset.key === key) return;
+  el.dataset.key = key;
+  if (!q) return el.replaceChildren();
+  const set = player.switches();
+  const origin = store.tasks[q.from];
+  const chip = (task) => `<b style="color:${taskColor(task)}">${escapeHtml(task.label)}</b>`;
+  if (q.answer === null) {
+    // Choices: the tasks alive at the switch, except the one giving up control.
+    const choices = timeline.lanes.filter((task) => task.spawnedAt <= q.t && !(task.finishedAt < q.t) && task.id !== q.from);
+    el.innerHTML = `<span class="predict-q">${t("predict.ask", { task: chip(origin) })}</span>`;
+    for (const task of choices) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "button small predict-choice";
+      b.dataset.task = String(task.id);
+      b.textContent = task.label;
+      b.style.borderColor = taskColor(task);
+      b.style.color = taskColor(task);
+      b.addEventListener("click", () => player.answer(task.id));
+      el.append(b);
+    }
+  } else {
+    const target = store.tasks[q.to];
+    const cause = store.causes[set.cause[q.index]] || "?";
+    const line = set.line[q.index];
+    const why = set.via[q.index] ? t("cause.via", { cause }) : cause;
+    el.innerHTML =
+      `<span class="predict-verdict ${q.correct ? "right" : "wrong"}">${t(q.correct ? "predict.right" : "predict.wrong")}</span> ` +
+      t("predict.reveal", { from: chip(origin), to: chip(target), cause: `<b>${escapeHtml(why)}</b>` }) +
+      (line >= 0 ? ` <span class="tip-muted">${escapeHtml(t("tip.paused", { line }))}</span>` : "");
+    const next = document.createElement("button");
+    next.type = "button";
+    next.className = "button small primary";
+    next.textContent = t("predict.next");
+    next.addEventListener("click", () => player.stepNext());
+    el.append(" ", next);
+  }
 }
 
 function renderStatus() {
@@ -129,6 +308,14 @@ function renderStatus() {
     : "";
   if (ui.counts.textContent !== counts) ui.counts.textContent = counts;
   if (ui.runTitle.textContent !== run.title) ui.runTitle.textContent = run.title;
+  const demo = demos.find((d) => d.id === (state.demo ?? ui.demo.value));
+  const desc = demo?.description ?? "";
+  if (ui.runDesc.textContent !== desc) ui.runDesc.textContent = desc;
+  ui.runDesc.hidden = !desc;
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 // ---- errors -------------------------------------------------------------------------
@@ -147,16 +334,23 @@ function clearError() {
 
 // ---- one run on screen --------------------------------------------------------------
 
-function beginRun({ runId, demo, title, kinds }) {
+function beginRun({ runId, demo, title, kinds, source, live }) {
   store.reset(kinds);
   state.runId = runId;
   state.demo = demo;
   state.seqOk = true;
   run.title = title ?? "";
   run.durationNs = null;
+  run.warningsDone = false;
   view.follow = true;
-  setExport(runId ? exportUrl(runId) : null);
+  player.reset(true);
+  void live;
+  setExport(runId);
+  sourcePanel.setSource(source);
   consoleView.reset();
+  statsPanel.reset();
+  if (runId && location.hash !== `#run=${runId}`) history.replaceHash?.(runId);
+  if (runId) window.history.replaceState(null, "", `#run=${encodeURIComponent(runId)}`);
 }
 
 function ingest(seq, rows) {
@@ -170,16 +364,25 @@ function endRun(info) {
   run.live = false;
   run.durationNs = info.duration_ns ?? store.lastT;
   state.status = FINAL.includes(info.status) ? info.status : "finished";
-  if (ALARMING.includes(state.status) && info.error) report(info.error);
+  if (!run.warningsDone) {
+    run.warningsDone = true;
+    store.finishWarnings(extent());
+  }
+  if (ALARMING.includes(state.status) && info.error) {
+    report(t(`end.${state.status}`, { error: info.error }));
+  }
+  invalidate();
 }
 
-function setExport(href) {
-  if (href) {
-    ui.export.href = href;
-    ui.export.removeAttribute("aria-disabled");
-  } else {
-    ui.export.removeAttribute("href");
-    ui.export.setAttribute("aria-disabled", "true");
+function setExport(runId) {
+  for (const [el, href] of [[ui.export, runId ? exportUrl(runId) : null], [ui.perfetto, runId ? perfettoUrl(runId) : null]]) {
+    if (href) {
+      el.href = href;
+      el.removeAttribute("aria-disabled");
+    } else {
+      el.removeAttribute("href");
+      el.setAttribute("aria-disabled", "true");
+    }
   }
 }
 
@@ -191,8 +394,11 @@ function onMessage(msg) {
       if (!run.following) return;
       run.awaiting = false;
       run.live = !FINAL.includes(msg.run.status);
-      run.frameAt = performance.now();
-      beginRun({ runId: msg.run.id, demo: msg.run.demo, title: msg.run.title, kinds: msg.kinds });
+      run.frameAt = performance.now() - (run.live && msg.run.duration_ns ? msg.run.duration_ns / 1e6 : 0);
+      beginRun({
+        runId: msg.run.id, demo: msg.run.demo, title: msg.run.title, kinds: msg.kinds,
+        source: msg.run.source, live: run.live,
+      });
       state.status = "running";
       break;
     case "events":
@@ -202,6 +408,7 @@ function onMessage(msg) {
     case "end":
       if (!run.following || run.awaiting) return;
       endRun(msg.run);
+      history.refreshIfOpen();
       break;
     case "error":
       report(t("error.server", { detail: msg.error }));
@@ -227,6 +434,19 @@ function onClose(detail) {
   invalidate();
 }
 
+/** Watch a run by id (a live run's tail, or a finished one whole). */
+function subscribe(runId) {
+  closeCompare();
+  clearError();
+  run.exportTrace = null;
+  run.following = true;
+  run.awaiting = true;
+  run.live = false;
+  state.status = "running";
+  socket.send({ type: "subscribe", run: runId });
+  invalidate();
+}
+
 // ---- controls -----------------------------------------------------------------------
 
 function selectedDemo() {
@@ -235,9 +455,11 @@ function selectedDemo() {
 
 function renderDemo() {
   const demo = selectedDemo();
-  ui.description.textContent = demo?.description ?? "";
   ui.params.replaceChildren(...(demo?.params ?? []).map(paramInput));
   ui.params.hidden = !demo?.params?.length;
+  ui.runBoth.hidden = !demo?.compare?.length;
+  if (!store.length) state.demo = null;
+  invalidate(false);
 }
 
 function paramInput(p) {
@@ -308,6 +530,7 @@ function startRun() {
   if (state.status === "running" && state.runId && run.following) {
     socket.send({ type: "cancel", run: state.runId });
   }
+  closeCompare();
   clearError();
   state.runClickedAt = performance.now();
   state.firstSwitchDrawnAt = null;
@@ -335,12 +558,15 @@ function loadTrace(trace) {
     return false;
   }
   clearError();
+  closeCompare();
   run.following = false;
   run.awaiting = false;
   run.live = false;
-  beginRun({ runId: trace.run.id ?? null, demo: trace.run.demo ?? null, title: trace.run.title });
+  beginRun({ runId: null, demo: trace.run.demo ?? null, title: trace.run.title, source: trace.run.source });
+  state.runId = trace.run.id ?? null;
   run.exportTrace = trace;
-  setExport("#");
+  ui.export.href = "#";
+  ui.export.removeAttribute("aria-disabled");
   for (const batch of batches) ingest(batch.seq, batch.rows);
   endRun(trace.run);
   // An export taken mid-run says so; it is shown whole all the same.
@@ -348,6 +574,57 @@ function loadTrace(trace) {
   invalidate();
   return true;
 }
+
+/** Open a trace file: the server checks it and keeps it as a run, then we watch that run. */
+async function openFile(file) {
+  if (!file) return;
+  let text;
+  try {
+    text = await file.text();
+  } catch (err) {
+    return report(t("error.import", { name: file.name, detail: err.message }));
+  }
+  try {
+    const created = await importTrace(text);
+    subscribe(created.id);
+    history.refreshIfOpen();
+  } catch (err) {
+    report(t("error.import", { name: file.name, detail: err.message }));
+  }
+}
+
+// ---- compare --------------------------------------------------------------------------
+
+function closeCompare() {
+  if (compare.active) compare.close();
+}
+
+async function runBoth() {
+  const demo = selectedDemo();
+  if (!demo?.compare?.length) return;
+  clearError();
+  history.close();
+  document.body.classList.add("comparing");
+  try {
+    const runs = await Promise.all(demo.compare.map((c) => startRunRest(c.demo, c.params)));
+    await compare.show(runs.map((r) => r.id), { fetchRun, fetchTrace, demos });
+  } catch (err) {
+    report(t("error.compare", { detail: err.message }));
+  }
+}
+
+async function compareRuns(ids) {
+  clearError();
+  history.close();
+  document.body.classList.add("comparing");
+  try {
+    await compare.show(ids, { fetchRun, fetchTrace, demos });
+  } catch (err) {
+    report(t("error.compare", { detail: err.message }));
+  }
+}
+
+// ---- events -----------------------------------------------------------------------------
 
 ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -357,6 +634,7 @@ ui.demo.addEventListener("change", renderDemo);
 ui.cancel.addEventListener("click", () => {
   if (state.runId) socket.send({ type: "cancel", run: state.runId });
 });
+ui.runBoth.addEventListener("click", runBoth);
 ui.fit.addEventListener("click", () => {
   view.follow = true;
   invalidate();
@@ -364,6 +642,15 @@ ui.fit.addEventListener("click", () => {
 ui.dismiss.addEventListener("click", () => {
   ui.error.hidden = true;
 });
+ui.hubToggle.checked = timeline.showHub;
+ui.hubToggle.addEventListener("change", () => setShowHub(ui.hubToggle.checked));
+function setShowHub(on) {
+  timeline.showHub = Boolean(on);
+  ui.hubToggle.checked = timeline.showHub;
+  localStorage.setItem(PREFS.hub, timeline.showHub ? "1" : "0");
+  compare.setShowHub(timeline.showHub);
+  invalidate();
+}
 ui.export.addEventListener("click", (e) => {
   if (ui.export.hasAttribute("aria-disabled")) return e.preventDefault();
   if (run.exportTrace) {
@@ -376,10 +663,95 @@ ui.export.addEventListener("click", (e) => {
     ui.export.download = "";
   }
 });
+ui.perfetto.addEventListener("click", (e) => {
+  if (ui.perfetto.hasAttribute("aria-disabled")) e.preventDefault();
+});
+ui.open.addEventListener("click", () => ui.openFile.click());
+ui.openFile.addEventListener("change", () => {
+  openFile(ui.openFile.files[0]);
+  ui.openFile.value = "";
+});
+ui.history.addEventListener("click", () => history.toggle());
+ui.lang.addEventListener("click", () => applyLanguage(language() === "en" ? "zh" : "en"));
+
+// Player controls.
+ui.play.addEventListener("click", () => player.toggle());
+ui.prev.addEventListener("click", () => player.stepPrev());
+ui.next.addEventListener("click", () => player.stepNext());
+ui.live.addEventListener("click", () => player.goLive());
+ui.speed.replaceChildren(...SPEEDS.map((x) => new Option(`${x}×`, String(x), false, x === 1)));
+ui.speed.addEventListener("change", () => player.setSpeed(ui.speed.value));
+ui.scrubber.addEventListener("input", () => player.seek((Number(ui.scrubber.value) / 10000) * extent()));
+ui.predictToggle.addEventListener("change", () => player.setPredict(ui.predictToggle.checked));
+
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const tag = e.target?.tagName;
+  if (tag === "INPUT" && e.target.type !== "range" && e.target.type !== "checkbox") return;
+  if (tag === "SELECT" || tag === "TEXTAREA" || e.target?.isContentEditable) return;
+  if (!store.length) return;
+  const keys = {
+    " ": () => player.toggle(),
+    ArrowRight: () => player.stepNext(),
+    ArrowLeft: () => player.stepPrev(),
+    "+": () => player.faster(),
+    "=": () => player.faster(),
+    "-": () => player.slower(),
+    Home: () => player.seek(0),
+    End: () => player.goLive(),
+  };
+  const fn = keys[e.key];
+  if (!fn) return;
+  e.preventDefault();
+  fn();
+});
+
+// Drag and drop a trace file anywhere on the page.
+let dragDepth = 0;
+window.addEventListener("dragenter", (e) => {
+  if (!e.dataTransfer?.types?.includes("Files")) return;
+  dragDepth++;
+  ui.dropzone.hidden = false;
+});
+window.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) ui.dropzone.hidden = true;
+});
+window.addEventListener("dragover", (e) => e.preventDefault());
+window.addEventListener("drop", (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  ui.dropzone.hidden = true;
+  const file = e.dataTransfer?.files?.[0];
+  if (file) openFile(file);
+});
+
 new ResizeObserver(() => {
   timeline.resize();
   invalidate();
 }).observe(ui.wrap);
+
+window.addEventListener("hashchange", openFromHash);
+function openFromHash() {
+  const m = /^#run=(.+)$/.exec(location.hash);
+  if (m) {
+    const id = decodeURIComponent(m[1]);
+    if (id !== state.runId) subscribe(id);
+  }
+}
+
+function applyLanguage(code) {
+  setLanguage(code);
+  localStorage.setItem(PREFS.lang, code);
+  translatePage();
+  consoleView.update(true);
+  statsPanel.update(store, run.durationNs ?? store.lastT, false, true);
+  sourcePanel.key = "";
+  history.render();
+  compare.render();
+  document.querySelector("[data-testid=predict]").dataset.key = "";
+  invalidate();
+}
 
 // ---- test hooks ---------------------------------------------------------------------
 
@@ -390,7 +762,13 @@ const hooks = {
   get events() { return store.length; },
   get switches() { return store.switchCount; },
   get drawnSwitches() { return state.drawnSwitches; },
+  /** The lanes on screen (the Hub only when it is shown). */
   get lanes() {
+    return timeline.lanes.map((task) => ({
+      id: task.id, name: task.name, label: task.label, kind: task.kind, thread: task.thread,
+    }));
+  },
+  get tasks() {
     return store.lanes.map((task) => ({ id: task.id, name: task.name, label: task.label, kind: task.kind }));
   },
   get stdout() { return store.stdoutLines(); },
@@ -400,14 +778,61 @@ const hooks = {
   get runClickedAt() { return state.runClickedAt; },
   get lastRedrawMs() { return state.lastRedrawMs; },
   get view() { return { t0: view.t0, t1: view.t1 }; },
+  // The player.
+  get cursor() { return player.cursor; },
+  get playing() { return player.playing; },
+  get speed() { return player.speed; },
+  get following() { return player.follow; },
+  get sourceMarks() { return SourcePanel.marksAt(store, player.cursor); },
+  get consoleCurrent() { return store.stdoutBefore(player.cursor); },
+  get stats() { return store.length ? statsPanel.stats ?? null : null; },
+  get warnings() { return store.warnings.map((w) => ({ ...w })); },
+  get showHub() { return timeline.showHub; },
+  /** Arrows of the switch list on screen: raw switches, or folded through the Hub. */
+  get arrows() { return player.switches().count; },
+  get language() { return language(); },
+  get predict() {
+    const q = player.question;
+    return { on: player.predictOn, asking: Boolean(q && q.answer === null), question: q ? { ...q } : null };
+  },
+  get compare() { return compare.summary(); },
+  stepNext: () => { const r = player.stepNext(); frameNow(); return r; },
+  stepPrev: () => { const r = player.stepPrev(); frameNow(); return r; },
+  seek: (ns) => { player.seek(ns); frameNow(); },
+  play: () => player.play(),
+  pause: () => player.pause(),
+  setSpeed: (x) => player.setSpeed(x),
+  setShowHub,
+  setPredict: (on) => { ui.predictToggle.checked = Boolean(on); player.setPredict(on); },
+  answer: (taskId) => { const r = player.answer(taskId); frameNow(); return r; },
+  setLanguage: applyLanguage,
+  computeStats: () => statsPanel.update(store, run.durationNs ?? store.lastT, false, true) ?? statsPanel.stats,
+  subscribe,
   loadTrace,
+  redraw: () => { dirty = true; frameNow(); return state.lastRedrawMs; },
 };
 Object.defineProperty(window, "coroscope", { value: Object.freeze(hooks), enumerable: true });
 
+/** Render synchronously (tests read the panels right after a step). */
+function frameNow() {
+  frame(performance.now());
+}
+
 // ---- start --------------------------------------------------------------------------
 
+const savedLang = localStorage.getItem(PREFS.lang);
+if (savedLang && savedLang !== "en") {
+  try {
+    setLanguage(savedLang);
+  } catch {
+    // an unknown saved language: stay in English
+  }
+}
 translatePage();
 setExport(null);
+sourcePanel.setSource(null);
+statsPanel.reset();
+statsPanel.render(store);
 invalidate();
 ui.demo.append(new Option(t("demo.loading"), ""));
 fetchDemos()
@@ -417,3 +842,4 @@ fetchDemos()
     renderDemo();
   })
   .catch((err) => report(t("error.demos", { detail: err.message })));
+openFromHash();

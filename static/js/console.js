@@ -16,6 +16,7 @@ export class Console {
     this.onPick = onPick;
     this.shown = -1; // outCount at the last render
     this.range = [0, 0];
+    this.current = 0; // lines at or before the player's cursor
 
     this.spacer = document.createElement("div");
     this.spacer.className = "console-spacer";
@@ -29,7 +30,7 @@ export class Console {
     list.addEventListener("scroll", () => this.render(true));
     list.addEventListener("click", (e) => {
       const row = e.target.closest(".console-row");
-      if (row) this.onPick(Number(row.dataset.t));
+      if (row) this.onPick(Number(row.dataset.t), Number(row.dataset.i));
     });
   }
 
@@ -39,10 +40,24 @@ export class Console {
     this.update();
   }
 
+  /** Lines after the cursor are dimmed; the last one at or before it is current. */
+  setCurrent(count, reveal) {
+    if (count === this.current) return;
+    this.current = count;
+    if (reveal && count > 0) {
+      const list = this.list;
+      const top = (count - 1) * ROW_H;
+      if (top < list.scrollTop || top + ROW_H > list.scrollTop + list.clientHeight) {
+        list.scrollTop = top - list.clientHeight / 2;
+      }
+    }
+    this.render(true);
+  }
+
   /** Bring the list up to date with the store; cheap when nothing was printed since. */
-  update() {
+  update(force = false) {
     const n = this.store.outCount;
-    if (n === this.shown) return;
+    if (n === this.shown && !force) return;
     const list = this.list;
     const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - ROW_H;
     this.shown = n;
@@ -67,7 +82,8 @@ export class Console {
       const j = store.outEvent[i];
       const task = store.tasks[store.a[j]];
       const row = document.createElement("div");
-      row.className = "console-row";
+      row.className = i < this.current ? (i === this.current - 1 ? "console-row current" : "console-row") : "console-row future";
+      row.dataset.i = String(i);
       row.style.top = `${i * ROW_H}px`;
       row.dataset.t = String(store.t[j]);
       row.title = tr("console.pick");

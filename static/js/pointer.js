@@ -15,8 +15,10 @@ function escapeHtml(s) {
 }
 
 export class Pointer {
-  constructor({ timeline, view, onViewChange }) {
+  constructor({ timeline, view, onViewChange, onPick = null, sourceLine = () => null }) {
     this.timeline = timeline;
+    this.onPick = onPick; // click without dragging: move the player's cursor there
+    this.sourceLine = sourceLine; // line number -> its text in the run's source, or null
     this.store = timeline.store;
     this.view = view;
     this.onViewChange = onViewChange;
@@ -59,7 +61,7 @@ export class Pointer {
   onWheel(e) {
     const tl = this.timeline;
     const g = tl.g;
-    if (!g || !this.store.lanes.length) return;
+    if (!g || !tl.lanes.length) return;
     e.preventDefault();
     const { x } = this.local(e);
     const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? tl.h : 1;
@@ -77,7 +79,7 @@ export class Pointer {
   }
 
   onDown(e) {
-    if (e.button !== 0 || !this.store.lanes.length) return;
+    if (e.button !== 0 || !this.timeline.lanes.length) return;
     this.canvas.setPointerCapture(e.pointerId);
     this.drag = { ...this.local(e), moved: false };
     this.canvas.classList.add("dragging");
@@ -104,7 +106,19 @@ export class Pointer {
 
   onUp(e) {
     if (!this.drag) return;
+    const { moved } = this.drag;
     this.drag = null;
+    if (!moved && e.type === "pointerup" && this.onPick) {
+      const { x, y } = this.local(e);
+      const g = this.timeline.g;
+      if (g && x >= g.plotX0 - 6 && y >= AXIS_H) {
+        const t = this.timeline.timeAt(Math.min(Math.max(x, g.plotX0), g.plotX1));
+        // A click within a few pixels of a switch lands exactly on it.
+        const best = this.nearestSwitch(t);
+        const set = g.set;
+        this.onPick(best >= 0 && Math.abs(this.timeline.xAt(set.t[best]) - x) <= HOVER_PX ? set.t[best] : Math.max(0, Math.round(t)));
+      }
+    }
     this.canvas.classList.remove("dragging");
     if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
   }
@@ -123,12 +137,12 @@ export class Pointer {
   hover({ x, y }) {
     const tl = this.timeline;
     const g = tl.g;
-    if (!g || !this.store.lanes.length || y < AXIS_H) return this.hide();
+    if (!g || !tl.lanes.length || y < AXIS_H) return this.hide();
     if (x < GUTTER) return this.hoverLane(x, y);
     this.cursor.hidden = false;
     this.cursor.style.transform = `translateX(${Math.round(x)}px)`;
     const best = this.nearestSwitch(tl.timeAt(x));
-    if (best < 0 || Math.abs(tl.xAt(this.store.swT[best]) - x) > HOVER_PX) {
+    if (best < 0 || Math.abs(tl.xAt(g.set.t[best]) - x) > HOVER_PX) {
       this.mark.hidden = true;
       this.tooltip.hidden = true;
       return;
@@ -137,7 +151,8 @@ export class Pointer {
   }
 
   nearestSwitch(t) {
-    const { swT, switchCount: n } = this.store;
+    const set = this.timeline.g?.set ?? this.store.raw;
+    const { t: swT, count: n } = set;
     const i = lowerBound(swT, n, t);
     if (i > 0 && (i === n || t - swT[i - 1] <= swT[i] - t)) return i - 1;
     return i < n ? i : -1;
@@ -146,29 +161,42 @@ export class Pointer {
   showSwitch(i, x, y) {
     const { store, timeline: tl } = this;
     const g = tl.g;
-    const ts = store.swT[i];
-    const origin = store.tasks[store.swFrom[i]];
-    const target = store.tasks[store.swTo[i]];
-    const ya = g.laneY[origin.lane];
-    const yb = g.laneY[target.lane];
+    const set = g.set;
+    const ts = set.t[i];
+    const origin = store.tasks[set.from[i]];
+    const target = store.tasks[set.to[i]];
+    const ya = g.laneY[g.laneOf[origin.id]];
+    const yb = g.laneY[g.laneOf[target.id]];
     Object.assign(this.mark.style, {
       transform: `translate(${tl.xAt(ts) - 3}px, ${Math.min(ya, yb) - g.barH / 2 - 2}px)`,
       height: `${Math.abs(ya - yb) + g.barH + 4}px`,
     });
-    const thrown = store.swKind[i] === THROW;
+    const thrown = set.kind[i] === THROW;
     this.mark.classList.toggle("throw", thrown);
     this.mark.hidden = false;
 
-    const n = store.switchCount;
+    const n = set.count;
     const span = MERGE_PX / g.kxCss;
-    const more = upperBound(store.swT, n, ts + span) - lowerBound(store.swT, n, ts - span) - 1;
-    const line = store.x[store.swEvent[i]];
+    const more = upperBound(set.t, n, ts + span) - lowerBound(set.t, n, ts - span) - 1;
     const kind = thrown ? "throw" : "switch";
+    const cause = store.causes[set.cause[i]] || "?";
+    const pausedLine = set.line[i];
+    // The target resumes where it last paused: its previous switch out.
+    const prev = store.lastPauseAt(target, ts - 0.5);
+    const resumedLine = prev >= 0 ? store.raw.line[prev] : -1;
+    const lineRow = (key, line) => {
+      if (line < 0) return `<div class="tip-muted">${escapeHtml(tr(`${key}.none`))}</div>`;
+      const text = this.sourceLine(line);
+      return `<div class="tip-line"><span class="tip-muted">${escapeHtml(tr(key, { line }))}</span>` +
+        (text ? ` <code>${escapeHtml(text.trim())}</code>` : "") + "</div>";
+    };
     const rows = [
       `<div class="tip-head"><b class="tip-kind ${kind}">${tr(`kind.${kind}`)}</b>` +
         ` <span class="tip-time">${formatInstant(ts)}</span></div>`,
-      `<div>${chip(origin)} → ${chip(target)}</div>`,
-      `<div class="tip-muted">${escapeHtml(line == null ? tr("tip.noLine") : tr("tip.line", { line }))}</div>`,
+      `<div>${chip(origin)} ${set.via[i] ? "⇒" : "→"} ${chip(target)}</div>`,
+      `<div class="tip-cause">${escapeHtml(tr("tip.cause"))} <b>${escapeHtml(set.via[i] ? tr("cause.via", { cause }) : cause)}</b></div>`,
+      lineRow("tip.paused", pausedLine),
+      lineRow("tip.resumed", resumedLine),
     ];
     if (more > 0) rows.push(`<div class="tip-muted">${tr("tip.merged", { n: more })}</div>`);
     this.show(rows.join(""), x, y);
@@ -182,6 +210,7 @@ export class Pointer {
     const parent = this.store.tasks[task.parent];
     const muted = (html) => `<div class="tip-muted">${html}</div>`;
     const rows = [`<div class="tip-head">${chip(task)} <span class="tip-muted">${escapeHtml(task.kind)}</span></div>`];
+    if (task.thread) rows.push(muted(escapeHtml(tr("tip.task.thread", { thread: task.thread }))));
     if (task.args) rows.push(muted(escapeHtml(tr("tip.task.args", { args: task.args }))));
     if (parent) rows.push(muted(tr("tip.task.parent", { parent: chip(parent) })));
     rows.push(muted(tr("tip.task.spawned", { t: formatDuration(task.spawnedAt) })));

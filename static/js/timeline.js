@@ -190,11 +190,10 @@ export class Timeline {
       ctx.rect(g.plotX0 - 6, AXIS_H, g.plotW + 12, h - AXIS_H);
       ctx.clip();
       // Merged switches shade the background; bars and single arrows stay readable on top.
-      this.drawBlocks(g, false);
       drawn = this.binSwitches(g);
       this.paintBands();
       this.forVisibleLanes(g, (task, i) => this.drawLaneBody(g, task, i));
-      this.drawBlocks(g, true);
+      this.drawBlocks(g);
       this.paintArrows();
       this.paintCauses(g);
       this.forVisibleLanes(g, (task, i) => this.drawFinish(g, task, i));
@@ -407,7 +406,152 @@ export class Timeline {
     return true;
   }
 
+  /** A diagonal hatch in `color`, cached per colour. */
+  hatchOf(color) {
+    this.hatches ??= new Map();
+    let pattern = this.hatches.get(color);
+    if (!pattern) {
+      const tile = document.createElement("canvas");
+      tile.width = tile.height = 8;
+      const c = tile.getContext("2d");
+      c.strokeStyle = color;
+      c.lineWidth = 2;
+      c.beginPath();
+      c.moveTo(-2, 10);
+      c.lineTo(10, -2);
+      c.moveTo(-2, 2);
+      c.lineTo(2, -2);
+      c.moveTo(6, 10);
+      c.lineTo(10, 6);
+      c.stroke();
+      pattern = this.ctx.createPattern(tile, "repeat");
+      this.hatches.set(color, pattern);
+    }
+    return pattern;
+  }
+
+  /**
+   * Blocking spans: no greenlet could run, so every lane is greyed for the duration, and
+   * the task stuck in the call gets a hatched bar labelled with the call.
+   */
+  drawBlocks(g) {
+    const { ctx, store } = this;
+    if (!store.blocks.length) return;
+    const top = AXIS_H;
+    for (const block of store.blocks) {
+      const until = Number.isNaN(block.until) ? g.extent : block.until;
+      if (until < g.t0 || block.since > g.t1) continue;
+      const xs = Math.max(this.xAt(block.since), g.plotX0 - 6);
+      const xe = Math.min(this.xAt(until), g.plotX1 + 6);
+      const w = Math.max(xe - xs, 1.5);
+      ctx.fillStyle = "rgba(90, 98, 112, 0.14)";
+      ctx.fillRect(xs, top, w, this.h - top);
+      const i = g.laneOf[block.task];
+      if (i < 0) continue;
+      const y = g.laneY[i];
+      const bh = g.barH + 4;
+      ctx.fillStyle = "#ffffff";
+      ctx.fillRect(xs, y - bh / 2, w, bh);
+      ctx.fillStyle = this.hatchOf(block.busy ? WARN_COLOR : "#4b5563");
+      ctx.fillRect(xs, y - bh / 2, w, bh);
+      ctx.strokeStyle = block.busy ? WARN_COLOR : "#4b5563";
+      ctx.lineWidth = 1;
+      ctx.strokeRect(xs + 0.5, y - bh / 2 + 0.5, w - 1, bh - 1);
+      if (w > 40) {
+        ctx.font = `600 11px ${FONT_STACK}`;
+        ctx.textBaseline = "middle";
+        const text = this.fit(`${tr("block.label")} ${block.call}`, w - 10);
+        if (text) {
+          const tw = ctx.measureText(text).width;
+          ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
+          ctx.fillRect(xs + 4, y - 8, tw + 6, 16);
+          ctx.fillStyle = "#1f2430";
+          ctx.textAlign = "left";
+          ctx.fillText(text, xs + 7, y + 0.5);
+        }
+      }
+    }
+  }
+
+  /** Each lone arrow says why it happened: its cause, next to the shaft. */
+  paintCauses(g) {
+    const marks = this.causeMarks;
+    if (!marks?.length || marks.length > 800) return;
+    const { ctx, store } = this;
+    const set = g.set;
+    ctx.font = `10.5px ${FONT_STACK}`;
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "left";
+    const placed = [];
+    for (let m = 0; m < marks.length; m += 2) {
+      const x = marks[m];
+      const s = marks[m + 1];
+      const cause = store.causes[set.cause[s]];
+      if (!cause) continue;
+      const la = g.laneOf[set.from[s]];
+      const lb = g.laneOf[set.to[s]];
+      if (la < 0 || lb < 0) continue;
+      const text = set.via[s] ? tr("cause.via", { cause }) : cause;
+      const y = la === lb ? g.laneY[la] + g.barH / 2 + 9 : (g.laneY[la] + g.laneY[lb]) / 2;
+      const w = ctx.measureText(text).width + 4;
+      const box = [x + 3, y - 7, x + 3 + w, y + 7];
+      if (box[2] > g.plotX1 + 4) {
+        box[0] = x - 3 - w;
+        box[2] = x - 3;
+      }
+      if (placed.some((b) => b[0] < box[2] && box[0] < b[2] && b[1] < box[3] && box[1] < b[3])) continue;
+      placed.push(box);
+      ctx.fillStyle = "rgba(255, 255, 255, 0.88)";
+      ctx.fillRect(box[0], box[1], w, 14);
+      ctx.fillStyle = set.kind[s] === THROW ? WARN_COLOR : "#3d4757";
+      ctx.fillText(text, box[0] + 2, y);
+    }
+  }
+
+  /** Warnings: a span under the lane and a marker at its start. */
+  drawWarnings(g) {
+    const { ctx, store } = this;
+    for (const w of store.warnings) {
+      const until = Number.isNaN(w.until) ? g.extent : w.until;
+      if (until < g.t0 || w.t > g.t1) continue;
+      const i = g.laneOf[w.task];
+      if (i < 0) continue;
+      const yb = g.laneTop[i] + g.laneH - 4;
+      const xs = Math.max(this.xAt(w.t), g.plotX0);
+      const xe = Math.min(this.xAt(until), g.plotX1);
+      ctx.fillStyle = WARN_COLOR;
+      if (xe > xs) ctx.fillRect(xs, yb, xe - xs, 2);
+      const x = this.xAt(w.t);
+      if (x < g.plotX0 - 6 || x > g.plotX1 + 6) continue;
+      const y = g.laneTop[i] + 3;
+      ctx.beginPath();
+      ctx.moveTo(x, y);
+      ctx.lineTo(x + 6, y + 11);
+      ctx.lineTo(x - 6, y + 11);
+      ctx.closePath();
+      ctx.fill();
+      ctx.fillStyle = "#ffffff";
+      ctx.font = `700 9px ${FONT_STACK}`;
+      ctx.textAlign = "center";
+      ctx.textBaseline = "alphabetic";
+      ctx.fillText("!", x, y + 10);
+      ctx.textAlign = "left";
+    }
+  }
+
   drawFinish(g, task, i) {
+    const y0 = g.laneY[i];
+    if (task.spawnedAt >= g.t0 && task.spawnedAt <= g.t1 && task.kind !== "main") {
+      // Spawn: a hollow ring where the task was first seen.
+      const ctx = this.ctx;
+      ctx.beginPath();
+      ctx.arc(this.xAt(task.spawnedAt), y0, 4, 0, 2 * Math.PI);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = taskColor(task);
+      ctx.fillStyle = COLORS.plot;
+      ctx.fill();
+      ctx.stroke();
+    }
     const t = task.finishedAt;
     if (!(t >= g.t0 && t <= g.t1)) return;
     const x = this.xAt(t);

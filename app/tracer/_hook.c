@@ -1,0 +1,264 @@
+/* The recorder's greenlet.settrace callback, fast path in C.
+ *
+ * Most switches of a traced program are between two greenlets the recorder already
+ * knows, both alive, with the origin paused in the user's own code. For those this
+ * callable does what Recorder._slow does in Python -- read the clock, look up both task
+ * ids, read the line the origin paused at, append one row -- at a fraction of the cost.
+ * Everything else (a new task, a finished greenlet, a throw, a pause inside a library,
+ * a busy span to close, Dummy thread names to learn) is handed to the Python slow path
+ * with the timestamp already taken, so there is one definition of what gets recorded.
+ *
+ * Rows and times are exactly those of the Python path: t is CLOCK_MONOTONIC
+ * nanoseconds (what time.perf_counter_ns reads on Linux) minus t0.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <structmember.h>
+#include <time.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *rows;      /* list the rows are appended to */
+    PyObject *attr;      /* name of the task-id attribute on greenlets */
+    PyObject *files;     /* frozenset of user file names */
+    PyObject *slow;      /* callable(event, args, t): the Python path */
+    PyObject *pause_of;  /* callable(greenlet, to_hub) -> (line, cause), for library pauses */
+    PyObject *prev;      /* the previous tracer, or None */
+    PyObject *running;   /* task id now running (read by BusyWatch) */
+    long long switched_at;
+    long long t0;
+    long long hub_tid;   /* -1 until the Hub is known */
+    int force_slow;      /* set by Python while it has state the fast path ignores */
+} Hook;
+
+static PyObject *str_switch, *str_dead, *str_gr_frame, *str_wait, *str_switch_cause,
+    *str_wake;
+
+static void
+Hook_dealloc(Hook *self)
+{
+    Py_XDECREF(self->rows);
+    Py_XDECREF(self->attr);
+    Py_XDECREF(self->files);
+    Py_XDECREF(self->slow);
+    Py_XDECREF(self->pause_of);
+    Py_XDECREF(self->prev);
+    Py_XDECREF(self->running);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Hook_init(Hook *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"rows", "attr", "files", "slow", "pause_of", "prev", "t0", NULL};
+    PyObject *rows, *attr, *files, *slow, *pause_of, *prev;
+    long long t0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!UOOOOL", kwlist, &PyList_Type, &rows,
+                                     &attr, &files, &slow, &pause_of, &prev, &t0))
+        return -1;
+    Py_INCREF(pause_of); Py_XSETREF(self->pause_of, pause_of);
+    Py_INCREF(rows); Py_XSETREF(self->rows, rows);
+    Py_INCREF(attr); Py_XSETREF(self->attr, attr);
+    Py_INCREF(files); Py_XSETREF(self->files, files);
+    Py_INCREF(slow); Py_XSETREF(self->slow, slow);
+    Py_INCREF(prev); Py_XSETREF(self->prev, prev);
+    Py_INCREF(Py_None); Py_XSETREF(self->running, Py_None);
+    self->t0 = t0;
+    self->hub_tid = -1;
+    self->force_slow = 0;
+    self->switched_at = 0;
+    return 0;
+}
+
+static inline long long
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static PyObject *
+call_prev(Hook *self, PyObject *event, PyObject *args)
+{
+    if (self->prev == Py_None)
+        Py_RETURN_NONE;
+    return PyObject_CallFunctionObjArgs(self->prev, event, args, NULL);
+}
+
+static PyObject *
+go_slow(Hook *self, PyObject *event, PyObject *args, long long t)
+{
+    /* The slow path calls the previous tracer itself. */
+    PyObject *pt = PyLong_FromLongLong(t);
+    if (pt == NULL)
+        return NULL;
+    PyObject *r = PyObject_CallFunctionObjArgs(self->slow, event, args, pt, NULL);
+    Py_DECREF(pt);
+    return r;
+}
+
+static PyObject *
+Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
+{
+    PyObject *event, *args;
+    if (!PyArg_UnpackTuple(args_in, "hook", 2, 2, &event, &args))
+        return NULL;
+    long long t = now_ns() - self->t0;
+    if (self->force_slow || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 2
+        || PyUnicode_Compare(event, str_switch) != 0) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        return go_slow(self, event, args, t);
+    }
+    PyObject *origin = PyTuple_GET_ITEM(args, 0);
+    PyObject *target = PyTuple_GET_ITEM(args, 1);
+
+    PyObject *src = PyObject_GetAttr(origin, self->attr);
+    if (src == NULL) {
+        PyErr_Clear();
+        return go_slow(self, event, args, t);
+    }
+    PyObject *dst = PyObject_GetAttr(target, self->attr);
+    if (dst == NULL) {
+        PyErr_Clear();
+        Py_DECREF(src);
+        return go_slow(self, event, args, t);
+    }
+    PyObject *dead = PyObject_GetAttr(origin, str_dead);
+    if (dead != Py_False) {  /* a finish to record: the slow path does it */
+        Py_XDECREF(dead);
+        PyErr_Clear();
+        Py_DECREF(src);
+        Py_DECREF(dst);
+        return go_slow(self, event, args, t);
+    }
+    Py_DECREF(dead);
+
+    PyObject *line, *cause, *keep = NULL;
+    long long src_id = PyLong_AsLongLong(src);
+    long long dst_id = PyLong_AsLongLong(dst);
+    if (src_id == self->hub_tid) {
+        Py_INCREF(Py_None);
+        line = Py_None;
+        cause = str_wake;
+    }
+    else {
+        PyObject *frame = PyObject_GetAttr(origin, str_gr_frame);
+        int in_user = 0;
+        if (frame != NULL && frame != Py_None && PyFrame_Check(frame)) {
+            PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+            in_user = PySet_Contains(self->files, code->co_filename);
+            Py_DECREF(code);
+        }
+        if (in_user != 1) {
+            /* Paused inside a library (gevent's sleep, a socket...): Python reads where
+             * and why from the frames; the rest stays here. */
+            Py_XDECREF(frame);
+            PyErr_Clear();
+            PyObject *info = PyObject_CallFunctionObjArgs(
+                self->pause_of, origin, dst_id == self->hub_tid ? Py_True : Py_False, NULL);
+            if (info == NULL || !PyTuple_Check(info) || PyTuple_GET_SIZE(info) != 2) {
+                Py_XDECREF(info);
+                PyErr_Clear();
+                Py_DECREF(src);
+                Py_DECREF(dst);
+                return go_slow(self, event, args, t);
+            }
+            line = PyTuple_GET_ITEM(info, 0);
+            Py_INCREF(line);
+            cause = PyTuple_GET_ITEM(info, 1);  /* borrowed: info lives until the row is built */
+            keep = info;
+        }
+        else {
+            line = PyLong_FromLong(PyFrame_GetLineNumber((PyFrameObject *)frame));
+            Py_DECREF(frame);
+            cause = dst_id == self->hub_tid ? str_wait : str_switch_cause;
+        }
+    }
+    PyObject *row = PyTuple_New(6);
+    if (row == NULL) {
+        Py_DECREF(src); Py_DECREF(dst); Py_DECREF(line); Py_XDECREF(keep);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(row, 0, PyLong_FromLongLong(t));
+    PyTuple_SET_ITEM(row, 1, PyLong_FromLong(0));  /* SWITCH */
+    PyTuple_SET_ITEM(row, 2, src);                 /* references move into the row */
+    Py_INCREF(dst);
+    PyTuple_SET_ITEM(row, 3, dst);
+    PyTuple_SET_ITEM(row, 4, line);
+    Py_INCREF(cause);
+    PyTuple_SET_ITEM(row, 5, cause);
+    Py_XDECREF(keep);
+    /* Ints, strings and None cannot form cycles: keep the collector off a million rows. */
+    PyObject_GC_UnTrack(row);
+    int failed = PyList_Append(self->rows, row);
+    Py_DECREF(row);
+    Py_XSETREF(self->running, dst);  /* takes our remaining reference to dst */
+    self->switched_at = t;
+    if (failed)
+        return NULL;
+    return call_prev(self, event, args);
+}
+
+static PyMemberDef Hook_members[] = {
+    {"running", T_OBJECT, offsetof(Hook, running), 0, "task id now running"},
+    {"switched_at", T_LONGLONG, offsetof(Hook, switched_at), 0, "when it got control"},
+    {"hub_tid", T_LONGLONG, offsetof(Hook, hub_tid), 0, "the Hub's task id, or -1"},
+    {"force_slow", T_INT, offsetof(Hook, force_slow), 0, "send every event to Python"},
+    {"t0", T_LONGLONG, offsetof(Hook, t0), READONLY, "clock origin"},
+    {NULL}
+};
+
+static PyTypeObject HookType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "app.tracer._hook.Hook",
+    .tp_basicsize = sizeof(Hook),
+    .tp_dealloc = (destructor)Hook_dealloc,
+    .tp_call = (ternaryfunc)Hook_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "greenlet.settrace callback: fast path of Recorder (see recorder.py)",
+    .tp_members = Hook_members,
+    .tp_init = (initproc)Hook_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *
+monotonic_ns(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLongLong(now_ns());
+}
+
+static PyMethodDef module_methods[] = {
+    {"monotonic_ns", monotonic_ns, METH_NOARGS, "the clock the hook reads"},
+    {NULL}
+};
+
+static struct PyModuleDef hookmodule = {
+    PyModuleDef_HEAD_INIT, "app.tracer._hook", "C fast path of the recorder.", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__hook(void)
+{
+    if (PyType_Ready(&HookType) < 0)
+        return NULL;
+    str_switch = PyUnicode_InternFromString("switch");
+    str_dead = PyUnicode_InternFromString("dead");
+    str_gr_frame = PyUnicode_InternFromString("gr_frame");
+    str_wait = PyUnicode_InternFromString("wait");
+    str_switch_cause = str_switch;
+    str_wake = PyUnicode_InternFromString("wake");
+    PyObject *m = PyModule_Create(&hookmodule);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&HookType);
+    if (PyModule_AddObject(m, "Hook", (PyObject *)&HookType) < 0) {
+        Py_DECREF(&HookType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,9 @@
+"""Builds the recorder's optional C fast path; everything else is in pyproject.toml.
+
+If the compiler is missing or the build fails, the install still succeeds and the
+pure-Python hook is used (same rows, slower): see app/tracer/recorder.py.
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("app.tracer._hook", ["app/tracer/_hook.c"], optional=True)])

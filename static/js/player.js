@@ -1,0 +1,188 @@
+// The Player: one cursor time (ns) that every panel shows the run at. It follows the
+// live edge while a run streams, plays back at a chosen speed (real time by default),
+// steps from switch to switch and, in learning mode, stops before each switch to ask
+// which coroutine runs next.
+
+export const SPEEDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100];
+
+export class Player {
+  /**
+   * `switches()` is the switch list on screen (raw or folded through the Hub), `extent()`
+   * how far the run reaches, `onChange()` asks for a repaint.
+   */
+  constructor({ switches, extent, onChange }) {
+    this.switches = switches;
+    this.extent = extent;
+    this.onChange = onChange;
+    this.cursor = 0;
+    this.playing = false;
+    this.speed = 1;
+    this.follow = true; // pinned to the end of the run (the live edge while streaming)
+    this.lastTick = 0;
+    this.predictOn = false;
+    this.question = null; // {index, t, from, to, answer, correct} while asking / revealed
+  }
+
+  reset(follow = true) {
+    this.cursor = 0;
+    this.playing = false;
+    this.follow = follow;
+    this.question = null;
+  }
+
+  /** Called once per animation frame: advance while playing, stick to the edge while following. */
+  tick(now) {
+    const end = this.extent();
+    if (this.follow) {
+      this.cursor = end;
+    } else if (this.playing) {
+      const dt = Math.min(now - this.lastTick, 250); // a hidden tab must not jump ahead
+      let next = this.cursor + dt * 1e6 * this.speed;
+      if (this.predictOn) next = this.stopBeforeSwitch(next);
+      if (next >= end) {
+        next = end;
+        this.playing = false;
+      }
+      this.cursor = next;
+    }
+    this.lastTick = now;
+    return this.playing || this.follow;
+  }
+
+  /** In learning mode: the cursor may not cross an unanswered switch. */
+  stopBeforeSwitch(next) {
+    const set = this.switches();
+    const i = upper(set.t, set.count, this.cursor);
+    if (i >= set.count || set.t[i] > next) return next;
+    if (this.question?.index === i && this.question.answer !== null) return next;
+    this.ask(i);
+    return this.cursor;
+  }
+
+  ask(i) {
+    const set = this.switches();
+    this.playing = false;
+    this.cursor = Math.max(0, set.t[i] - 1);
+    this.question = { index: i, t: set.t[i], from: set.from[i], to: set.to[i], answer: null, correct: null };
+  }
+
+  answer(taskId) {
+    const q = this.question;
+    if (!q || q.answer !== null) return false;
+    q.answer = taskId;
+    q.correct = taskId === q.to;
+    this.cursor = q.t; // reveal: the switch happens
+    this.onChange();
+    return q.correct;
+  }
+
+  setPredict(on) {
+    this.predictOn = Boolean(on);
+    if (!on) this.question = null;
+    this.onChange();
+  }
+
+  play() {
+    if (this.follow || this.cursor >= this.extent()) {
+      // At the end: play the run again from its start.
+      this.cursor = 0;
+    }
+    this.follow = false;
+    this.playing = true;
+    this.lastTick = performance.now();
+    this.onChange();
+  }
+
+  pause() {
+    this.follow = false;
+    this.playing = false;
+    this.onChange();
+  }
+
+  toggle() {
+    if (this.playing) this.pause();
+    else this.play();
+  }
+
+  seek(ns) {
+    this.follow = false;
+    this.playing = false;
+    this.cursor = Math.min(Math.max(0, Number(ns) || 0), Math.max(this.extent(), 0));
+    if (this.question && this.question.answer === null) this.question = null;
+    this.onChange();
+  }
+
+  goLive() {
+    this.follow = true;
+    this.playing = false;
+    this.question = null;
+    this.onChange();
+  }
+
+  /** To the first switch after the cursor (asking first in learning mode). */
+  stepNext() {
+    const set = this.switches();
+    const q = this.question;
+    if (this.predictOn && q && q.answer === null) return false; // answer first
+    const i = upper(set.t, set.count, this.cursor);
+    if (i >= set.count) return false;
+    if (this.predictOn && !(q?.index === i && q.answer !== null)) {
+      this.follow = false;
+      this.ask(i);
+      this.onChange();
+      return true;
+    }
+    this.seek(set.t[i]);
+    return true;
+  }
+
+  /** To the last switch before the cursor. */
+  stepPrev() {
+    const set = this.switches();
+    const i = lower(set.t, set.count, this.cursor) - 1;
+    if (i < 0) {
+      if (this.cursor > 0) this.seek(0);
+      return false;
+    }
+    this.question = null;
+    this.seek(set.t[i]);
+    return true;
+  }
+
+  faster() {
+    this.speed = SPEEDS[Math.min(SPEEDS.length - 1, SPEEDS.indexOf(this.speed) + 1)] ?? 1;
+    this.onChange();
+  }
+
+  slower() {
+    this.speed = SPEEDS[Math.max(0, SPEEDS.indexOf(this.speed) - 1)] ?? 1;
+    this.onChange();
+  }
+
+  setSpeed(x) {
+    if (SPEEDS.includes(Number(x))) this.speed = Number(x);
+    this.onChange();
+  }
+}
+
+function upper(arr, n, v) {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function lower(arr, n, v) {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,108 @@
+// Per-task statistics (the definitions of app/tracer/stats.py) and the run's warnings.
+
+import { formatDuration } from "./format.js";
+import { formatCount, t as tr } from "./i18n.js";
+import { computeStats } from "./store.js";
+import { taskColor } from "./timeline.js";
+
+const FIELDS = ["running", "blocked", "parked", "switches_in", "switches_out"];
+
+export class StatsPanel {
+  constructor({ root, onPick }) {
+    this.root = root;
+    this.onPick = onPick;
+    this.stats = null;
+    this.key = "";
+    this.computedAt = 0;
+    root.addEventListener("click", (e) => {
+      const row = e.target.closest("[data-t]");
+      if (row) this.onPick(Number(row.dataset.t));
+    });
+  }
+
+  reset() {
+    this.stats = null;
+    this.key = "";
+    this.root.replaceChildren();
+  }
+
+  /** Recompute when the store or the end moved (at most every 300 ms while streaming). */
+  update(store, durationNs, live, force = false) {
+    const key = `${store.version}:${durationNs}:${store.warnings.length}:${document.documentElement.lang}`;
+    if (key === this.key && !force) return;
+    const now = performance.now();
+    if (live && !force && now - this.computedAt < 300) return;
+    this.key = key;
+    this.computedAt = now;
+    this.stats = store.length ? computeStats(store, durationNs) : null;
+    this.render(store);
+  }
+
+  render(store) {
+    const s = this.stats;
+    if (!s) {
+      const empty = document.createElement("div");
+      empty.className = "panel-empty";
+      empty.textContent = tr("stats.empty");
+      this.root.replaceChildren(empty);
+      return;
+    }
+    const table = document.createElement("table");
+    table.className = "stats-table";
+    const head = table.createTHead().insertRow();
+    for (const key of ["task", ...FIELDS]) {
+      const th = document.createElement("th");
+      th.textContent = tr(`stats.${key}`);
+      th.title = tr(`stats.${key}.title`);
+      head.append(th);
+    }
+    const body = table.createTBody();
+    const cell = (row, key, value) => {
+      const td = row.insertCell();
+      td.textContent = key.startsWith("switches") ? formatCount(value) : formatDuration(value);
+      if (key === "blocked" && value > 0) td.className = "warn";
+    };
+    for (const task of s.tasks) {
+      const row = body.insertRow();
+      const name = row.insertCell();
+      const t = store.tasks[task.id];
+      name.innerHTML = "";
+      const b = document.createElement("b");
+      b.textContent = t?.label ?? task.name;
+      if (t) b.style.color = taskColor(t);
+      name.append(b);
+      for (const key of FIELDS) cell(row, key, task[key]);
+    }
+    const foot = table.createTFoot().insertRow();
+    foot.insertCell().textContent = tr("stats.total");
+    for (const key of FIELDS) cell(foot, key, s.totals[key]);
+
+    const parts = [table];
+    const warnings = this.warningList(store, s);
+    if (warnings) parts.push(warnings);
+    this.root.replaceChildren(...parts);
+  }
+
+  warningList(store, s) {
+    if (!store.warnings.length) return null;
+    const list = document.createElement("ul");
+    list.className = "warnings";
+    list.dataset.testid = "warnings";
+    for (const w of store.warnings.slice(0, 50)) {
+      const li = document.createElement("li");
+      li.dataset.t = String(w.t);
+      li.dataset.kind = w.kind;
+      li.title = tr("warn.pick");
+      const task = store.tasks[w.task];
+      li.textContent = tr(`warn.${w.kind}`, {
+        task: task?.label ?? "?",
+        call: w.detail ?? "",
+        line: w.detail || "?",
+        duration: formatDuration((Number.isNaN(w.until) ? s.end : w.until) - w.t),
+        count: formatCount(w.count ?? 0),
+      });
+      list.append(li);
+    }
+    return list;
+  }
+}
