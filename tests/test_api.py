@@ -97,3 +97,40 @@ def test_forged_origin_and_host_are_refused(server):
             '{"demo": "gevent_eat_play"}').encode()
     status, body = raw_http(server, post)
     assert status == 403
+
+
+def test_no_request_path_reaches_files_outside_the_app(server):
+    port = server.port
+    for path in ("/static/../app/cli.py", "/static/%2e%2e/app/cli.py",
+                 "/static/..%2fapp%2fcli.py", "/static//etc/passwd", "/static/%2fetc%2fpasswd",
+                 "/api/runs/..%2f..%2fetc%2fpasswd/trace.json", "/api/demos/..%2fREADME.md"):
+        req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               "Connection: close\r\n\r\n").encode()
+        status, body = raw_http(server, req)
+        if status == 308:  # werkzeug merges the double slash: it stays under /static/
+            assert b"Location: /static/etc/passwd" in body, body
+            continue
+        assert status in (400, 404), (path, status)
+        assert b"root:" not in body and b"def main" not in body, path
+
+
+def test_binding_elsewhere_warns(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--no-browser",
+                                 "--port", "0", "--host", "0.0.0.0"], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while "warning" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert "warning: bound to 0.0.0.0: anyone who can reach this address" in log.read_text()

@@ -64,3 +64,53 @@ export class LiveSocket {
     };
   }
 }
+
+export function perfettoUrl(runId) {
+  return `/api/runs/${encodeURIComponent(runId)}/trace.perfetto.json`;
+}
+
+async function send(method, path, body, raw = false) {
+  const response = await fetch(path, {
+    method,
+    headers: { Accept: "application/json", ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
+    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+  });
+  let parsed = null;
+  try {
+    parsed = await response.json();
+  } catch {
+    // a non-JSON answer is reported by its status below
+  }
+  if (!response.ok) throw new Error(parsed?.error ?? `${response.status} ${response.statusText}`);
+  return parsed;
+}
+
+export function fetchRuns() {
+  return getJSON("/api/runs");
+}
+
+export function fetchRun(runId) {
+  return getJSON(`/api/runs/${encodeURIComponent(runId)}`);
+}
+
+export function fetchTrace(runId) {
+  return getJSON(exportUrl(runId));
+}
+
+export function renameRun(runId, title) {
+  return send("PATCH", `/api/runs/${encodeURIComponent(runId)}`, { title });
+}
+
+export function deleteRun(runId) {
+  return send("DELETE", `/api/runs/${encodeURIComponent(runId)}`);
+}
+
+/** POST the text of a trace file; resolves to the new run, or throws the server's message. */
+export function importTrace(text) {
+  return send("POST", "/api/import", text, true);
+}
+
+/** Start a run without watching it (compare fetches the traces when both are done). */
+export function startRunRest(demo, params) {
+  return send("POST", "/api/runs", { demo, params });
+}

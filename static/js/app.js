@@ -133,7 +133,7 @@ const compare = new Compare({
     invalidate();
   },
 });
-const history = new HistoryPanel({
+const historyPanel = new HistoryPanel({
   root: $("history-panel"),
   fetchRuns,
   onOpen: (id) => subscribe(id),
@@ -349,7 +349,6 @@ function beginRun({ runId, demo, title, kinds, source, live }) {
   sourcePanel.setSource(source);
   consoleView.reset();
   statsPanel.reset();
-  if (runId && location.hash !== `#run=${runId}`) history.replaceHash?.(runId);
   if (runId) window.history.replaceState(null, "", `#run=${encodeURIComponent(runId)}`);
 }
 
@@ -408,7 +407,7 @@ function onMessage(msg) {
     case "end":
       if (!run.following || run.awaiting) return;
       endRun(msg.run);
-      history.refreshIfOpen();
+      historyPanel.refreshIfOpen();
       break;
     case "error":
       report(t("error.server", { detail: msg.error }));
@@ -587,7 +586,7 @@ async function openFile(file) {
   try {
     const created = await importTrace(text);
     subscribe(created.id);
-    history.refreshIfOpen();
+    historyPanel.refreshIfOpen();
   } catch (err) {
     report(t("error.import", { name: file.name, detail: err.message }));
   }
@@ -603,7 +602,7 @@ async function runBoth() {
   const demo = selectedDemo();
   if (!demo?.compare?.length) return;
   clearError();
-  history.close();
+  historyPanel.close();
   document.body.classList.add("comparing");
   try {
     const runs = await Promise.all(demo.compare.map((c) => startRunRest(c.demo, c.params)));
@@ -615,7 +614,7 @@ async function runBoth() {
 
 async function compareRuns(ids) {
   clearError();
-  history.close();
+  historyPanel.close();
   document.body.classList.add("comparing");
   try {
     await compare.show(ids, { fetchRun, fetchTrace, demos });
@@ -671,7 +670,7 @@ ui.openFile.addEventListener("change", () => {
   openFile(ui.openFile.files[0]);
   ui.openFile.value = "";
 });
-ui.history.addEventListener("click", () => history.toggle());
+ui.history.addEventListener("click", () => historyPanel.toggle());
 ui.lang.addEventListener("click", () => applyLanguage(language() === "en" ? "zh" : "en"));
 
 // Player controls.
@@ -747,7 +746,7 @@ function applyLanguage(code) {
   consoleView.update(true);
   statsPanel.update(store, run.durationNs ?? store.lastT, false, true);
   sourcePanel.key = "";
-  history.render();
+  historyPanel.render();
   compare.render();
   document.querySelector("[data-testid=predict]").dataset.key = "";
   invalidate();
