@@ -67,26 +67,56 @@ def _spawn_args(g: greenlet.greenlet) -> str:
 
 
 _IO_MODULES = ("socket", "select", "os.py", "ssl", "subprocess", "fileobject", "_fileobject")
+# code object -> "timer" | "io" | "other"; (code, line) -> a label that needs no locals.
+_CODE_KIND: dict[Any, str] = {}
+_FIXED_LABEL: dict[tuple[Any, int], str] = {}
+_TIMER_LABEL: dict[Any, str] = {}
+
+
+def _code_kind(code: Any) -> str:
+    filename = code.co_filename
+    if "gevent" in filename:
+        if code.co_name == "sleep" and filename.endswith("hub.py"):
+            return "timer"
+        if any(part in filename for part in _IO_MODULES):
+            return "io"
+    return "other"
 
 
 def _library_cause(frame: Any, to_hub: bool) -> str:
     """Why a greenlet paused inside a library, from its innermost frame.
 
     gevent's Cython-compiled waits (Event.wait, Greenlet.join, joinall, locks) leave no
-    Python frame: those show as the user's own line with cause "wait".
+    Python frame: those show as the user's own line with cause "wait". Reading a
+    frame's locals costs more than the rest of the hook, so what can be known from the
+    code and line alone is cached: ``gevent.sleep(0)`` pauses on its own line.
     """
     code = frame.f_code
-    filename = code.co_filename
-    if "gevent" in filename:
-        if code.co_name == "sleep" and filename.endswith("hub.py"):
-            seconds = frame.f_locals.get("seconds", 0)
-            return f"timer {seconds:g} s" if isinstance(seconds, int | float) else "timer"
-        if any(part in filename for part in _IO_MODULES):
-            owner = frame.f_locals.get("self")
-            try:
-                return f"io fd {owner.fileno()}"
-            except Exception:
-                return "io"
+    kind = _CODE_KIND.get(code)
+    if kind is None:
+        kind = _CODE_KIND[code] = _code_kind(code)
+    if kind == "timer":
+        fixed = _FIXED_LABEL.get((code, frame.f_lineno))
+        if fixed is not None:
+            return fixed
+        seconds = frame.f_locals.get("seconds", 0)
+        if not isinstance(seconds, int | float):
+            return "timer"
+        if seconds <= 0:  # the no-timer branch of gevent.sleep: remember its line
+            _FIXED_LABEL[(code, frame.f_lineno)] = "timer 0 s"
+            return "timer 0 s"
+        label = _TIMER_LABEL.get(seconds)
+        if label is None:
+            if len(_TIMER_LABEL) > 1000:
+                _TIMER_LABEL.clear()
+            label = _TIMER_LABEL[seconds] = f"timer {seconds:g} s"
+        return label
+    if kind == "io":
+        owner = frame.f_locals.get("self")
+        try:
+            return f"io fd {owner.fileno()}"
+        except Exception:
+            return "io"
     return "wait" if to_hub else "switch"
 
 
