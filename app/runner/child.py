@@ -74,6 +74,9 @@ class Flusher:
         self.recorder = recorder
         self.output = output
         self.max_output = spec.get("max_output_bytes") or 0
+        #: Off while a demo's module loads: importing gevent and monkey-patching is
+        #: not a coroutine hogging the thread. A script is watched from its first line.
+        self.watching = spec.get("mode") == "script"
         self.watch = BusyWatch(recorder, recorder.thread_id,
                                int(spec.get("busy_ms", 100) * 1_000_000))
         self.pipe = pipe
@@ -96,7 +99,8 @@ class Flusher:
         try:
             while not self._stop:
                 _real_sleep(self.interval)
-                self.watch.poll()
+                if self.watching:
+                    self.watch.poll()
                 self.recorder.watch_dummy_threads()
                 self.flush()
                 if self.recorder.count > self.max_events:
@@ -174,6 +178,8 @@ def run(spec: dict[str, Any]) -> int:
             run_as_main(file, spec["argv"])
         else:
             namespace = runpy.run_path(file, run_name="__coroscope_demo__")
+            recorder.switched_at = max(recorder.switched_at, recorder.now())
+            flusher.watching = True
             namespace["main"](**spec.get("params", {}))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
