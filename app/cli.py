@@ -171,12 +171,12 @@ def _run_script(args: argparse.Namespace) -> int:
 
 
 def _serve_trace(path: str) -> None:
-    from gevent import monkey
+    """Replace this process with `coroscope serve PATH` (a fresh, monkey-patched server)."""
+    import os
 
-    monkey.patch_all()
-    from .server import serve
-
-    serve(open_browser=True, traces=[path])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "app", "serve", path])
 
 
 def _demos() -> int:
