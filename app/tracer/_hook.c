@@ -23,7 +23,7 @@ typedef struct {
     PyObject *attr;      /* name of the task-id attribute on greenlets */
     PyObject *files;     /* frozenset of user file names */
     PyObject *slow;      /* callable(event, args, t): the Python path */
-    PyObject *pause_of;  /* callable(greenlet, to_hub) -> (line, cause), for library pauses */
+    PyObject *pause_of;  /* callable(frame, to_hub) -> cause, for pauses inside a library */
     PyObject *prev;      /* the previous tracer, or None */
     PyObject *running;   /* task id now running (read by BusyWatch) */
     long long switched_at;
@@ -153,23 +153,47 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
             Py_DECREF(code);
         }
         if (in_user != 1) {
-            /* Paused inside a library (gevent's sleep, a socket...): Python reads where
-             * and why from the frames; the rest stays here. */
-            Py_XDECREF(frame);
-            PyErr_Clear();
-            PyObject *info = PyObject_CallFunctionObjArgs(
-                self->pause_of, origin, dst_id == self->hub_tid ? Py_True : Py_False, NULL);
-            if (info == NULL || !PyTuple_Check(info) || PyTuple_GET_SIZE(info) != 2) {
-                Py_XDECREF(info);
+            /* Paused inside a library (gevent's sleep, a socket...): the line is that of
+             * the innermost user frame below it; why it paused, Python reads from the
+             * library's frame (with caches: see _library_cause in recorder.py). */
+            if (in_user < 0 || frame == NULL || !PyFrame_Check(frame)) {
+                Py_XDECREF(frame);
                 PyErr_Clear();
                 Py_DECREF(src);
                 Py_DECREF(dst);
                 return go_slow(self, event, args, t);
             }
-            line = PyTuple_GET_ITEM(info, 0);
-            Py_INCREF(line);
-            cause = PyTuple_GET_ITEM(info, 1);  /* borrowed: info lives until the row is built */
-            keep = info;
+            PyFrameObject *f = PyFrame_GetBack((PyFrameObject *)frame);
+            line = NULL;
+            while (f != NULL) {
+                PyCodeObject *c = PyFrame_GetCode(f);
+                int found = PySet_Contains(self->files, c->co_filename);
+                Py_DECREF(c);
+                if (found == 1) {
+                    line = PyLong_FromLong(PyFrame_GetLineNumber(f));
+                    Py_DECREF(f);
+                    break;
+                }
+                PyFrameObject *back = PyFrame_GetBack(f);
+                Py_DECREF(f);
+                f = back;
+            }
+            if (line == NULL) {
+                Py_INCREF(Py_None);
+                line = Py_None;
+            }
+            keep = PyObject_CallFunctionObjArgs(
+                self->pause_of, frame, dst_id == self->hub_tid ? Py_True : Py_False, NULL);
+            Py_DECREF(frame);
+            if (keep == NULL || !PyUnicode_Check(keep)) {
+                Py_XDECREF(keep);
+                Py_DECREF(line);
+                PyErr_Clear();
+                Py_DECREF(src);
+                Py_DECREF(dst);
+                return go_slow(self, event, args, t);
+            }
+            cause = keep;  /* borrowed from keep, released once the row holds it */
         }
         else {
             line = PyLong_FromLong(PyFrame_GetLineNumber((PyFrameObject *)frame));

@@ -253,7 +253,7 @@ class Recorder:
         prev = greenlet.gettrace()
         if self.fast:
             self._fast = _FastHook(self.rows, self._attr, self.user_files, self._slow,
-                                   self._pause_of, prev, self.t0)
+                                   _library_cause, prev, self.t0)
             self._fast.running, self._fast.switched_at = self.running, 0
             self._state = self._fast
             self.hub_tid = self._hub_tid
