@@ -82,6 +82,9 @@ def test_yield_send_switches_once_per_send_and_once_per_yield(server):
     assert sw[("producer", "consumer")] == 6  # next(g) + 5 sends
     assert sw[("consumer", "producer")] == 6  # 6 yields
     assert sw[("main", "producer")] == 1 and sw[("producer", "main")] == 1
+    causes = Counter((t.names[e["from"]], e["cause"]) for e in t.events if e["kind"] == "switch")
+    assert causes[("producer", "send")] == 6 and causes[("consumer", "yield")] == 6
+    assert causes[("main", "call")] == 1 and causes[("producer", "return")] == 1
     printed = t.printed()
     assert printed[:4] == [("producer", "producer sends 0"), ("consumer", "consumer got 0"),
                            ("producer", "producer sends 1"), ("consumer", "consumer got 1")]
@@ -189,6 +192,9 @@ def test_socket_server_echoes_every_message_and_leaves_nothing_running(server, m
     ended = {e["task"] for e in t.events if e["kind"] == "finish"}
     ended |= {e["to"] for e in t.events if e["kind"] == "throw"}  # the killed accept loop
     assert set(greenlets) <= ended, "no greenlet is left running"
+    io_waits = [e["cause"] for e in t.events if e["kind"] == "switch"
+                and t.names[e["from"]] in ("talk", "server") and e["cause"] != "finish"]
+    assert io_waits and all(c.startswith("io fd ") for c in io_waits), set(io_waits)
     if mode == "greenlets":
         assert names["client"] == 10 and finished["client"] == 10
         # Every recv parks a greenlet: the Hub is in every switch.
