@@ -39,7 +39,7 @@ def record_demo(demo_id: str, **params) -> Recorder:
     demo = DEMOS[demo_id]
     path = str(demo.path)
     namespace = runpy.run_path(path, run_name="__test__")
-    rec = Recorder(user_files=[path])
+    rec = Recorder(user_files=[path], generators=demo.generators)
     out = TaskOutput(rec)
     with contextlib.redirect_stdout(out):
         rec.start()
@@ -204,4 +204,32 @@ def test_recorder_refuses_double_start():
     finally:
         rec.stop()
     assert greenlet.gettrace() is None
+    assert sys.getprofile() is None
+
+
+def test_generator_send_and_yield_exact_rows():
+    rec = record_demo("yield_producer_consumer", variant="yield", n=2)
+    d = "yield_producer_consumer"
+    send, yield_ = line_of(d, "        g.send(i)"), line_of(d, "        x = yield")
+    assert without_time(rec.rows) == [
+        (SPAWN, 0, None, {"name": "main", "kind": "main"}),
+        (SPAWN, 1, 0, {"name": "producer", "kind": "function"}),
+        (SWITCH, 0, 1, line_of(d, "        producer(n)  #"), "call"),
+        (SPAWN, 2, 1, {"name": "consumer", "kind": "generator"}),
+        (SWITCH, 1, 2, line_of(d, "    next(g)"), "send"),
+        (SWITCH, 2, 1, yield_, "yield"),
+        (STDOUT, 1, None, "producer sends 0"),
+        (SWITCH, 1, 2, send, "send"),
+        (STDOUT, 2, None, "consumer got 0"),
+        (SWITCH, 2, 1, yield_, "yield"),
+        (STDOUT, 1, None, "producer sends 1"),
+        (SWITCH, 1, 2, send, "send"),
+        (STDOUT, 2, None, "consumer got 1"),
+        (SWITCH, 2, 1, yield_, "yield"),
+        (FINISH, 1, None, None),
+        (SWITCH, 1, 0, None, "return"),
+        (FINISH, 2, None, None),  # closed by the collector when producer's g goes away
+        (STDOUT, 0, None, rec.rows[-1][4]),
+    ]
+    assert rec.rows[-1][4].startswith("yield: 2 items in ")
     assert sys.getprofile() is None

@@ -248,6 +248,115 @@ static PyTypeObject HookType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ---- generator profiler ------------------------------------------------------------
+ *
+ * A C profile function (PyEval_SetProfile) for GeneratorTracer: it sees every call and
+ * return of the thread, like sys.setprofile would, but calls Python only for the events
+ * that matter -- a generator of the user's files resumed, a traced generator left, a
+ * driver function returning -- so the thousands of other calls cost a flag test.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *files;             /* frozenset of user file names */
+    PyObject *generators;        /* dict: live generator frame -> task id */
+    PyObject *drivers;           /* dict: driver function frame -> task id */
+    PyObject *on_resume;         /* callable(frame) */
+    PyObject *on_leave;          /* callable(frame) */
+    PyObject *on_driver_return;  /* callable(frame) */
+} Profiler;
+
+static void
+Profiler_dealloc(Profiler *self)
+{
+    Py_XDECREF(self->files);
+    Py_XDECREF(self->generators);
+    Py_XDECREF(self->drivers);
+    Py_XDECREF(self->on_resume);
+    Py_XDECREF(self->on_leave);
+    Py_XDECREF(self->on_driver_return);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Profiler_init(Profiler *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"files", "generators", "drivers", "on_resume", "on_leave",
+                             "on_driver_return", NULL};
+    PyObject *files, *generators, *drivers, *on_resume, *on_leave, *on_driver_return;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OOO", kwlist, &files, &PyDict_Type,
+                                     &generators, &PyDict_Type, &drivers, &on_resume,
+                                     &on_leave, &on_driver_return))
+        return -1;
+    Py_INCREF(files); Py_XSETREF(self->files, files);
+    Py_INCREF(generators); Py_XSETREF(self->generators, generators);
+    Py_INCREF(drivers); Py_XSETREF(self->drivers, drivers);
+    Py_INCREF(on_resume); Py_XSETREF(self->on_resume, on_resume);
+    Py_INCREF(on_leave); Py_XSETREF(self->on_leave, on_leave);
+    Py_INCREF(on_driver_return); Py_XSETREF(self->on_driver_return, on_driver_return);
+    return 0;
+}
+
+static int
+profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    Profiler *self = (Profiler *)obj;
+    if (what != PyTrace_CALL && what != PyTrace_RETURN)
+        return 0;
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int gen = code->co_flags & CO_GENERATOR;
+    PyObject *callback = NULL;
+    if (what == PyTrace_CALL) {
+        if (gen && PySet_Contains(self->files, code->co_filename) == 1)
+            callback = self->on_resume;
+    }
+    else if (gen) {
+        if (PyDict_GET_SIZE(self->generators)
+            && PyDict_Contains(self->generators, (PyObject *)frame) == 1)
+            callback = self->on_leave;
+    }
+    else if (PyDict_GET_SIZE(self->drivers)
+             && PyDict_Contains(self->drivers, (PyObject *)frame) == 1) {
+        callback = self->on_driver_return;
+    }
+    Py_DECREF(code);
+    if (callback == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *r = PyObject_CallOneArg(callback, (PyObject *)frame);
+    if (r == NULL) {
+        PyErr_WriteUnraisable(callback);  /* never break the traced program */
+        return 0;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+Profiler_install(Profiler *self, PyObject *unused)
+{
+    PyEval_SetProfile(profiler_event, (PyObject *)self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Profiler_methods[] = {
+    {"install", (PyCFunction)Profiler_install, METH_NOARGS,
+     "make this the thread's profile function (sys.getprofile() then returns it)"},
+    {NULL}
+};
+
+static PyTypeObject ProfilerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "app.tracer._hook.Profiler",
+    .tp_basicsize = sizeof(Profiler),
+    .tp_dealloc = (destructor)Profiler_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "profile function of GeneratorTracer, filtering in C (see generators.py)",
+    .tp_methods = Profiler_methods,
+    .tp_init = (initproc)Profiler_init,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyObject *
 monotonic_ns(PyObject *module, PyObject *unused)
 {
@@ -267,7 +376,7 @@ static struct PyModuleDef hookmodule = {
 PyMODINIT_FUNC
 PyInit__hook(void)
 {
-    if (PyType_Ready(&HookType) < 0)
+    if (PyType_Ready(&HookType) < 0 || PyType_Ready(&ProfilerType) < 0)
         return NULL;
     str_switch = PyUnicode_InternFromString("switch");
     str_dead = PyUnicode_InternFromString("dead");
@@ -279,8 +388,11 @@ PyInit__hook(void)
     if (m == NULL)
         return NULL;
     Py_INCREF(&HookType);
-    if (PyModule_AddObject(m, "Hook", (PyObject *)&HookType) < 0) {
+    Py_INCREF(&ProfilerType);
+    if (PyModule_AddObject(m, "Hook", (PyObject *)&HookType) < 0
+        || PyModule_AddObject(m, "Profiler", (PyObject *)&ProfilerType) < 0) {
         Py_DECREF(&HookType);
+        Py_DECREF(&ProfilerType);
         Py_DECREF(m);
         return NULL;
     }

@@ -41,11 +41,19 @@ class GeneratorTracer:
         self.drivers: dict[Any, int] = {}  # frame of a plain function driving one
         self.closing: set[Any] = set()  # generators being closed by the collector
         self._user_code: dict[Any, bool] = {}
+        self._yields: dict[Any, frozenset[int]] = {}
         self._saved: Any = None
 
     def start(self) -> None:
         self._saved = sys.getprofile()
-        sys.setprofile(self.profile)
+        if self.rec.fast:
+            from ._hook import Profiler
+
+            # Same decisions as profile() below, taken in C; Python sees only what matters.
+            Profiler(self.user_files, self.generators, self.drivers, self._resume,
+                     self._leave, self._driver_returns).install()
+        else:
+            sys.setprofile(self.profile)
 
     def stop(self) -> None:
         sys.setprofile(self._saved)
@@ -72,6 +80,17 @@ class GeneratorTracer:
             elif frame in self.drivers:
                 self._driver_returns(frame)
 
+    def _at_yield(self, frame: Any) -> bool:
+        """Is the frame's last instruction a YIELD_VALUE? (code.co_code is rebuilt on every
+        access in 3.11, so the offsets are computed once per code object.)"""
+        code = frame.f_code
+        offsets = self._yields.get(code)
+        if offsets is None:
+            raw = code.co_code
+            offsets = self._yields[code] = frozenset(
+                i for i in range(0, len(raw), 2) if raw[i] == _YIELD_VALUE)
+        return frame.f_lasti in offsets
+
     def _task_of_frame(self, frame: Any) -> int | None:
         if frame is None:
             return None
@@ -93,7 +112,7 @@ class GeneratorTracer:
         t = rec.now()
         caller = frame.f_back
         origin = self._task_of_frame(caller)
-        thrown = frame.f_lasti >= 0 and frame.f_code.co_code[frame.f_lasti] == _YIELD_VALUE
+        thrown = self._at_yield(frame)
         if thrown:
             # Resumed with an exception: g.throw()/g.close(), or the garbage collector
             # closing a generator nobody holds any more. Only the first is a switch.
@@ -141,7 +160,7 @@ class GeneratorTracer:
         dst = self._task_of_frame(frame.f_back)
         if dst is None:
             dst = rec.greenlet_task()
-        if frame.f_code.co_code[frame.f_lasti] == _YIELD_VALUE:
+        if self._at_yield(frame):
             rec.rows.append((t, SWITCH, src, dst, frame.f_lineno, "yield"))
         else:
             del self.generators[frame]

@@ -428,8 +428,12 @@ class Recorder:
             return
         self._pending = None
         self._sync_fast()
-        sys.setprofile(self._saved_profile)
-        self._saved_profile = None
+        saved, self._saved_profile = self._saved_profile, None
+        install = getattr(saved, "install", None)  # the C generator profiler
+        if install is not None:
+            install()
+        else:
+            sys.setprofile(saved)
         spawn, switch = pending
         record, task = spawn[4], self.tasks[spawn[2]]
         record["name"] = task["name"] = name or "greenlet"
