@@ -29,7 +29,8 @@ def test_run_gevent_eat_play_and_see_it_drawn(server, page):
     page.wait_for_timeout(300)  # let the last frame paint
     s = state(page)
     assert s["seqOk"] is True and s["lastError"] is None
-    assert [lane["name"] for lane in s["lanes"]] == ["main", "Hub", "eat", "play"]
+    assert [task["name"] for task in s["tasks"]] == ["main", "Hub", "eat", "play"]
+    assert [lane["name"] for lane in s["lanes"]] == ["main", "eat", "play"]  # Hub folded
     # Every switch of the run is covered by what is drawn.
     status, trace = server.get(f"/api/runs/{s['runId']}/trace.json")
     validate_trace(trace)

@@ -227,7 +227,13 @@ function placeCursor() {
 function renderPlayer(ext) {
   const hasRun = store.length > 0;
   for (const b of [ui.prev, ui.play, ui.next, ui.scrubber, ui.speed]) b.disabled = !hasRun;
-  ui.play.textContent = player.playing ? "⏸" : "▶";
+  const icon = player.playing ? "pause" : "play";
+  if (ui.play.dataset.icon !== icon) {
+    ui.play.dataset.icon = icon;
+    ui.play.innerHTML = player.playing
+      ? '<svg viewBox="0 0 16 16" aria-hidden="true"><rect x="3.5" y="3" width="3" height="10" fill="currentColor"/><rect x="9.5" y="3" width="3" height="10" fill="currentColor"/></svg>'
+      : '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M4 2.5v11L13 8z" fill="currentColor"/></svg>';
+  }
   ui.play.title = t(player.playing ? "pause.title" : "play.title");
   ui.play.setAttribute("aria-label", ui.play.title);
   if (ui.speed.value !== String(player.speed)) ui.speed.value = String(player.speed);
@@ -263,7 +269,10 @@ function renderPredict() {
       b.textContent = task.label;
       b.style.borderColor = taskColor(task);
       b.style.color = taskColor(task);
-      b.addEventListener("click", () => player.answer(task.id));
+      b.addEventListener("click", () => {
+        player.answer(task.id);
+        frameNow();
+      });
       el.append(b);
     }
   } else {
@@ -279,7 +288,10 @@ function renderPredict() {
     next.type = "button";
     next.className = "button small primary";
     next.textContent = t("predict.next");
-    next.addEventListener("click", () => player.stepNext());
+    next.addEventListener("click", () => {
+      player.stepNext();
+      frameNow();
+    });
     el.append(" ", next);
   }
 }
@@ -298,7 +310,10 @@ function renderStatus() {
   }
   if (ui.status.textContent !== text) ui.status.textContent = text;
   ui.status.dataset.status = s;
-  ui.cancel.hidden = !(s === "running" && state.runId && run.following);
+  // Reserve the Cancel button's room: the header must not reflow when a run starts.
+  const cancellable = Boolean(s === "running" && state.runId && run.following);
+  ui.cancel.style.visibility = cancellable ? "visible" : "hidden";
+  ui.cancel.disabled = !cancellable;
   const counts = store.length
     ? t("counts", {
         events: formatCount(store.length),
@@ -311,7 +326,7 @@ function renderStatus() {
   const demo = demos.find((d) => d.id === (state.demo ?? ui.demo.value));
   const desc = demo?.description ?? "";
   if (ui.runDesc.textContent !== desc) ui.runDesc.textContent = desc;
-  ui.runDesc.hidden = !desc;
+  ui.runDesc.parentElement.hidden = !desc && !run.title;
 }
 
 function escapeHtml(s) {
@@ -648,7 +663,8 @@ function setShowHub(on) {
   ui.hubToggle.checked = timeline.showHub;
   localStorage.setItem(PREFS.hub, timeline.showHub ? "1" : "0");
   compare.setShowHub(timeline.showHub);
-  invalidate();
+  dirty = true;
+  frameNow();
 }
 ui.export.addEventListener("click", (e) => {
   if (ui.export.hasAttribute("aria-disabled")) return e.preventDefault();
@@ -676,7 +692,10 @@ ui.lang.addEventListener("click", () => applyLanguage(language() === "en" ? "zh"
 // Player controls.
 ui.play.addEventListener("click", () => player.toggle());
 ui.prev.addEventListener("click", () => player.stepPrev());
-ui.next.addEventListener("click", () => player.stepNext());
+ui.next.addEventListener("click", () => {
+      player.stepNext();
+      frameNow();
+    });
 ui.live.addEventListener("click", () => player.goLive());
 ui.speed.replaceChildren(...SPEEDS.map((x) => new Option(`${x}×`, String(x), false, x === 1)));
 ui.speed.addEventListener("change", () => player.setSpeed(ui.speed.value));
@@ -703,6 +722,7 @@ document.addEventListener("keydown", (e) => {
   if (!fn) return;
   e.preventDefault();
   fn();
+  frameNow(); // the panels show the new cursor before the next key arrives
 });
 
 // Drag and drop a trace file anywhere on the page.
@@ -763,7 +783,8 @@ const hooks = {
   get drawnSwitches() { return state.drawnSwitches; },
   /** The lanes on screen (the Hub only when it is shown). */
   get lanes() {
-    return timeline.lanes.map((task) => ({
+    const shown = timeline.showHub ? store.lanes : store.lanes.filter((task) => task.kind !== "hub");
+    return shown.map((task) => ({
       id: task.id, name: task.name, label: task.label, kind: task.kind, thread: task.thread,
     }));
   },

@@ -89,7 +89,7 @@ export class SourcePanel {
       const chip = document.createElement("span");
       chip.className = m.running ? "src-chip running" : "src-chip";
       chip.style.setProperty("--c", color);
-      chip.textContent = `${m.running ? "▶" : "⏸"} ${task.label}`;
+      chip.textContent = task.label;
       chip.title = m.running ? tr("source.running", { task: task.label }) : tr("source.paused", { task: task.label });
       if (m.running) {
         row.classList.add("running");

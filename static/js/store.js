@@ -393,7 +393,7 @@ export class Store {
       return;
     }
     if (t - oldest <= SPIN_WINDOW) {
-      s.warning = { kind: "spin", task, t: oldest, until: t, count: SPIN_COUNT };
+      s.warning = { kind: "spin", task, t: oldest, until: t, count: SPIN_COUNT + 1 };
       this.warnings.push(s.warning);
     }
   }

@@ -523,7 +523,7 @@ export class Timeline {
       if (xe > xs) ctx.fillRect(xs, yb, xe - xs, 2);
       const x = this.xAt(w.t);
       if (x < g.plotX0 - 6 || x > g.plotX1 + 6) continue;
-      const y = g.laneTop[i] + 3;
+      const y = yb - 12;
       ctx.beginPath();
       ctx.moveTo(x, y);
       ctx.lineTo(x + 6, y + 11);

@@ -1,0 +1,441 @@
+"""The viewer in the real Debian Chromium: player, source marks, console, stats, Hub
+folding, language, import errors, learning mode, compare, and a 1M-event redraw."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from app.tracer.stats import compute_stats
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.browser
+SHOTS = ROOT / "docs" / "screenshots"
+
+STATE = ("() => JSON.parse(JSON.stringify(window.coroscope, (k, v) =>"
+         " typeof v === 'function' ? undefined : v))")
+
+
+CURSOR_X = "() => document.querySelector('.play-cursor').getBoundingClientRect().left + 1"
+
+
+def state(page) -> dict:
+    return page.evaluate(STATE)
+
+
+def record(server, demo: str, params: dict | None = None) -> dict:
+    """Run a demo on the server and return its native trace."""
+    status, run = server.request("POST", "/api/runs", {"demo": demo, "params": params or {}})
+    assert status == 201, run
+    server.wait_run(run["id"])
+    _, trace = server.get(f"/api/runs/{run['id']}/trace.json")
+    return trace
+
+
+def open_run(page, server, run_id: str) -> None:
+    """Open the page on `#run=<id>`, as `coroscope serve trace.json` does."""
+    page.goto(f"{server.url}/#run={run_id}")
+    page.wait_for_function(
+        f"window.coroscope && window.coroscope.runId === {json.dumps(run_id)}"
+        " && window.coroscope.status !== 'running'", timeout=20_000)
+
+
+def expected_marks(trace: dict, cursor: int) -> list[dict]:
+    """Where each task is paused at `cursor` (switches at `cursor` have happened)."""
+    switches = [e for e in trace["events"] if e["kind"] in ("switch", "throw") and e["t"] <= cursor]
+    finished = {e["task"]: e["t"] for e in trace["events"] if e["kind"] == "finish"}
+    running = switches[-1]["to"] if switches else 0
+    marks = []
+    for task in trace["tasks"]:
+        if task["spawned_at"] > cursor or finished.get(task["id"], cursor + 1) <= cursor:
+            continue
+        outs = [e for e in switches if e["from"] == task["id"]]
+        line = outs[-1]["line"] if outs else None
+        if line is None and task["id"] != running:
+            continue
+        marks.append({"task": task["id"], "line": line, "running": task["id"] == running})
+    return marks
+
+
+def lane_order(trace: dict) -> list[int]:
+    rank = {"main": 0, "hub": 1}
+    return [t["id"] for t in sorted(trace["tasks"], key=lambda t: rank.get(t["kind"], 2))]
+
+
+def test_step_through_every_switch(server, page):
+    trace = record(server, "greenlet_eat_play")
+    open_run(page, server, trace["run"]["id"])
+    switches = [e for e in trace["events"] if e["kind"] in ("switch", "throw")]
+    prints = [e for e in trace["events"] if e["kind"] == "stdout"]
+    assert len(switches) == 5
+    page.evaluate("window.coroscope.seek(0)")
+    s = state(page)
+    assert s["cursor"] == 0 and s["consoleCurrent"] == 0 and not s["playing"]
+    assert s["sourceMarks"] == [{"task": 0, "line": None, "running": True}]
+    order = lane_order(trace)
+    for k, sw in enumerate(switches):
+        if k % 2:
+            page.keyboard.press("ArrowRight")  # the keyboard and the API step alike
+        else:
+            assert page.evaluate("window.coroscope.stepNext()") is True
+        page.wait_for_function(f"window.coroscope.cursor === {sw['t']}")
+        s = state(page)
+        assert s["cursor"] == sw["t"]
+        marks = expected_marks(trace, sw["t"])
+        key = {tid: i for i, tid in enumerate(order)}
+        assert sorted(s["sourceMarks"], key=lambda m: key[m["task"]]) == marks, k
+        assert s["consoleCurrent"] == sum(1 for p in prints if p["t"] <= sw["t"])
+        # The source panel shows the same marks: one chip per paused task, on its line.
+        shown = page.evaluate("""() => [...document.querySelectorAll('.src-line.marked')]
+            .map(r => [Number(r.dataset.line), r.classList.contains('running'),
+                       r.querySelectorAll('.src-chip').length])""")
+        lines = {}
+        for m in marks:
+            if m["line"] is not None:
+                lines.setdefault(m["line"], []).append(m["running"])
+        assert sorted(shown) == sorted([ln, any(r), len(r)] for ln, r in lines.items())
+        # Console rows after the cursor are dimmed.
+        dimmed = page.locator(".console-row.future").count()
+        assert dimmed == len(prints) - s["consoleCurrent"]
+    # Past the last switch there is nothing more; back steps retrace the same times.
+    assert page.evaluate("window.coroscope.stepNext()") is False
+    for sw in reversed(switches[:-1]):
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function(f"window.coroscope.cursor === {sw['t']}")
+    # The first switch: main paused at its line 26, eat runs.
+    assert state(page)["sourceMarks"] == expected_marks(trace, switches[0]["t"])
+    assert {"task": 0, "line": 26, "running": False} in state(page)["sourceMarks"]
+    # Clicking a console line moves the cursor to it.
+    page.locator(".console-row", has_text="egon play 2").click()
+    s = state(page)
+    assert s["cursor"] == prints[3]["t"] and s["consoleCurrent"] == 4
+    # Space plays, +/- change the speed.
+    page.evaluate("window.coroscope.seek(0)")
+    page.locator("body").click(position={"x": 5, "y": 300})
+    page.keyboard.press("+")
+    assert state(page)["speed"] == 2
+    for _ in range(4):
+        page.keyboard.press("-")
+    assert state(page)["speed"] == 0.1  # this run lasts ~30 ms: a tenth of real time
+    page.keyboard.press(" ")
+    assert state(page)["playing"] is True
+    page.wait_for_function("!window.coroscope.playing", timeout=10_000)
+    assert state(page)["cursor"] == max(trace["run"]["duration_ns"], trace["events"][-1]["t"])
+
+
+def test_zoom_pan_and_fit(server, page):
+    trace = record(server, "greenlet_eat_play")
+    open_run(page, server, trace["run"]["id"])
+    end = max(trace["run"]["duration_ns"], trace["events"][-1]["t"])
+    v = state(page)["view"]
+    assert v["t0"] == 0 and v["t1"] == end
+    box = page.get_by_test_id("timeline").bounding_box()
+    x, y = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5
+    page.mouse.move(x, y)
+    before = state(page)["view"]
+    page.mouse.wheel(0, -300)
+    page.wait_for_timeout(100)
+    after = state(page)["view"]
+    width0, width1 = before["t1"] - before["t0"], after["t1"] - after["t0"]
+    assert width1 < width0 * 0.8
+    # The time under the mouse stays under the mouse.
+    frac = page.evaluate(f"""() => {{ const c = document.querySelector('[data-testid=timeline]');
+        const r = c.getBoundingClientRect(); return {x} - r.left; }}""")
+    plot_x0 = 148 + 12
+    plot_w = box["width"] - 28 - plot_x0
+    t_before = before["t0"] + (frac - plot_x0) / plot_w * width0
+    t_after = after["t0"] + (frac - plot_x0) / plot_w * width1
+    assert abs(t_before - t_after) < width0 * 0.01
+    # Drag left: a later window of the same width.
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 100, y, steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(100)
+    dragged = state(page)["view"]
+    assert abs((dragged["t1"] - dragged["t0"]) - width1) < 1e-6 * width1
+    assert dragged["t0"] > after["t0"]
+    assert abs((dragged["t0"] - after["t0"]) - 100 / plot_w * width1) < 0.05 * width1
+    page.get_by_test_id("fit").click()
+    page.wait_for_timeout(100)
+    v = state(page)["view"]
+    assert v["t0"] == 0 and v["t1"] == end
+
+
+@pytest.mark.parametrize("demo,params", [
+    ("gevent_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1}),
+    ("gevent_unpatched_sleep", {"eat_seconds": 0.15, "play_seconds": 0.05}),
+    ("gevent_dummythread", {}),
+])
+def test_stats_equal_compute_stats(server, page, demo, params):
+    trace = record(server, demo, params)
+    open_run(page, server, trace["run"]["id"])
+    page.wait_for_function("window.coroscope.stats !== null")
+    got = state(page)["stats"]
+    assert got == compute_stats(trace)
+    # The same numbers for a loaded export.
+    page.evaluate("t => window.coroscope.loadTrace(t)", trace)
+    page.evaluate("window.coroscope.computeStats()")
+    assert state(page)["stats"] == compute_stats(trace)
+
+
+def test_blocking_demo_warns_that_the_hub_starved(server, page):
+    trace = record(server, "gevent_unpatched_sleep", {"eat_seconds": 0.3, "play_seconds": 0.2})
+    open_run(page, server, trace["run"]["id"])
+    s = state(page)
+    starved = compute_stats(trace)["hub_starved"]
+    assert len(starved) == 2
+    warned = [(w["task"], w["t"], w["until"]) for w in s["warnings"] if w["kind"] == "starved"]
+    assert warned == [(x["task"], x["since"], x["until"]) for x in starved]
+    assert page.get_by_test_id("warnings").locator("li").count() >= 2
+    assert "time.sleep(0.3)" in page.get_by_test_id("warnings").inner_text()
+    page.evaluate(f"window.coroscope.seek({starved[0]['since'] + 1000})")
+    page.wait_for_timeout(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "blocking.png"))
+
+
+def test_parked_at_the_end_is_a_warning(server, page):
+    trace = record(server, "greenlet_eat_play")
+    open_run(page, server, trace["run"]["id"])
+    parked = [w for w in state(page)["warnings"] if w["kind"] == "parked"]
+    # eat is left paused at line 10: nothing switches back to it.
+    assert [(w["task"], w["detail"]) for w in parked] == [(1, "10")]
+
+
+def test_a_sleep0_loop_is_a_warning(page, server):
+    page.goto(server.url + "/")
+    page.wait_for_function("typeof window.coroscope?.loadTrace === 'function'")
+    events = [{"seq": 0, "t": 0, "kind": "spawn", "task": 0, "parent": None},
+              {"seq": 1, "t": 10, "kind": "spawn", "task": 1, "parent": 0}]
+    t = 20
+    for _ in range(100):
+        events.append({"seq": len(events), "t": t, "kind": "switch", "from": 0, "to": 1,
+                       "line": 5, "cause": "timer 0 s"})
+        events.append({"seq": len(events), "t": t + 500, "kind": "switch", "from": 1, "to": 0,
+                       "line": None, "cause": "wake"})
+        t += 1000
+    trace = {"format": "coroscope.trace", "version": 1,
+             "run": {"id": "spin", "demo": None, "title": "spin", "params": {},
+                     "status": "finished",
+                     "error": None, "started_at": "2026-01-01T00:00:00+00:00", "duration_ns": t,
+                     "events": len(events)},
+             "tasks": [{"id": 0, "name": "main", "kind": "main", "parent": None, "spawned_at": 0},
+                       {"id": 1, "name": "Hub", "kind": "hub", "parent": 0, "spawned_at": 10}],
+             "events": events}
+    page.evaluate("t => window.coroscope.loadTrace(t)", trace)
+    spins = [w for w in state(page)["warnings"] if w["kind"] == "spin"]
+    assert len(spins) == 1 and spins[0]["task"] == 0 and spins[0]["count"] == 100
+
+
+def test_million_events_redraw(server, page):
+    page.goto(server.url + "/")
+    page.wait_for_function("typeof window.coroscope?.loadTrace === 'function'")
+    from benchmarks.browser import SYNTHETIC
+    page.evaluate(f"window.__trace = ({SYNTHETIC})(1000000)")
+    load = page.evaluate("""() => { const t0 = performance.now();
+        window.coroscope.loadTrace(window.__trace); return performance.now() - t0; }""")
+    assert state(page)["events"] == 1_000_000
+    full = [page.evaluate("window.coroscope.redraw()") for _ in range(5)]
+    box = page.get_by_test_id("timeline").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    zoomed = []
+    for _ in range(10):
+        page.mouse.wheel(0, -400)
+        zoomed.append(page.evaluate("window.coroscope.redraw()"))
+    # Stepping and the panels stay instant with a million events.
+    page.evaluate("window.coroscope.seek(1e6)")
+    step = page.evaluate("""() => { const t0 = performance.now();
+        for (let i = 0; i < 100; i++) window.coroscope.stepNext();
+        return performance.now() - t0; }""")
+    print(f"\n1M events: load {load:.0f} ms; redraw full zoom-out "
+          f"{', '.join(f'{x:.1f}' for x in full)} ms; zoomed in "
+          f"{', '.join(f'{x:.1f}' for x in zoomed)} ms; 100 steps {step:.0f} ms")
+    assert max(full) < 50 and max(zoomed) < 50
+
+
+def test_hub_toggle_folds_and_is_remembered(server, page):
+    trace = record(server, "gevent_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1})
+    open_run(page, server, trace["run"]["id"])
+    raw = [e for e in trace["events"] if e["kind"] in ("switch", "throw")]
+    s = state(page)
+    assert s["showHub"] is False
+    assert [lane["name"] for lane in s["lanes"]] == ["main", "eat", "play"]
+    # Folded: every Hub -> X switch becomes one arrow; switches into the Hub vanish.
+    assert s["arrows"] == sum(1 for e in raw if e["from"] == 1)
+    page.get_by_test_id("hub-toggle").check()
+    s = state(page)
+    assert s["showHub"] is True and s["arrows"] == len(raw)
+    assert [lane["name"] for lane in s["lanes"]] == ["main", "Hub", "eat", "play"]
+    open_run(page, server, trace["run"]["id"])
+    page.reload()
+    page.wait_for_function("window.coroscope.status === 'finished'")
+    assert state(page)["showHub"] is True
+    page.get_by_test_id("hub-toggle").uncheck()
+    page.reload()
+    page.wait_for_function("window.coroscope.status === 'finished'")
+    assert state(page)["showHub"] is False
+
+
+def test_hover_explains_the_switch(server, page):
+    trace = record(server, "greenlet_eat_play")
+    open_run(page, server, trace["run"]["id"])
+    sw = [e for e in trace["events"] if e["kind"] == "switch"][2]  # play -> eat at line 15
+    page.evaluate(f"window.coroscope.seek({sw['t']})")
+    # Zoom on that switch so it stands alone, then hover it.
+    box = page.get_by_test_id("timeline").bounding_box()
+    for _ in range(30):
+        x = page.evaluate(CURSOR_X)
+        page.mouse.move(x, box["y"] + box["height"] * 0.5)
+        page.mouse.wheel(0, -300)
+        page.wait_for_timeout(30)
+    x = page.evaluate(CURSOR_X)
+    page.mouse.move(x, box["y"] + box["height"] * 0.5)
+    tip = page.locator("#timeline-wrap > .tooltip")
+    tip.wait_for(state="visible")
+    text = tip.inner_text()
+    assert "play" in text and "eat" in text and "switch" in text
+    assert "line 15" in text and "g1.switch()" in text  # where play paused
+    assert "line 8" in text and "g2.switch('egon')" in text  # where eat resumes
+
+
+def test_language_toggle_is_remembered(server, page):
+    page.goto(server.url + "/")
+    run = page.get_by_test_id("run")
+    page.wait_for_function("document.querySelector('[data-testid=run]').textContent == 'Run'")
+    page.get_by_test_id("lang").click()
+    assert run.inner_text() == "运行"
+    assert page.get_by_test_id("history").inner_text() == "历史"
+    page.reload()
+    page.wait_for_function("document.querySelector('[data-testid=run]').textContent === '运行'")
+    assert state(page)["language"] == "zh"
+    page.get_by_test_id("demo-select").select_option("gevent_eat_play")
+    page.locator("[name=eat_seconds]").fill("0.4")
+    page.locator("[name=play_seconds]").fill("0.2")
+    page.get_by_test_id("run").click()
+    page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
+    page.evaluate("window.coroscope.seek(300e6)")
+    page.wait_for_timeout(200)
+    assert "统计" in page.locator(".stats-panel").inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "chinese.png"))
+    page.get_by_test_id("lang").click()
+    assert run.inner_text() == "Run"
+
+
+def test_opening_a_broken_file_shows_the_servers_error(server, page, tmp_path):
+    good = record(server, "greenlet_eat_play")
+    bad = copy.deepcopy(good)
+    bad["events"][12]["kind"] = "teleport"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(bad))
+    status, body = server.request("POST", "/api/import", bad)
+    assert status == 400
+    page.goto(server.url + "/")
+    with page.expect_file_chooser() as fc:
+        page.get_by_test_id("open").click()
+    fc.value.set_files(str(path))
+    error = page.get_by_test_id("error")
+    error.wait_for(state="visible")
+    assert body["error"] in error.inner_text() and "broken.json" in error.inner_text()
+    assert page.get_by_test_id("timeline").is_visible()
+    # A good file opens as a run and is watched.
+    path.write_text(json.dumps(good))
+    with page.expect_file_chooser() as fc:
+        page.get_by_test_id("open").click()
+    fc.value.set_files(str(path))
+    page.wait_for_function(
+        "window.coroscope.status === 'finished' && window.coroscope.switches === 5")
+    assert state(page)["lastError"] is None
+
+
+def test_predict_mode_asks_then_reveals(server, page):
+    trace = record(server, "greenlet_eat_play")
+    open_run(page, server, trace["run"]["id"])
+    switches = [e for e in trace["events"] if e["kind"] == "switch"]
+    page.evaluate("window.coroscope.seek(0)")
+    page.get_by_test_id("predict-toggle").check()
+    page.evaluate("window.coroscope.stepNext()")
+    s = state(page)
+    assert s["predict"]["asking"] is True and s["cursor"] < switches[0]["t"]
+    box = page.get_by_test_id("predict")
+    assert "Who runs next?" in box.inner_text()
+    choices = box.locator(".predict-choice")
+    assert sorted(choices.all_inner_texts()) == ["eat"]  # play is not born yet
+    choices.first.click()
+    s = state(page)
+    assert s["predict"]["question"]["correct"] is True and s["cursor"] == switches[0]["t"]
+    assert "Right!" in box.inner_text() and "switch" in box.inner_text()
+    # Next question: eat gives way; a wrong guess is told the answer and its cause.
+    box.get_by_text("Next →").click()
+    assert state(page)["predict"]["asking"] is True
+    box.locator(".predict-choice", has_text="main").click()
+    assert "Not quite." in box.inner_text() and "play" in box.inner_text()
+    assert state(page)["cursor"] == switches[1]["t"]
+
+
+def test_compare_runs_both(server, page):
+    page.goto(server.url + "/")
+    page.get_by_test_id("demo-select").select_option("gevent_unpatched_sleep")
+    page.locator("[name=eat_seconds]").fill("0.3")
+    page.locator("[name=play_seconds]").fill("0.2")
+    assert page.get_by_test_id("run-both").is_visible()
+    page.get_by_test_id("run-both").click()
+    page.wait_for_function("window.coroscope.compare && !window.coroscope.compare.loading",
+                           timeout=30_000)
+    c = state(page)["compare"]
+    a, b = c["runs"]
+    assert a["demo"] == "gevent_unpatched_sleep" and b["demo"] == "gevent_monkey_patch"
+    assert a["totals"]["blocked"] > 0 and b["totals"]["blocked"] == 0
+    table = page.get_by_test_id("compare-table").inner_text()
+    assert "duration" in table and "switches" in table
+    page.wait_for_timeout(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "compare.png"))
+    page.get_by_test_id("compare-close").click()
+    assert page.get_by_test_id("timeline").is_visible()
+
+
+def test_history_lists_renames_and_deletes(server, page):
+    trace = record(server, "greenlet_eat_play")
+    rid = trace["run"]["id"]
+    page.goto(server.url + "/")
+    page.get_by_test_id("history").click()
+    item = page.locator(f".history-item[data-run='{rid}']")
+    item.wait_for()
+    assert "finished" in item.inner_text()
+    item.locator("[data-action='history.rename']").click()
+    page.locator(".history-rename").fill("my eat/play")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"""() => document.querySelector(".history-item[data-run='{rid}']")
+        ?.innerText.includes('my eat/play')""")
+    assert server.get(f"/api/runs/{rid}")[1]["title"] == "my eat/play"
+    page.locator(f".history-item[data-run='{rid}'] [data-action='history.reopen']").click()
+    page.wait_for_function(
+        f"window.coroscope.runId === '{rid}' && window.coroscope.status === 'finished'")
+    page.get_by_test_id("history").click()
+    page.once("dialog", lambda d: d.accept())
+    page.locator(f".history-item[data-run='{rid}'] [data-action='history.delete']").click()
+    page.wait_for_function(f"""() => !document.querySelector(".history-item[data-run='{rid}']")""")
+    assert server.get(f"/api/runs/{rid}")[0] == 404
+
+
+def test_screenshots_mid_run_and_panels(server, page):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(server.url + "/")
+    page.get_by_test_id("demo-select").select_option("gevent_eat_play")
+    page.locator("[name=eat_seconds]").fill("2")
+    page.locator("[name=play_seconds]").fill("1")
+    page.get_by_test_id("run").click()
+    page.wait_for_function("window.coroscope.cursor > 1.3e9", timeout=20_000)
+    s = state(page)
+    assert s["status"] == "running" and s["following"] is True
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "live.png"))
+    page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
+    page.evaluate("window.coroscope.seek(1.2e9)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / "panels.png"))
