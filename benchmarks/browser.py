@@ -47,6 +47,20 @@ SYNTHETIC = """
 }
 """
 
+RAW_STREAM = """(n) => new Promise((resolve) => {
+  // The floor: a bare WebSocket in the page that only parses each frame.
+  const ws = new WebSocket(`ws://${location.host}/ws`);
+  const t0 = performance.now();
+  let rows = 0;
+  ws.onopen = () => ws.send(JSON.stringify({type: 'start', demo: 'greenlet_switch_cost',
+                                            params: {variant: 'switching', n}}));
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data);
+    if (m.type === 'events') rows += m.rows.length;
+    if (m.type === 'end') { ws.close(); resolve([performance.now() - t0, rows]); }
+  };
+})"""
+
 REDRAW = """
 async () => {
   // Time one full redraw: ask for one, wait two frames, read what the page measured.
@@ -99,6 +113,12 @@ def run(report, quick: bool = False) -> None:
             report("browser.stream_end_to_end", wall, "s",
                    f"{got} events, seqOk {ok}; ratio to traced child alone "
                    f"{wall / alone:.2f} (target <= 1.3); {got / wall / 1e6:.2f} M events/s")
+
+            raw_ms, raw_rows = page.evaluate(RAW_STREAM, iterations)
+            report("browser.stream_bare_websocket", raw_ms / 1000, "s",
+                   f"{raw_rows} events to a page that only JSON.parses them: the floor on "
+                   f"this machine; ratio to child alone {raw_ms / 1000 / alone:.2f}, "
+                   f"the dashboard takes {wall / (raw_ms / 1000):.2f}x this floor")
 
             # Load and redraw of a synthetic 1M-event trace.
             page.reload()
