@@ -38,9 +38,11 @@ def record(server, demo: str, params: dict | None = None) -> dict:
 def open_run(page, server, run_id: str) -> None:
     """Open the page on `#run=<id>`, as `coroscope serve trace.json` does."""
     page.goto(f"{server.url}/#run={run_id}")
+    # Wait for the end frame: before it the status may still be "idle" or "starting".
     page.wait_for_function(
         f"window.coroscope && window.coroscope.runId === {json.dumps(run_id)}"
-        " && window.coroscope.status !== 'running'", timeout=20_000)
+        " && ['finished', 'error', 'cancelled', 'limit', 'crashed']"
+        ".includes(window.coroscope.status)", timeout=20_000)
 
 
 def expected_marks(trace: dict, cursor: int) -> list[dict]:
@@ -130,6 +132,8 @@ def test_zoom_pan_and_fit(server, page):
     trace = record(server, "greenlet_eat_play")
     open_run(page, server, trace["run"]["id"])
     end = max(trace["run"]["duration_ns"], trace["events"][-1]["t"])
+    # The view fits the run at the next frame after the end arrives.
+    page.wait_for_function(f"window.coroscope.view.t1 === {end}", timeout=5_000)
     v = state(page)["view"]
     assert v["t0"] == 0 and v["t1"] == end
     box = page.get_by_test_id("timeline").bounding_box()
