@@ -3,6 +3,8 @@
 // steps from switch to switch and, in learning mode, stops before each switch to ask
 // which coroutine runs next.
 
+import { lowerBound, upperBound } from "./store.js";
+
 export const SPEEDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100];
 
 export class Player {
@@ -52,7 +54,7 @@ export class Player {
   /** In learning mode: the cursor may not cross an unanswered switch. */
   stopBeforeSwitch(next) {
     const set = this.switches();
-    const i = upper(set.t, set.count, this.cursor);
+    const i = upperBound(set.t, set.count, this.cursor);
     if (i >= set.count || set.t[i] > next) return next;
     if (this.question?.index === i && this.question.answer !== null) return next;
     this.ask(i);
@@ -124,7 +126,7 @@ export class Player {
     const set = this.switches();
     const q = this.question;
     if (this.predictOn && q && q.answer === null) return false; // answer first
-    const i = upper(set.t, set.count, this.cursor);
+    const i = upperBound(set.t, set.count, this.cursor);
     if (i >= set.count) return false;
     if (this.predictOn && !(q?.index === i && q.answer !== null)) {
       this.follow = false;
@@ -139,7 +141,7 @@ export class Player {
   /** To the last switch before the cursor. */
   stepPrev() {
     const set = this.switches();
-    const i = lower(set.t, set.count, this.cursor) - 1;
+    const i = lowerBound(set.t, set.count, this.cursor) - 1;
     if (i < 0) {
       if (this.cursor > 0) this.seek(0);
       return false;
@@ -163,26 +165,4 @@ export class Player {
     if (SPEEDS.includes(Number(x))) this.speed = Number(x);
     this.onChange();
   }
-}
-
-function upper(arr, n, v) {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid] <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function lower(arr, n, v) {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
