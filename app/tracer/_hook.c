@@ -99,15 +99,31 @@ go_slow(Hook *self, PyObject *event, PyObject *args, long long t)
     return r;
 }
 
+/* The task id stored on a greenlet: straight from its instance dict (a greenlet has
+ * one), skipping the generic attribute machinery; a new reference, or NULL. */
+static inline PyObject *
+task_id(PyObject *g, PyObject *attr)
+{
+    PyObject **dictptr = _PyObject_GetDictPtr(g);
+    if (dictptr == NULL || *dictptr == NULL)
+        return NULL;
+    PyObject *v = PyDict_GetItemWithError(*dictptr, attr);
+    Py_XINCREF(v);
+    return v;
+}
+
 static PyObject *
 Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
 {
-    PyObject *event, *args;
-    if (!PyArg_UnpackTuple(args_in, "hook", 2, 2, &event, &args))
+    if (!PyTuple_Check(args_in) || PyTuple_GET_SIZE(args_in) != 2) {
+        PyErr_SetString(PyExc_TypeError, "hook(event, (origin, target))");
         return NULL;
+    }
+    PyObject *event = PyTuple_GET_ITEM(args_in, 0);
+    PyObject *args = PyTuple_GET_ITEM(args_in, 1);
     long long t = now_ns() - self->t0;
     if (self->force_slow || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 2
-        || PyUnicode_Compare(event, str_switch) != 0) {
+        || (event != str_switch && PyUnicode_Compare(event, str_switch) != 0)) {
         if (PyErr_Occurred())
             PyErr_Clear();
         return go_slow(self, event, args, t);
@@ -115,12 +131,12 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
     PyObject *origin = PyTuple_GET_ITEM(args, 0);
     PyObject *target = PyTuple_GET_ITEM(args, 1);
 
-    PyObject *src = PyObject_GetAttr(origin, self->attr);
+    PyObject *src = task_id(origin, self->attr);
     if (src == NULL) {
         PyErr_Clear();
         return go_slow(self, event, args, t);
     }
-    PyObject *dst = PyObject_GetAttr(target, self->attr);
+    PyObject *dst = task_id(target, self->attr);
     if (dst == NULL) {
         PyErr_Clear();
         Py_DECREF(src);
