@@ -72,3 +72,32 @@ def test_load_trace_draws_an_exported_run(server, page):
     assert s["status"] == "finished" and s["switches"] == 5 and s["drawnSwitches"] == 5
     assert [x["text"] for x in s["stdout"]] == [
         "egon eat 1", "egon play 1", "egon eat 2", "egon play 2"]
+
+
+def test_cancel_and_the_end_of_a_failed_run_are_shown(fault_server, page):
+    page.goto(fault_server.url + "/")
+    # A run that raises: the alert shows the demo's traceback.
+    page.get_by_test_id("demo-select").select_option("fault_raises")
+    page.get_by_test_id("run").click()
+    page.wait_for_function("window.coroscope.status === 'error'", timeout=20_000)
+    alert = page.get_by_test_id("error")
+    alert.wait_for(state="visible")
+    assert "ValueError: this demo fails on purpose" in alert.inner_text()
+    assert "The demo raised an exception" in alert.inner_text()
+    # A run stopped by a limit says which.
+    page.get_by_test_id("demo-select").select_option("fault_floods")
+    page.get_by_test_id("run").click()
+    page.wait_for_function("window.coroscope.status === 'limit'", timeout=20_000)
+    assert "output limit reached" in page.get_by_test_id("error").inner_text()
+    # Cancel, while running: the run ends as cancelled and its trace stays exportable.
+    page.get_by_test_id("demo-select").select_option("fault_hangs")
+    page.get_by_test_id("run").click()
+    page.wait_for_function("window.coroscope.status === 'running'", timeout=20_000)
+    cancel = page.get_by_test_id("cancel")
+    cancel.wait_for(state="visible")
+    cancel.click()
+    page.wait_for_function("window.coroscope.status === 'cancelled'", timeout=10_000)
+    run_id = state(page)["runId"]
+    status, trace = fault_server.get(f"/api/runs/{run_id}/trace.json")
+    assert status == 200 and trace["run"]["status"] == "cancelled"
+    validate_trace(trace)
