@@ -165,6 +165,21 @@ def page(browser):
     context.close()
 
 
+def state(page) -> dict:
+    """The page's read-only ``window.coroscope`` state, without its methods."""
+    return page.evaluate(
+        "() => JSON.parse(JSON.stringify(window.coroscope, (k, v) =>"
+        " typeof v === 'function' ? undefined : v))"
+    )
+
+
+def choose_demo(page, demo: str, **params) -> None:
+    """Pick a demo in the dashboard's picker and fill in its parameter fields."""
+    page.get_by_test_id("demo-select").select_option(demo)
+    for name, value in params.items():
+        page.locator(f"[name={name}]").fill(str(value))
+
+
 def ws_connect(server: Server, **kwargs):
     """A real websocket client connected to ``/ws`` (Origin set as a browser would)."""
     import websocket

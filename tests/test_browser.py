@@ -6,24 +6,15 @@ import json
 
 import pytest
 
-from .conftest import ROOT, validate_trace
+from .conftest import ROOT, choose_demo, state, validate_trace
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 
 
-def state(page) -> dict:
-    return page.evaluate(
-        "() => JSON.parse(JSON.stringify(window.coroscope, (k, v) =>"
-        " typeof v === 'function' ? undefined : v))"
-    )
-
-
 def test_run_gevent_eat_play_and_see_it_drawn(server, page):
     page.goto(server.url + "/")
-    page.get_by_test_id("demo-select").select_option("gevent_eat_play")
-    page.locator("[name=eat_seconds]").fill("0.6")
-    page.locator("[name=play_seconds]").fill("0.3")
+    choose_demo(page, "gevent_eat_play", eat_seconds=0.6, play_seconds=0.3)
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
     page.wait_for_timeout(300)  # let the last frame paint
@@ -77,7 +68,7 @@ def test_load_trace_draws_an_exported_run(server, page):
 def test_cancel_and_the_end_of_a_failed_run_are_shown(fault_server, page):
     page.goto(fault_server.url + "/")
     # A run that raises: the alert shows the demo's traceback.
-    page.get_by_test_id("demo-select").select_option("fault_raises")
+    choose_demo(page, "fault_raises")
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'error'", timeout=20_000)
     alert = page.get_by_test_id("error")
@@ -85,12 +76,12 @@ def test_cancel_and_the_end_of_a_failed_run_are_shown(fault_server, page):
     assert "ValueError: this demo fails on purpose" in alert.inner_text()
     assert "The demo raised an exception" in alert.inner_text()
     # A run stopped by a limit says which.
-    page.get_by_test_id("demo-select").select_option("fault_floods")
+    choose_demo(page, "fault_floods")
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'limit'", timeout=20_000)
     assert "output limit reached" in page.get_by_test_id("error").inner_text()
     # Cancel, while running: the run ends as cancelled and its trace stays exportable.
-    page.get_by_test_id("demo-select").select_option("fault_hangs")
+    choose_demo(page, "fault_hangs")
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'running'", timeout=20_000)
     cancel = page.get_by_test_id("cancel")

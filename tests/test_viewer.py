@@ -10,20 +10,12 @@ import pytest
 
 from app.tracer.stats import compute_stats
 
-from .conftest import ROOT
+from .conftest import ROOT, choose_demo, state
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 
-STATE = ("() => JSON.parse(JSON.stringify(window.coroscope, (k, v) =>"
-         " typeof v === 'function' ? undefined : v))")
-
-
 CURSOR_X = "() => document.querySelector('.play-cursor').getBoundingClientRect().left + 1"
-
-
-def state(page) -> dict:
-    return page.evaluate(STATE)
 
 
 def record(server, demo: str, params: dict | None = None) -> dict:
@@ -316,9 +308,7 @@ def test_language_toggle_is_remembered(server, page):
     page.reload()
     page.wait_for_function("document.querySelector('[data-testid=run]').textContent === '运行'")
     assert state(page)["language"] == "zh"
-    page.get_by_test_id("demo-select").select_option("gevent_eat_play")
-    page.locator("[name=eat_seconds]").fill("0.4")
-    page.locator("[name=play_seconds]").fill("0.2")
+    choose_demo(page, "gevent_eat_play", eat_seconds=0.4, play_seconds=0.2)
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
     page.evaluate("window.coroscope.seek(300e6)")
@@ -383,9 +373,7 @@ def test_predict_mode_asks_then_reveals(server, page):
 
 def test_compare_runs_both(server, page):
     page.goto(server.url + "/")
-    page.get_by_test_id("demo-select").select_option("gevent_unpatched_sleep")
-    page.locator("[name=eat_seconds]").fill("0.3")
-    page.locator("[name=play_seconds]").fill("0.2")
+    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=0.3, play_seconds=0.2)
     assert page.get_by_test_id("run-both").is_visible()
     page.get_by_test_id("run-both").click()
     page.wait_for_function("window.coroscope.compare && !window.coroscope.compare.loading",
@@ -430,9 +418,7 @@ def test_history_lists_renames_and_deletes(server, page):
 def test_screenshots_mid_run_and_panels(server, page):
     page.set_viewport_size({"width": 1280, "height": 720})
     page.goto(server.url + "/")
-    page.get_by_test_id("demo-select").select_option("gevent_eat_play")
-    page.locator("[name=eat_seconds]").fill("2")
-    page.locator("[name=play_seconds]").fill("1")
+    choose_demo(page, "gevent_eat_play", eat_seconds=2, play_seconds=1)
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.cursor > 1.3e9", timeout=20_000)
     s = state(page)
