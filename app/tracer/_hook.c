@@ -17,9 +17,240 @@
 #include <structmember.h>
 #include <time.h>
 
+/* Small direct-mapped caches keyed by (code object, instruction offset): the line a
+ * paused frame is on (decoding the line table costs ~45 ns a switch), and the cause of a
+ * pause inside a library when Python said it depends on nothing else (gevent.sleep(0)
+ * pauses on one line: no need to ask Python each time). An entry holds a strong
+ * reference to its code object, so an address is never reused while cached. */
+#define CACHE_SIZE 512
+typedef struct {
+    PyObject *code;   /* NULL: empty slot */
+    int key;          /* the instruction offset (times 2, plus to_hub, for causes) */
+    int ivalue;       /* the line */
+    PyObject *value;  /* the cause (str) */
+} CacheEntry;
+
+static inline size_t
+cache_slot(PyObject *code, int key)
+{
+    size_t h = ((size_t)code >> 4) * 31u + (size_t)key * 2654435761u;
+    return (h ^ (h >> 9)) & (CACHE_SIZE - 1);
+}
+
+static inline CacheEntry *
+cache_find(CacheEntry *table, PyObject *code, int key)
+{
+    CacheEntry *e = &table[cache_slot(code, key)];
+    return e->code == code && e->key == key ? e : NULL;
+}
+
+static void
+cache_put(CacheEntry *table, PyObject *code, int key, PyObject *value, int ivalue)
+{
+    CacheEntry *e = &table[cache_slot(code, key)];
+    Py_INCREF(code);
+    Py_XINCREF(value);
+    Py_XSETREF(e->code, code);
+    Py_XSETREF(e->value, value);
+    e->key = key;
+    e->ivalue = ivalue;
+}
+
+static void
+cache_clear(CacheEntry *table)
+{
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        Py_CLEAR(table[i].code);
+        Py_CLEAR(table[i].value);
+    }
+}
+
+/* ---- row buffer ---------------------------------------------------------------------
+ *
+ * Where the recorder keeps its rows until the flusher drains them. A switch row from the
+ * fast path is packed into 32 bytes (no tuple, no int objects, nothing for the garbage
+ * collector to count or visit); any other row is kept as the tuple Python appended.
+ * Rows become tuples again only when drained, in the flusher's thread, off the traced
+ * program's switch path. Storage is in fixed chunks: growing never copies.
+ */
+#define CHUNK_ROWS 8192
+typedef struct {
+    long long t;
+    PyObject *obj;   /* packed: the cause (str); else the whole row */
+    int src, dst;
+    int line;        /* packed: -1 for None */
+    int packed;
+} Entry;
+
 typedef struct {
     PyObject_HEAD
-    PyObject *rows;      /* list the rows are appended to */
+    Entry **chunks;
+    Py_ssize_t nchunks, cap_chunks;
+    Py_ssize_t n;    /* rows held */
+} RowBuffer;
+
+static PyTypeObject RowBufferType;
+
+static Entry *
+rb_slot(RowBuffer *self)  /* the next free entry, or NULL (MemoryError set) */
+{
+    Py_ssize_t chunk = self->n / CHUNK_ROWS;
+    if (chunk == self->nchunks) {
+        if (self->nchunks == self->cap_chunks) {
+            Py_ssize_t cap = self->cap_chunks ? self->cap_chunks * 2 : 16;
+            Entry **grown = PyMem_Realloc(self->chunks, cap * sizeof(Entry *));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return NULL;
+            }
+            self->chunks = grown;
+            self->cap_chunks = cap;
+        }
+        Entry *c = PyMem_Malloc(CHUNK_ROWS * sizeof(Entry));
+        if (c == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        self->chunks[self->nchunks++] = c;
+    }
+    return &self->chunks[chunk][self->n % CHUNK_ROWS];
+}
+
+static PyObject *
+entry_row(Entry *e)  /* the row as a tuple: a new reference */
+{
+    if (!e->packed) {
+        Py_INCREF(e->obj);
+        return e->obj;
+    }
+    PyObject *row = PyTuple_New(6);
+    if (row == NULL)
+        return NULL;
+    PyObject *t = PyLong_FromLongLong(e->t), *src = PyLong_FromLong(e->src),
+             *dst = PyLong_FromLong(e->dst), *line;
+    if (e->line < 0) {
+        Py_INCREF(Py_None);
+        line = Py_None;
+    }
+    else
+        line = PyLong_FromLong(e->line);
+    Py_INCREF(e->obj);
+    PyTuple_SET_ITEM(row, 0, t);
+    PyTuple_SET_ITEM(row, 1, PyLong_FromLong(0));  /* SWITCH */
+    PyTuple_SET_ITEM(row, 2, src);
+    PyTuple_SET_ITEM(row, 3, dst);
+    PyTuple_SET_ITEM(row, 4, line);
+    PyTuple_SET_ITEM(row, 5, e->obj);
+    if (t == NULL || src == NULL || dst == NULL || line == NULL) {
+        Py_DECREF(row);
+        return NULL;
+    }
+    return row;
+}
+
+static void
+rb_release(Entry **chunks, Py_ssize_t nchunks, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(chunks[i / CHUNK_ROWS][i % CHUNK_ROWS].obj);
+    for (Py_ssize_t c = 0; c < nchunks; c++)
+        PyMem_Free(chunks[c]);
+    PyMem_Free(chunks);
+}
+
+static void
+RowBuffer_dealloc(RowBuffer *self)
+{
+    rb_release(self->chunks, self->nchunks, self->n);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+RowBuffer_append(RowBuffer *self, PyObject *row)
+{
+    Entry *e = rb_slot(self);
+    if (e == NULL)
+        return NULL;
+    Py_INCREF(row);
+    e->obj = row;
+    e->packed = 0;
+    self->n++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+RowBuffer_drain(RowBuffer *self, PyObject *unused)
+{
+    /* Take the storage first: converting can run the garbage collector, whose
+     * finalizers may print (and so append) -- those rows go to the fresh buffer. */
+    Entry **chunks = self->chunks;
+    Py_ssize_t nchunks = self->nchunks, n = self->n;
+    self->chunks = NULL;
+    self->nchunks = self->cap_chunks = self->n = 0;
+    PyObject *out = PyList_New(n);
+    if (out != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *row = entry_row(&chunks[i / CHUNK_ROWS][i % CHUNK_ROWS]);
+            if (row == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, i, row);
+        }
+    }
+    rb_release(chunks, nchunks, n);
+    return out;
+}
+
+static Py_ssize_t
+RowBuffer_len(RowBuffer *self)
+{
+    return self->n;
+}
+
+static PyObject *
+RowBuffer_item(RowBuffer *self, Py_ssize_t i)
+{
+    if (i < 0 || i >= self->n) {
+        PyErr_SetString(PyExc_IndexError, "row index out of range");
+        return NULL;
+    }
+    return entry_row(&self->chunks[i / CHUNK_ROWS][i % CHUNK_ROWS]);
+}
+
+static PySequenceMethods RowBuffer_as_sequence = {
+    .sq_length = (lenfunc)RowBuffer_len,
+    .sq_item = (ssizeargfunc)RowBuffer_item,
+};
+
+static PyMethodDef RowBuffer_methods[] = {
+    {"append", (PyCFunction)RowBuffer_append, METH_O, "keep one row (a tuple)"},
+    {"drain", (PyCFunction)RowBuffer_drain, METH_NOARGS,
+     "take every row held, as a list of tuples, leaving the buffer empty"},
+    {NULL}
+};
+
+static PyTypeObject RowBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "app.tracer._hook.RowBuffer",
+    .tp_basicsize = sizeof(RowBuffer),
+    .tp_dealloc = (destructor)RowBuffer_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "the recorder's rows, switch rows packed (see Recorder.drain)",
+    .tp_as_sequence = &RowBuffer_as_sequence,
+    .tp_methods = RowBuffer_methods,
+    .tp_new = PyType_GenericNew,
+};
+
+/* greenlet's own getters for `dead` and `gr_frame`, called directly: a subclass may
+ * override `dead` (gevent's Greenlet does, in Cython, at ~100 ns) but the recorder wants
+ * the greenlet's own state, and the generic attribute lookup is skipped either way. */
+static getter get_dead, get_gr_frame;
+static void *closure_dead, *closure_gr_frame;
+
+typedef struct {
+    PyObject_HEAD
+    RowBuffer *rows;     /* where rows are kept */
     PyObject *attr;      /* name of the task-id attribute on greenlets */
     PyObject *files;     /* frozenset of user file names */
     PyObject *slow;      /* callable(event, args, t): the Python path */
@@ -30,10 +261,11 @@ typedef struct {
     long long t0;
     long long hub_tid;   /* -1 until the Hub is known */
     int force_slow;      /* set by Python while it has state the fast path ignores */
+    CacheEntry lines[CACHE_SIZE];
+    CacheEntry causes[CACHE_SIZE];
 } Hook;
 
-static PyObject *str_switch, *str_dead, *str_gr_frame, *str_wait, *str_switch_cause,
-    *str_wake;
+static PyObject *str_switch, *str_wait, *str_switch_cause, *str_wake;
 
 static void
 Hook_dealloc(Hook *self)
@@ -45,6 +277,8 @@ Hook_dealloc(Hook *self)
     Py_XDECREF(self->pause_of);
     Py_XDECREF(self->prev);
     Py_XDECREF(self->running);
+    cache_clear(self->lines);
+    cache_clear(self->causes);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -54,11 +288,11 @@ Hook_init(Hook *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"rows", "attr", "files", "slow", "pause_of", "prev", "t0", NULL};
     PyObject *rows, *attr, *files, *slow, *pause_of, *prev;
     long long t0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!UOOOOL", kwlist, &PyList_Type, &rows,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!UOOOOL", kwlist, &RowBufferType, &rows,
                                      &attr, &files, &slow, &pause_of, &prev, &t0))
         return -1;
     Py_INCREF(pause_of); Py_XSETREF(self->pause_of, pause_of);
-    Py_INCREF(rows); Py_XSETREF(self->rows, rows);
+    Py_INCREF(rows); Py_XSETREF(self->rows, (RowBuffer *)rows);
     Py_INCREF(attr); Py_XSETREF(self->attr, attr);
     Py_INCREF(files); Py_XSETREF(self->files, files);
     Py_INCREF(slow); Py_XSETREF(self->slow, slow);
@@ -112,6 +346,63 @@ task_id(PyObject *g, PyObject *attr)
     return v;
 }
 
+/* The line a frame is paused on, through the line cache. */
+static int
+frame_line(Hook *self, PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int lasti = PyFrame_GetLasti(frame);
+    CacheEntry *e = cache_find(self->lines, (PyObject *)code, lasti);
+    int line;
+    if (e != NULL) {
+        line = e->ivalue;
+    }
+    else {
+        line = PyFrame_GetLineNumber(frame);
+        cache_put(self->lines, (PyObject *)code, lasti, NULL, line);
+    }
+    Py_DECREF(code);
+    return line;
+}
+
+/* Why `frame` (innermost, in a library) paused, through the cause cache: a new
+ * reference to a str, or NULL with no error set (then the slow path decides). */
+static PyObject *
+library_cause(Hook *self, PyObject *frame, int to_hub)
+{
+    PyCodeObject *inner = PyFrame_GetCode((PyFrameObject *)frame);
+    int key = PyFrame_GetLasti((PyFrameObject *)frame) * 2 + to_hub;
+    CacheEntry *e = cache_find(self->causes, (PyObject *)inner, key);
+    PyObject *cause = NULL;
+    if (e != NULL) {
+        cause = e->value;
+        Py_INCREF(cause);
+    }
+    else {
+        /* pause_of(frame, to_hub) -> (cause, cacheable) */
+        PyObject *r = PyObject_CallFunctionObjArgs(self->pause_of, frame,
+                                                   to_hub ? Py_True : Py_False, NULL);
+        if (r != NULL && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2
+            && PyUnicode_Check(PyTuple_GET_ITEM(r, 0))) {
+            cause = PyTuple_GET_ITEM(r, 0);
+            Py_INCREF(cause);
+            if (PyTuple_GET_ITEM(r, 1) == Py_True)
+                cache_put(self->causes, (PyObject *)inner, key, cause, 0);
+        }
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    Py_DECREF(inner);
+    return cause;
+}
+
+/* Is this code object from one of the user's files? 1, 0, or -1 (error). */
+static inline int
+in_user_files(Hook *self, PyCodeObject *code)
+{
+    return PySet_Contains(self->files, code->co_filename);
+}
+
 static PyObject *
 Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
 {
@@ -131,62 +422,55 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
     PyObject *origin = PyTuple_GET_ITEM(args, 0);
     PyObject *target = PyTuple_GET_ITEM(args, 1);
 
+    /* Both known, origin alive (else a spawn or a finish to record: the slow path). */
     PyObject *src = task_id(origin, self->attr);
-    if (src == NULL) {
+    PyObject *dst = src == NULL ? NULL : task_id(target, self->attr);
+    PyObject *dead = dst == NULL ? NULL : get_dead(origin, closure_dead);
+    long long src_id = -1, dst_id = -1;
+    if (dead == Py_False) {
+        src_id = PyLong_AsLongLong(src);
+        dst_id = PyLong_AsLongLong(dst);
+    }
+    Py_XDECREF(src);
+    Py_XDECREF(dead);
+    if (src_id < 0 || dst_id < 0 || src_id > INT_MAX || dst_id > INT_MAX) {
+        Py_XDECREF(dst);
         PyErr_Clear();
         return go_slow(self, event, args, t);
     }
-    PyObject *dst = task_id(target, self->attr);
-    if (dst == NULL) {
-        PyErr_Clear();
-        Py_DECREF(src);
-        return go_slow(self, event, args, t);
-    }
-    PyObject *dead = PyObject_GetAttr(origin, str_dead);
-    if (dead != Py_False) {  /* a finish to record: the slow path does it */
-        Py_XDECREF(dead);
-        PyErr_Clear();
-        Py_DECREF(src);
-        Py_DECREF(dst);
-        return go_slow(self, event, args, t);
-    }
-    Py_DECREF(dead);
 
-    PyObject *line, *cause, *keep = NULL;
-    long long src_id = PyLong_AsLongLong(src);
-    long long dst_id = PyLong_AsLongLong(dst);
+    int line = -1;
+    PyObject *cause;
     if (src_id == self->hub_tid) {
-        Py_INCREF(Py_None);
-        line = Py_None;
+        Py_INCREF(str_wake);
         cause = str_wake;
     }
     else {
-        PyObject *frame = PyObject_GetAttr(origin, str_gr_frame);
-        int in_user = 0;
-        if (frame != NULL && frame != Py_None && PyFrame_Check(frame)) {
+        int to_hub = dst_id == self->hub_tid;
+        PyObject *frame = get_gr_frame(origin, closure_gr_frame);
+        int in_user = -1;
+        if (frame != NULL && PyFrame_Check(frame)) {
             PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
-            in_user = PySet_Contains(self->files, code->co_filename);
+            in_user = in_user_files(self, code);
             Py_DECREF(code);
         }
-        if (in_user != 1) {
+        if (in_user == 1) {  /* paused right in user code: an explicit switch or wait */
+            line = frame_line(self, (PyFrameObject *)frame);
+            cause = to_hub ? str_wait : str_switch_cause;
+            Py_INCREF(cause);
+        }
+        else if (in_user == 0) {
             /* Paused inside a library (gevent's sleep, a socket...): the line is that of
              * the innermost user frame below it; why it paused, Python reads from the
-             * library's frame (with caches: see _library_cause in recorder.py). */
-            if (in_user < 0 || frame == NULL || !PyFrame_Check(frame)) {
-                Py_XDECREF(frame);
-                PyErr_Clear();
-                Py_DECREF(src);
-                Py_DECREF(dst);
-                return go_slow(self, event, args, t);
-            }
+             * library's frame, once per (code, instruction) when the answer depends on
+             * nothing else (see _library_pause in recorder.py). */
             PyFrameObject *f = PyFrame_GetBack((PyFrameObject *)frame);
-            line = NULL;
             while (f != NULL) {
                 PyCodeObject *c = PyFrame_GetCode(f);
-                int found = PySet_Contains(self->files, c->co_filename);
+                int found = in_user_files(self, c);
                 Py_DECREF(c);
                 if (found == 1) {
-                    line = PyLong_FromLong(PyFrame_GetLineNumber(f));
+                    line = frame_line(self, f);
                     Py_DECREF(f);
                     break;
                 }
@@ -194,51 +478,32 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
                 Py_DECREF(f);
                 f = back;
             }
-            if (line == NULL) {
-                Py_INCREF(Py_None);
-                line = Py_None;
-            }
-            keep = PyObject_CallFunctionObjArgs(
-                self->pause_of, frame, dst_id == self->hub_tid ? Py_True : Py_False, NULL);
-            Py_DECREF(frame);
-            if (keep == NULL || !PyUnicode_Check(keep)) {
-                Py_XDECREF(keep);
-                Py_DECREF(line);
-                PyErr_Clear();
-                Py_DECREF(src);
-                Py_DECREF(dst);
-                return go_slow(self, event, args, t);
-            }
-            cause = keep;  /* borrowed from keep, released once the row holds it */
+            cause = library_cause(self, frame, to_hub);
         }
-        else {
-            line = PyLong_FromLong(PyFrame_GetLineNumber((PyFrameObject *)frame));
-            Py_DECREF(frame);
-            cause = dst_id == self->hub_tid ? str_wait : str_switch_cause;
+        else
+            cause = NULL;
+        Py_XDECREF(frame);
+        if (cause == NULL) {
+            Py_DECREF(dst);
+            PyErr_Clear();
+            return go_slow(self, event, args, t);
         }
     }
-    PyObject *row = PyTuple_New(6);
-    if (row == NULL) {
-        Py_DECREF(src); Py_DECREF(dst); Py_DECREF(line); Py_XDECREF(keep);
+    Entry *e = rb_slot(self->rows);
+    if (e == NULL) {
+        Py_DECREF(dst);
+        Py_DECREF(cause);
         return NULL;
     }
-    PyTuple_SET_ITEM(row, 0, PyLong_FromLongLong(t));
-    PyTuple_SET_ITEM(row, 1, PyLong_FromLong(0));  /* SWITCH */
-    PyTuple_SET_ITEM(row, 2, src);                 /* references move into the row */
-    Py_INCREF(dst);
-    PyTuple_SET_ITEM(row, 3, dst);
-    PyTuple_SET_ITEM(row, 4, line);
-    Py_INCREF(cause);
-    PyTuple_SET_ITEM(row, 5, cause);
-    Py_XDECREF(keep);
-    /* Ints, strings and None cannot form cycles: keep the collector off a million rows. */
-    PyObject_GC_UnTrack(row);
-    int failed = PyList_Append(self->rows, row);
-    Py_DECREF(row);
-    Py_XSETREF(self->running, dst);  /* takes our remaining reference to dst */
+    e->t = t;
+    e->obj = cause;  /* the reference moves into the buffer */
+    e->src = (int)src_id;
+    e->dst = (int)dst_id;
+    e->line = line;
+    e->packed = 1;
+    self->rows->n++;
+    Py_XSETREF(self->running, dst);  /* takes our reference to dst */
     self->switched_at = t;
-    if (failed)
-        return NULL;
     return call_prev(self, event, args);
 }
 
@@ -389,26 +654,63 @@ static struct PyModuleDef hookmodule = {
     module_methods,
 };
 
+static int
+find_getter(PyObject *type, const char *name, getter *get, void **closure)
+{
+    PyObject *descr = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, name);
+    if (descr == NULL || !PyObject_TypeCheck(descr, &PyGetSetDescr_Type)) {
+        PyErr_Format(PyExc_ImportError, "greenlet.greenlet.%s is not a C getter", name);
+        return -1;
+    }
+    *get = ((PyGetSetDescrObject *)descr)->d_getset->get;
+    *closure = ((PyGetSetDescrObject *)descr)->d_getset->closure;
+    return 0;
+}
+
+static int
+find_getters(void)
+{
+    PyObject *mod = PyImport_ImportModule("greenlet");
+    if (mod == NULL)
+        return -1;
+    PyObject *type = PyObject_GetAttrString(mod, "greenlet");
+    Py_DECREF(mod);
+    if (type == NULL)
+        return -1;
+    int r = -1;
+    if (PyType_Check(type)
+        && find_getter(type, "dead", &get_dead, &closure_dead) == 0
+        && find_getter(type, "gr_frame", &get_gr_frame, &closure_gr_frame) == 0)
+        r = 0;
+    /* sys.modules keeps greenlet.greenlet alive: the getters stay valid. */
+    Py_DECREF(type);
+    return r;
+}
+
 PyMODINIT_FUNC
 PyInit__hook(void)
 {
-    if (PyType_Ready(&HookType) < 0 || PyType_Ready(&ProfilerType) < 0)
+    if (PyType_Ready(&HookType) < 0 || PyType_Ready(&ProfilerType) < 0
+        || PyType_Ready(&RowBufferType) < 0)
         return NULL;
     str_switch = PyUnicode_InternFromString("switch");
-    str_dead = PyUnicode_InternFromString("dead");
-    str_gr_frame = PyUnicode_InternFromString("gr_frame");
     str_wait = PyUnicode_InternFromString("wait");
     str_switch_cause = str_switch;
     str_wake = PyUnicode_InternFromString("wake");
+    if (find_getters() < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&hookmodule);
     if (m == NULL)
         return NULL;
     Py_INCREF(&HookType);
     Py_INCREF(&ProfilerType);
+    Py_INCREF(&RowBufferType);
     if (PyModule_AddObject(m, "Hook", (PyObject *)&HookType) < 0
-        || PyModule_AddObject(m, "Profiler", (PyObject *)&ProfilerType) < 0) {
+        || PyModule_AddObject(m, "Profiler", (PyObject *)&ProfilerType) < 0
+        || PyModule_AddObject(m, "RowBuffer", (PyObject *)&RowBufferType) < 0) {
         Py_DECREF(&HookType);
         Py_DECREF(&ProfilerType);
+        Py_DECREF(&RowBufferType);
         Py_DECREF(m);
         return NULL;
     }
