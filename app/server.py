@@ -79,6 +79,30 @@ def load_trace_file(path: str) -> dict[str, Any]:
         raise SystemExit(f"coroscope: cannot open {path}: {exc}") from None
 
 
+def host_names(host: str) -> set[str]:
+    """The names a browser may put in its Host header to reach a server bound to ``host``.
+
+    Loopback: the loopback names. A wildcard (``0.0.0.0``, ``::``): those, plus this
+    machine's name and addresses, which is how others on the network reach it. Any other
+    address: itself. Everything else is refused (see ``forbidden_reason``).
+    """
+    shown = f"[{host}]" if ":" in host else host
+    names = {shown}
+    if host in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):
+        names |= {"127.0.0.1", "localhost", "[::1]"}
+    if host in ("0.0.0.0", "::"):
+        machine = socket.gethostname()
+        names |= {machine, socket.getfqdn()}
+        try:
+            infos = socket.getaddrinfo(machine, None)
+        except OSError:
+            infos = []
+        for info in infos:
+            address = info[4][0]
+            names.add(f"[{address}]" if ":" in address else address)
+    return names
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
@@ -91,10 +115,10 @@ def serve(
     listener = bind(host, port)
     port = listener.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    allowed = {f"{shown}:{port}"}
-    if host in ("127.0.0.1", "::1", "localhost"):
-        allowed |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-    app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed)))
+    loopback = host in ("127.0.0.1", "::1", "localhost")
+    allowed = {f"{name}:{port}" for name in host_names(host)}
+    app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed),
+                          WS_COMPRESSION=not loopback))
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else shown}:{port}/"
     for path, trace in zip(traces, loaded, strict=True):
         run = app.extensions["coroscope.runs"].add_imported(trace)

@@ -6,6 +6,8 @@ import socket
 
 from demos import DEMOS
 
+from .conftest import Server
+
 
 def test_demos_are_listed_with_their_params(server):
     status, demos = server.get("/api/demos")
@@ -67,7 +69,7 @@ def raw_http(server, request: bytes) -> tuple[int, bytes]:
     return int(data.split(b" ", 2)[1]), data
 
 
-def ws_handshake(host: str, origin: str | None) -> bytes:
+def ws_handshake(host: str, origin: str | None, deflate: bool = False) -> bytes:
     lines = [
         "GET /ws HTTP/1.1",
         f"Host: {host}",
@@ -78,7 +80,41 @@ def ws_handshake(host: str, origin: str | None) -> bytes:
     ]
     if origin is not None:
         lines.append(f"Origin: {origin}")
+    if deflate:  # what Chromium offers on every websocket
+        lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_websocket_compression_is_declined_on_loopback(server):
+    host = f"127.0.0.1:{server.port}"
+    status, head = raw_http(server, ws_handshake(host, f"http://{host}", deflate=True))
+    assert status == 101
+    assert b"sec-websocket-extensions" not in head.split(b"\r\n\r\n")[0].lower()
+
+
+def test_wildcard_bind_answers_its_own_url_and_compresses(tmp_path):
+    """Bound to 0.0.0.0 (a classroom): the printed 127.0.0.1 URL works, the machine's
+    own name works, a foreign Host is still refused, and clients that may be remote
+    get permessage-deflate."""
+    import socket as _socket
+
+    srv = Server(tmp_path / "wild.log", "--host", "0.0.0.0")
+    try:
+        status, body = raw_http(srv, f"GET /api/demos HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}"
+                                     "\r\n\r\n".encode())
+        assert status == 200
+        machine = f"{_socket.gethostname()}:{srv.port}"
+        status, _ = raw_http(srv, f"GET /api/demos HTTP/1.1\r\nHost: {machine}\r\n\r\n"
+                             .encode())
+        assert status == 200
+        status, body = raw_http(srv, ws_handshake(f"evil.example:{srv.port}", None))
+        assert status == 403 and b"is not this server" in body
+        host = f"127.0.0.1:{srv.port}"
+        status, head = raw_http(srv, ws_handshake(host, f"http://{host}", deflate=True))
+        assert status == 101
+        assert b"permessage-deflate" in head.split(b"\r\n\r\n")[0].lower()
+    finally:
+        srv.stop()
 
 
 def test_forged_origin_and_host_are_refused(server):

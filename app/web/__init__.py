@@ -32,6 +32,9 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         # MAX_MESSAGE_BYTES but below it gets an error frame and the connection lives on.
         SOCK_SERVER_OPTIONS={"max_message_size": 16 << 20},
         MAX_MESSAGE_BYTES=64 << 10,
+        # permessage-deflate on /ws: off on loopback, where it only costs CPU on both ends
+        # (see app/web/live.py); `serve` turns it on when bound to another address.
+        WS_COMPRESSION=False,
         # Imported trace files: about 100 bytes an event in JSON, so ~2M events.
         MAX_CONTENT_LENGTH=256 << 20,
         JSON_SORT_KEYS=False,
