@@ -233,3 +233,56 @@ def test_generator_send_and_yield_exact_rows():
     ]
     assert rec.rows[-1][4].startswith("yield: 2 items in ")
     assert sys.getprofile() is None
+
+
+def _inner():
+    total = 0
+    while True:
+        try:
+            x = yield total
+        except ValueError:
+            x = 100
+        total += x
+
+
+def _outer(n):
+    inner = _inner()
+    next(inner)
+    for i in range(n):
+        got = yield inner.send(i)
+        if got == "boom":
+            inner.throw(ValueError)
+    inner.close()
+
+
+def _drive_generators():
+    g = _outer(4)
+    next(g)
+    g.send(None)
+    g.send("boom")
+    for _ in g:
+        pass
+
+
+def test_generator_paths_record_the_same_rows():
+    """Generators driving generators, a throw, a close and a finish: the C profiler (which
+    records the common resume and yield itself) and the Python one give identical rows."""
+    from app.tracer import recorder
+
+    if recorder._FastHook is None:
+        pytest.skip("the C hook is not built")
+    rows = {}
+    for fast in (True, False):
+        rec = Recorder(user_files=[__file__], generators=True, fast=fast)
+        rec.start()
+        try:
+            _drive_generators()
+        finally:
+            rec.stop()
+        rows[fast] = without_time(rec.rows)
+    assert rows[True] == rows[False]
+    switches = [r for r in rows[True] if r[0] in (SWITCH, THROW)]
+    causes = [r[-1] for r in switches]
+    assert causes.count("send") >= 8 and causes.count("yield") >= 8
+    assert "throw" in causes and "finish" in causes
+    assert sys.getprofile() is None

@@ -257,6 +257,7 @@ typedef struct {
     PyObject *pause_of;  /* callable(frame, to_hub) -> cause, for pauses inside a library */
     PyObject *prev;      /* the previous tracer, or None */
     PyObject *running;   /* task id now running (read by BusyWatch) */
+    PyObject *current_override;  /* the generator (or driver) task running, or None */
     long long switched_at;
     long long t0;
     long long hub_tid;   /* -1 until the Hub is known */
@@ -265,7 +266,7 @@ typedef struct {
     CacheEntry causes[CACHE_SIZE];
 } Hook;
 
-static PyObject *str_switch, *str_wait, *str_switch_cause, *str_wake;
+static PyObject *str_switch, *str_wait, *str_switch_cause, *str_wake, *str_send, *str_yield;
 
 static void
 Hook_dealloc(Hook *self)
@@ -277,6 +278,7 @@ Hook_dealloc(Hook *self)
     Py_XDECREF(self->pause_of);
     Py_XDECREF(self->prev);
     Py_XDECREF(self->running);
+    Py_XDECREF(self->current_override);
     cache_clear(self->lines);
     cache_clear(self->causes);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -298,6 +300,7 @@ Hook_init(Hook *self, PyObject *args, PyObject *kwds)
     Py_INCREF(slow); Py_XSETREF(self->slow, slow);
     Py_INCREF(prev); Py_XSETREF(self->prev, prev);
     Py_INCREF(Py_None); Py_XSETREF(self->running, Py_None);
+    Py_INCREF(Py_None); Py_XSETREF(self->current_override, Py_None);
     self->t0 = t0;
     self->hub_tid = -1;
     self->force_slow = 0;
@@ -509,6 +512,8 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
 
 static PyMemberDef Hook_members[] = {
     {"running", T_OBJECT, offsetof(Hook, running), 0, "task id now running"},
+    {"current_override", T_OBJECT, offsetof(Hook, current_override), 0,
+     "the generator task running (see generators.py), or None"},
     {"switched_at", T_LONGLONG, offsetof(Hook, switched_at), 0, "when it got control"},
     {"hub_tid", T_LONGLONG, offsetof(Hook, hub_tid), 0, "the Hub's task id, or -1"},
     {"force_slow", T_INT, offsetof(Hook, force_slow), 0, "send every event to Python"},
@@ -544,6 +549,10 @@ typedef struct {
     PyObject *on_resume;         /* callable(frame) */
     PyObject *on_leave;          /* callable(frame) */
     PyObject *on_driver_return;  /* callable(frame) */
+    PyObject *closing;           /* set: generator frames being closed by the collector */
+    PyObject *at_yield;          /* callable(frame) -> bool: paused at a yield? */
+    Hook *hook;                  /* rows, clock and running state of the recorder */
+    CacheEntry yields[CACHE_SIZE];  /* (code, lasti) -> at a YIELD_VALUE? */
 } Profiler;
 
 static void
@@ -555,6 +564,10 @@ Profiler_dealloc(Profiler *self)
     Py_XDECREF(self->on_resume);
     Py_XDECREF(self->on_leave);
     Py_XDECREF(self->on_driver_return);
+    Py_XDECREF(self->closing);
+    Py_XDECREF(self->at_yield);
+    Py_XDECREF(self->hook);
+    cache_clear(self->yields);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -562,11 +575,13 @@ static int
 Profiler_init(Profiler *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"files", "generators", "drivers", "on_resume", "on_leave",
-                             "on_driver_return", NULL};
-    PyObject *files, *generators, *drivers, *on_resume, *on_leave, *on_driver_return;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OOO", kwlist, &files, &PyDict_Type,
-                                     &generators, &PyDict_Type, &drivers, &on_resume,
-                                     &on_leave, &on_driver_return))
+                             "on_driver_return", "closing", "at_yield", "hook", NULL};
+    PyObject *files, *generators, *drivers, *on_resume, *on_leave, *on_driver_return,
+        *closing, *at_yield, *hook;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OOOO!OO!", kwlist, &files,
+                                     &PyDict_Type, &generators, &PyDict_Type, &drivers,
+                                     &on_resume, &on_leave, &on_driver_return, &PySet_Type,
+                                     &closing, &at_yield, &HookType, &hook))
         return -1;
     Py_INCREF(files); Py_XSETREF(self->files, files);
     Py_INCREF(generators); Py_XSETREF(self->generators, generators);
@@ -574,7 +589,120 @@ Profiler_init(Profiler *self, PyObject *args, PyObject *kwds)
     Py_INCREF(on_resume); Py_XSETREF(self->on_resume, on_resume);
     Py_INCREF(on_leave); Py_XSETREF(self->on_leave, on_leave);
     Py_INCREF(on_driver_return); Py_XSETREF(self->on_driver_return, on_driver_return);
+    Py_INCREF(closing); Py_XSETREF(self->closing, closing);
+    Py_INCREF(at_yield); Py_XSETREF(self->at_yield, at_yield);
+    Py_INCREF(hook); Py_XSETREF(self->hook, (Hook *)hook);
     return 0;
+}
+
+/* Is `frame` paused at a YIELD_VALUE? 1, 0, or -1 (error). Asked of Python once per
+ * (code, instruction), then cached. */
+static int
+paused_at_yield(Profiler *self, PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int lasti = PyFrame_GetLasti(frame);
+    CacheEntry *e = cache_find(self->yields, (PyObject *)code, lasti);
+    int r;
+    if (e != NULL) {
+        r = e->ivalue;
+    }
+    else {
+        PyObject *v = PyObject_CallOneArg(self->at_yield, (PyObject *)frame);
+        r = v == NULL ? -1 : PyObject_IsTrue(v);
+        Py_XDECREF(v);
+        if (r >= 0)
+            cache_put(self->yields, (PyObject *)code, lasti, NULL, r);
+    }
+    Py_DECREF(code);
+    return r;
+}
+
+/* The generator or driver task of `frame`: a borrowed int, or NULL. */
+static PyObject *
+frame_task(Profiler *self, PyObject *frame)
+{
+    PyObject *tid = PyDict_GetItemWithError(self->generators, frame);
+    if (tid == NULL && !PyErr_Occurred() && PyDict_GET_SIZE(self->drivers))
+        tid = PyDict_GetItemWithError(self->drivers, frame);
+    return tid;
+}
+
+/* One switch row, as GeneratorTracer would append it, and the recorder's note_switch. */
+static int
+generator_switch(Profiler *self, long long t, PyObject *src, PyObject *dst, int line,
+                 PyObject *cause)
+{
+    Hook *hook = self->hook;
+    long src_id = PyLong_AsLong(src), dst_id = PyLong_AsLong(dst);
+    if ((src_id == -1 || dst_id == -1) && PyErr_Occurred())
+        return -1;
+    Entry *e = rb_slot(hook->rows);
+    if (e == NULL)
+        return -1;
+    Py_INCREF(cause);
+    e->t = t;
+    e->obj = cause;
+    e->src = (int)src_id;
+    e->dst = (int)dst_id;
+    e->line = line;
+    e->packed = 1;
+    hook->rows->n++;
+    Py_INCREF(dst);
+    Py_XSETREF(hook->running, dst);
+    hook->switched_at = t;
+    Py_INCREF(dst);
+    Py_XSETREF(hook->current_override, dst);
+    return 0;
+}
+
+/* A generator resumed by send()/next() from a frame that already has a task, into a
+ * generator already known: the common case, recorded here. 1: done; 0: Python decides. */
+static int
+fast_resume(Profiler *self, PyFrameObject *frame)
+{
+    Hook *hook = self->hook;
+    if (hook->force_slow || paused_at_yield(self, frame) != 0)
+        return 0;  /* thrown into (or an error): the slow path */
+    PyObject *target = PyDict_GetItemWithError(self->generators, (PyObject *)frame);
+    if (target == NULL)
+        return 0;
+    PyFrameObject *caller = PyFrame_GetBack(frame);
+    if (caller == NULL)
+        return 0;
+    int done = 0;
+    PyObject *origin = frame_task(self, (PyObject *)caller);
+    if (origin != NULL) {
+        long long t = now_ns() - hook->t0;
+        int line = frame_line(hook, caller);
+        done = generator_switch(self, t, origin, target, line, str_send) == 0;
+    }
+    Py_DECREF(caller);
+    return done;
+}
+
+/* A known generator yielding back to a frame that has a task. 1: done; 0: Python. */
+static int
+fast_leave(Profiler *self, PyFrameObject *frame, PyObject *src)
+{
+    Hook *hook = self->hook;
+    if (hook->force_slow || (PySet_GET_SIZE(self->closing)
+                             && PySet_Contains(self->closing, (PyObject *)frame) != 0))
+        return 0;
+    if (paused_at_yield(self, frame) != 1)
+        return 0;  /* it returned or raised: a finish, the slow path */
+    PyFrameObject *back = PyFrame_GetBack(frame);
+    if (back == NULL)
+        return 0;
+    int done = 0;
+    PyObject *dst = frame_task(self, (PyObject *)back);
+    if (dst != NULL) {
+        long long t = now_ns() - hook->t0;
+        int line = frame_line(hook, frame);
+        done = generator_switch(self, t, src, dst, line, str_yield) == 0;
+    }
+    Py_DECREF(back);
+    return done;
 }
 
 static int
@@ -587,12 +715,14 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     int gen = code->co_flags & CO_GENERATOR;
     PyObject *callback = NULL;
     if (what == PyTrace_CALL) {
-        if (gen && PySet_Contains(self->files, code->co_filename) == 1)
+        if (gen && PySet_Contains(self->files, code->co_filename) == 1
+            && !fast_resume(self, frame))
             callback = self->on_resume;
     }
     else if (gen) {
-        if (PyDict_GET_SIZE(self->generators)
-            && PyDict_Contains(self->generators, (PyObject *)frame) == 1)
+        PyObject *src = PyDict_GET_SIZE(self->generators)
+            ? PyDict_GetItemWithError(self->generators, (PyObject *)frame) : NULL;
+        if (src != NULL && !fast_leave(self, frame, src))
             callback = self->on_leave;
     }
     else if (PyDict_GET_SIZE(self->drivers)
@@ -600,10 +730,10 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
         callback = self->on_driver_return;
     }
     Py_DECREF(code);
-    if (callback == NULL) {
-        PyErr_Clear();
+    if (PyErr_Occurred())
+        PyErr_Clear();  /* the fast path bailed out: Python decides (or nothing to do) */
+    if (callback == NULL)
         return 0;
-    }
     PyObject *r = PyObject_CallOneArg(callback, (PyObject *)frame);
     if (r == NULL) {
         PyErr_WriteUnraisable(callback);  /* never break the traced program */
@@ -697,6 +827,8 @@ PyInit__hook(void)
     str_wait = PyUnicode_InternFromString("wait");
     str_switch_cause = str_switch;
     str_wake = PyUnicode_InternFromString("wake");
+    str_send = PyUnicode_InternFromString("send");
+    str_yield = PyUnicode_InternFromString("yield");
     if (find_getters() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&hookmodule);

@@ -164,11 +164,13 @@ def _task_name(g: greenlet.greenlet) -> tuple[str, str]:
 class _State:
     """Where the pure-Python path keeps what the C hook keeps in its own fields."""
 
-    __slots__ = ("running", "switched_at")
+    __slots__ = ("running", "switched_at", "current_override")
 
-    def __init__(self, running: int | None = None, switched_at: int = 0) -> None:
+    def __init__(self, running: int | None = None, switched_at: int = 0,
+                 current_override: int | None = None) -> None:
         self.running = running
         self.switched_at = switched_at
+        self.current_override = current_override
 
 
 class Recorder:
@@ -219,8 +221,6 @@ class Recorder:
         #: a greenlet that called current_thread() has its Dummy-N thread there.
         self.dummy_threads: dict[int, Any] | None = None
         self._thread_named: set[int] = set()
-        #: Set by the generator tracer while a generator (or its driver) runs.
-        self.current_override: int | None = None
         self._generators = None
         if generators:
             from .generators import GeneratorTracer
@@ -248,6 +248,15 @@ class Recorder:
     @switched_at.setter
     def switched_at(self, t: int) -> None:
         self._state.switched_at = t
+
+    @property
+    def current_override(self) -> int | None:
+        """The generator (or driver) task running, set by the generator tracer, or None."""
+        return self._state.current_override
+
+    @current_override.setter
+    def current_override(self, task: int | None) -> None:
+        self._state.current_override = task
 
     @property
     def hub_tid(self) -> int | None:
@@ -281,6 +290,7 @@ class Recorder:
             self._fast = _FastHook(self.rows, self._attr, self.user_files, self._slow,
                                    _library_pause, prev, self.t0)
             self._fast.running, self._fast.switched_at = self.running, 0
+            self._fast.current_override = self.current_override
             self._state = self._fast
             self.hub_tid = self._hub_tid
             self._sync_fast()
@@ -302,7 +312,8 @@ class Recorder:
         greenlet.settrace(self._prev_tracer)
         self._prev_tracer = None
         if self._fast is not None:
-            self._state = _State(self._fast.running, self._fast.switched_at)
+            self._state = _State(self._fast.running, self._fast.switched_at,
+                                 self._fast.current_override)
             self._fast = None
 
     def now(self) -> int:
