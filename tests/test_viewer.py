@@ -182,7 +182,8 @@ INCREMENTAL_STATS = """
 async ([trace, step]) => {
   // The live path: rows arrive a few at a time and the accumulator reads only the new
   // ones; after every batch its result must be what a full pass gives.
-  const { Store, StatsAccumulator, computeStats, exportToBatches } = await import('/static/js/store.js');
+  const { Store, StatsAccumulator, computeStats, exportToBatches } =
+    await import('/static/js/store.js');
   const store = new Store();
   const acc = new StatsAccumulator();
   const rows = exportToBatches(trace).flatMap((b) => b.rows);
@@ -191,9 +192,11 @@ async ([trace, step]) => {
     store.append(i, rows.slice(i, i + step));
     acc.feed(store);
     const end = store.lastT;
-    if (JSON.stringify(acc.result(store, end)) !== JSON.stringify(computeStats(store, end))) mismatches++;
+    const live = JSON.stringify(acc.result(store, end));
+    if (live !== JSON.stringify(computeStats(store, end))) mismatches++;
   }
-  return { mismatches, irregular: acc.irregular, stats: acc.result(store, trace.run.duration_ns) };
+  const stats = acc.result(store, trace.run.duration_ns);
+  return { mismatches, irregular: acc.irregular, stats };
 }
 """
 
