@@ -51,18 +51,49 @@ def generator_send(n: int) -> None:
         send(i)
 
 
+def calls(n: int) -> None:
+    """Plain function calls, no generator at all: what tracing generators costs the rest
+    of a program (a profile function sees every call; sys.monitoring stops calling after
+    the first at each place)."""
+    def f(x):
+        return x
+
+    for i in range(n):
+        f(i)
+
+
 def _noop(event, args):
     pass
+
+
+def _noop_monitoring(*args):
+    return None
+
+
+MONITORING = hasattr(sys, "monitoring")
 
 
 def timed(mode: str, work: Callable[[], None], generators: bool = False) -> float:
     gc.collect()
     rec = None
+    tool = None
     if mode == "noop":
         if generators:
             sys.setprofile(lambda frame, event, arg: None)
         else:
             greenlet.settrace(_noop)
+    elif mode == "noop_monitoring":
+        # The floor for any sys.monitoring tool: a no-op callback on the events the
+        # recorder asks for (never disabled, as the recorder's user-code locations).
+        mon = sys.monitoring
+        tool = mon.OPTIMIZER_ID
+        mon.use_tool_id(tool, "coroscope-bench")
+        events = 0
+        for name in ("PY_START", "PY_RESUME", "PY_YIELD", "PY_RETURN"):
+            event = getattr(mon.events, name)
+            mon.register_callback(tool, event, _noop_monitoring)
+            events |= event
+        mon.set_events(tool, events)
     elif mode == "recorder":
         rec = Recorder(user_files=[__file__], generators=generators)
         rec.start()
@@ -74,13 +105,17 @@ def timed(mode: str, work: Callable[[], None], generators: bool = False) -> floa
         if mode == "noop":
             sys.setprofile(None)
             greenlet.settrace(None)
+        elif tool is not None:
+            sys.monitoring.set_events(tool, 0)
+            sys.monitoring.free_tool_id(tool)
         elif rec is not None:
             rec.stop()
     return t1 - t0
 
 
-def compare(work: Callable[[], None], repeat: int = 5, generators: bool = False):
-    best = {"untraced": float("inf"), "noop": float("inf"), "recorder": float("inf")}
+def compare(work: Callable[[], None], repeat: int = 5, generators: bool = False,
+            modes=("untraced", "noop", "recorder")):
+    best = dict.fromkeys(modes, float("inf"))
     for _ in range(repeat):
         for mode in best:
             best[mode] = min(best[mode], timed(mode, work, generators))
@@ -108,11 +143,34 @@ def run(report, quick: bool = False) -> None:
            f"ratio recorder/no-op hook {best['recorder'] / best['noop']:.2f} (target <= 1.5)")
 
     m = 100_000 if quick else 500_000
-    best = compare(lambda: generator_send(m), generators=True)
+    modes = ("untraced", "noop", "recorder") + (("noop_monitoring",) if MONITORING else ())
+    best = compare(lambda: generator_send(m), generators=True, modes=modes)
     per = {k: v / m * 1e9 for k, v in best.items()}
+    mechanism = ("sys.monitoring (C callbacks)" if MONITORING and rec_uses_c()
+                 else "C profile function" if rec_uses_c() else "Python profile function")
     report("tracer.generator_send.untraced", per["untraced"], "ns/send", f"{m} sends")
     report("tracer.generator_send.noop_profile", per["noop"], "ns/send",
            f"ratio to untraced {best['noop'] / best['untraced']:.2f}")
+    if MONITORING:
+        report("tracer.generator_send.noop_monitoring", per["noop_monitoring"], "ns/send",
+               f"a no-op sys.monitoring callback; ratio to untraced "
+               f"{best['noop_monitoring'] / best['untraced']:.2f}")
     report("tracer.generator_send.recorder", per["recorder"], "ns/send",
-           f"ratio recorder/no-op profile hook {best['recorder'] / best['noop']:.2f}; "
-           f"sys.monitoring: {'available' if hasattr(sys, 'monitoring') else 'not in this Python'}")
+           f"ratio recorder/no-op profile hook {best['recorder'] / best['noop']:.2f} "
+           f"(target <= 1.5)"
+           + (f", recorder/no-op sys.monitoring callback "
+              f"{best['recorder'] / best['noop_monitoring']:.2f}" if MONITORING else "")
+           + f"; through the {mechanism}"
+           + ("" if MONITORING else "; sys.monitoring: not in this Python (3.12+)"))
+
+    c = 200_000 if quick else 1_000_000
+    best = compare(lambda: calls(c), generators=True)
+    report("tracer.other_calls.recorder", (best["recorder"] - best["untraced"]) / c * 1e9,
+           "ns/call added",
+           f"{c} plain calls while generators are traced: recorder / untraced "
+           f"{best['recorder'] / best['untraced']:.2f}, a no-op profile function "
+           f"{best['noop'] / best['untraced']:.2f}")
+
+
+def rec_uses_c() -> bool:
+    return Recorder(generators=True).fast

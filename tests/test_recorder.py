@@ -286,3 +286,25 @@ def test_generator_paths_record_the_same_rows():
     assert causes.count("send") >= 8 and causes.count("yield") >= 8
     assert "throw" in causes and "finish" in causes
     assert sys.getprofile() is None
+
+
+def test_generators_are_traced_through_sys_monitoring_where_python_has_it(hook_path):
+    """3.12+ with the C hook: sys.monitoring callbacks, no profile function, and the tool
+    id is given back on stop. 3.11 (or the pure-Python path): a profile function."""
+    rec = Recorder(user_files=[__file__], generators=True)
+    rec.start()
+    try:
+        tool = rec._generators._tool
+        monitored = hasattr(sys, "monitoring") and rec.fast
+        if monitored:
+            assert tool is not None and sys.monitoring.get_tool(tool) == "coroscope"
+            assert sys.getprofile() is None
+        else:
+            assert tool is None and sys.getprofile() is not None
+        _drive_generators()
+    finally:
+        rec.stop()
+    assert sys.getprofile() is None
+    if monitored:
+        assert sys.monitoring.get_tool(tool) is None
+    assert sum(1 for r in rec.rows if r[1] == SWITCH and r[5] == "send") >= 8

@@ -552,6 +552,8 @@ typedef struct {
     PyObject *closing;           /* set: generator frames being closed by the collector */
     PyObject *at_yield;          /* callable(frame) -> bool: paused at a yield? */
     Hook *hook;                  /* rows, clock and running state of the recorder */
+    PyObject *disable;           /* sys.monitoring.DISABLE, or NULL */
+    unsigned long thread;        /* the recorder's thread (sys.monitoring is global) */
     CacheEntry yields[CACHE_SIZE];  /* (code, lasti) -> at a YIELD_VALUE? */
 } Profiler;
 
@@ -567,6 +569,7 @@ Profiler_dealloc(Profiler *self)
     Py_XDECREF(self->closing);
     Py_XDECREF(self->at_yield);
     Py_XDECREF(self->hook);
+    Py_XDECREF(self->disable);
     cache_clear(self->yields);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -592,6 +595,7 @@ Profiler_init(Profiler *self, PyObject *args, PyObject *kwds)
     Py_INCREF(closing); Py_XSETREF(self->closing, closing);
     Py_INCREF(at_yield); Py_XSETREF(self->at_yield, at_yield);
     Py_INCREF(hook); Py_XSETREF(self->hook, (Hook *)hook);
+    self->thread = PyThread_get_thread_ident();
     return 0;
 }
 
@@ -657,12 +661,16 @@ generator_switch(Profiler *self, long long t, PyObject *src, PyObject *dst, int 
 }
 
 /* A generator resumed by send()/next() from a frame that already has a task, into a
- * generator already known: the common case, recorded here. 1: done; 0: Python decides. */
+ * generator already known: the common case, recorded here. 1: done; 0: Python decides.
+ * `thrown`: -1 when the caller cannot tell (a profile "call" event: the frame is looked
+ * at), else whether this resume is a throw(). */
 static int
-fast_resume(Profiler *self, PyFrameObject *frame)
+fast_resume(Profiler *self, PyFrameObject *frame, int thrown)
 {
     Hook *hook = self->hook;
-    if (hook->force_slow || paused_at_yield(self, frame) != 0)
+    if (thrown < 0)
+        thrown = paused_at_yield(self, frame);
+    if (hook->force_slow || thrown != 0)
         return 0;  /* thrown into (or an error): the slow path */
     PyObject *target = PyDict_GetItemWithError(self->generators, (PyObject *)frame);
     if (target == NULL)
@@ -681,15 +689,18 @@ fast_resume(Profiler *self, PyFrameObject *frame)
     return done;
 }
 
-/* A known generator yielding back to a frame that has a task. 1: done; 0: Python. */
+/* A known generator yielding back to a frame that has a task. 1: done; 0: Python.
+ * `yielded`: -1 when the caller cannot tell (a profile "return" event), else 0 or 1. */
 static int
-fast_leave(Profiler *self, PyFrameObject *frame, PyObject *src)
+fast_leave(Profiler *self, PyFrameObject *frame, PyObject *src, int yielded)
 {
     Hook *hook = self->hook;
     if (hook->force_slow || (PySet_GET_SIZE(self->closing)
                              && PySet_Contains(self->closing, (PyObject *)frame) != 0))
         return 0;
-    if (paused_at_yield(self, frame) != 1)
+    if (yielded < 0)
+        yielded = paused_at_yield(self, frame);
+    if (yielded != 1)
         return 0;  /* it returned or raised: a finish, the slow path */
     PyFrameObject *back = PyFrame_GetBack(frame);
     if (back == NULL)
@@ -716,13 +727,13 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     PyObject *callback = NULL;
     if (what == PyTrace_CALL) {
         if (gen && PySet_Contains(self->files, code->co_filename) == 1
-            && !fast_resume(self, frame))
+            && !fast_resume(self, frame, -1))
             callback = self->on_resume;
     }
     else if (gen) {
         PyObject *src = PyDict_GET_SIZE(self->generators)
             ? PyDict_GetItemWithError(self->generators, (PyObject *)frame) : NULL;
-        if (src != NULL && !fast_leave(self, frame, src))
+        if (src != NULL && !fast_leave(self, frame, src, -1))
             callback = self->on_leave;
     }
     else if (PyDict_GET_SIZE(self->drivers)
@@ -743,6 +754,161 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     return 0;
 }
 
+
+/* ---- the same, as sys.monitoring callbacks (Python 3.12+) ----------------------------
+ *
+ * A profile function runs on every call and return of the thread; sys.monitoring calls
+ * these only for the events asked for, and stops calling at a code location for good once
+ * told DISABLE there: after their first call, the program's other functions cost nothing.
+ * The decisions are those of profiler_event; the events say directly what the profile
+ * function had to read from the frame (resumed by throw()? left by a yield?).
+ */
+
+/* The frame an event is about, when it belongs to the recorder's thread; else NULL. */
+static PyFrameObject *
+event_frame(Profiler *self)
+{
+    if (PyThread_get_thread_ident() != self->thread)
+        return NULL;
+    return PyEval_GetFrame();  /* borrowed: the frame the event fired in */
+}
+
+static int
+user_code(Profiler *self, PyObject *code)
+{
+    return PyCode_Check(code)
+        && PySet_Contains(self->files, ((PyCodeObject *)code)->co_filename) == 1;
+}
+
+static PyObject *
+call_back(PyObject *callback, PyFrameObject *frame, PyObject *flag)
+{
+    PyObject *r = flag == NULL
+        ? PyObject_CallOneArg(callback, (PyObject *)frame)
+        : PyObject_CallFunctionObjArgs(callback, (PyObject *)frame, flag, NULL);
+    if (r == NULL)
+        PyErr_WriteUnraisable(callback);  /* never break the traced program */
+    Py_XDECREF(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+disable_here(Profiler *self)
+{
+    PyErr_Clear();
+    if (self->disable == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(self->disable);
+    return self->disable;
+}
+
+/* PY_START, PY_RESUME: (code, offset) */
+static PyObject *
+Profiler_mon_resume(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1)
+        Py_RETURN_NONE;
+    PyObject *code = args[0];
+    if (!user_code(self, code) || !(((PyCodeObject *)code)->co_flags & CO_GENERATOR))
+        return disable_here(self);
+    PyFrameObject *frame = event_frame(self);
+    if (frame == NULL || fast_resume(self, frame, 0)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    PyErr_Clear();
+    return call_back(self->on_resume, frame, Py_False);
+}
+
+/* PY_THROW: (code, offset, exception); a global event: never disabled. */
+static PyObject *
+Profiler_mon_throw(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || !user_code(self, args[0])
+        || !(((PyCodeObject *)args[0])->co_flags & CO_GENERATOR)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    PyFrameObject *frame = event_frame(self);
+    if (frame == NULL)
+        Py_RETURN_NONE;
+    return call_back(self->on_resume, frame, Py_True);
+}
+
+/* PY_YIELD: (code, offset, value) */
+static PyObject *
+Profiler_mon_yield(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1)
+        Py_RETURN_NONE;
+    if (!user_code(self, args[0]))
+        return disable_here(self);
+    PyFrameObject *frame = event_frame(self);
+    if (frame == NULL)
+        Py_RETURN_NONE;
+    PyObject *src = PyDict_GetItemWithError(self->generators, (PyObject *)frame);
+    if (src == NULL || fast_leave(self, frame, src, 1)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    PyErr_Clear();
+    return call_back(self->on_leave, frame, Py_True);
+}
+
+/* A frame ends (PY_RETURN, or PY_UNWIND for an exception): a traced generator finishes,
+ * or a driver function returns. */
+static PyObject *
+frame_ends(Profiler *self, PyObject *code, int local)
+{
+    if (!PyCode_Check(code))
+        Py_RETURN_NONE;
+    int gen = ((PyCodeObject *)code)->co_flags & CO_GENERATOR;
+    PyFrameObject *frame = NULL;
+    if (gen ? PyDict_GET_SIZE(self->generators) : PyDict_GET_SIZE(self->drivers))
+        frame = event_frame(self);
+    if (frame != NULL) {
+        PyObject *dict = gen ? self->generators : self->drivers;
+        int known = PyDict_Contains(dict, (PyObject *)frame);
+        if (known == 1)
+            return gen ? call_back(self->on_leave, frame, Py_False)
+                       : call_back(self->on_driver_return, frame, NULL);
+    }
+    PyErr_Clear();
+    /* A user function may become a driver later (each call is a new frame): only the
+     * other code is told to stop calling. */
+    if (local && !user_code(self, code))
+        return disable_here(self);
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+/* PY_RETURN: (code, offset, value) */
+static PyObject *
+Profiler_mon_return(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1)
+        Py_RETURN_NONE;
+    return frame_ends(self, args[0], 1);
+}
+
+/* PY_UNWIND: (code, offset, exception); a global event. */
+static PyObject *
+Profiler_mon_unwind(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1)
+        Py_RETURN_NONE;
+    return frame_ends(self, args[0], 0);
+}
+
+static PyObject *
+Profiler_set_disable(Profiler *self, PyObject *disable)
+{
+    Py_INCREF(disable);
+    Py_XSETREF(self->disable, disable);
+    self->thread = PyThread_get_thread_ident();
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 Profiler_install(Profiler *self, PyObject *unused)
 {
@@ -751,6 +917,18 @@ Profiler_install(Profiler *self, PyObject *unused)
 }
 
 static PyMethodDef Profiler_methods[] = {
+    {"mon_resume", (PyCFunction)(void (*)(void))Profiler_mon_resume, METH_FASTCALL,
+     "sys.monitoring PY_START / PY_RESUME callback"},
+    {"mon_throw", (PyCFunction)(void (*)(void))Profiler_mon_throw, METH_FASTCALL,
+     "sys.monitoring PY_THROW callback"},
+    {"mon_yield", (PyCFunction)(void (*)(void))Profiler_mon_yield, METH_FASTCALL,
+     "sys.monitoring PY_YIELD callback"},
+    {"mon_return", (PyCFunction)(void (*)(void))Profiler_mon_return, METH_FASTCALL,
+     "sys.monitoring PY_RETURN callback"},
+    {"mon_unwind", (PyCFunction)(void (*)(void))Profiler_mon_unwind, METH_FASTCALL,
+     "sys.monitoring PY_UNWIND callback"},
+    {"use_monitoring", (PyCFunction)Profiler_set_disable, METH_O,
+     "use_monitoring(sys.monitoring.DISABLE): the mon_* callbacks will be registered"},
     {"install", (PyCFunction)Profiler_install, METH_NOARGS,
      "make this the thread's profile function (sys.getprofile() then returns it)"},
     {NULL}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,28 @@ if TYPE_CHECKING:
 
 _CO_GENERATOR = inspect.CO_GENERATOR
 _YIELD_VALUE = dis.opmap["YIELD_VALUE"]
+
+# Python 3.12+: with the C hook, generator events come from sys.monitoring (see
+# _hook.c), unless $COROSCOPE_NO_MONITORING asks for the profile function.
+_MONITORING = hasattr(sys, "monitoring") and not os.environ.get("COROSCOPE_NO_MONITORING")
+if _MONITORING:
+    _EVENT_LIST = [getattr(sys.monitoring.events, name) for name in (
+        "PY_START", "PY_RESUME", "PY_THROW", "PY_YIELD", "PY_RETURN", "PY_UNWIND")]
+    _EVENTS = 0
+    for _event in _EVENT_LIST:
+        _EVENTS |= _event
+
+
+def _monitoring_tool() -> int | None:
+    """A free sys.monitoring tool id, claimed for coroscope, or None if all are taken."""
+    mon = sys.monitoring
+    for tool in (mon.PROFILER_ID, 3, 4, 5):
+        try:
+            mon.use_tool_id(tool, "coroscope")
+        except ValueError:  # in use by another tool
+            continue
+        return tool
+    return None
 
 
 class GeneratorTracer:
@@ -47,23 +70,48 @@ class GeneratorTracer:
         self._user_code: dict[Any, bool] = {}
         self._yields: dict[Any, frozenset[int]] = {}
         self._saved: Any = None
+        self._tool: int | None = None
 
     def start(self) -> None:
         self._saved = sys.getprofile()
-        if self.rec.fast:
-            from ._hook import Profiler
-
-            # Same decisions as profile() below, taken in C; the common resume and yield
-            # (known generator, known caller) are recorded there too, and Python sees
-            # only a new generator, a throw, a finish or a driver returning.
-            Profiler(self.user_files, self.generators, self.drivers, self._resume,
-                     self._leave, self._driver_returns, self.closing, self._at_yield,
-                     self.rec._fast).install()
-        else:
+        if not self.rec.fast:
             sys.setprofile(self.profile)
+            return
+        from ._hook import Profiler
+
+        # Same decisions as profile() below, taken in C; the common resume and yield
+        # (known generator, known caller) are recorded there too, and Python sees only a
+        # new generator, a throw, a finish or a driver returning.
+        profiler = Profiler(self.user_files, self.generators, self.drivers, self._resume,
+                            self._leave, self._driver_returns, self.closing,
+                            self._at_yield, self.rec._fast)
+        self._tool = _monitoring_tool() if _MONITORING else None
+        if self._tool is None:
+            profiler.install()
+            return
+        mon = sys.monitoring
+        E = mon.events
+        profiler.use_monitoring(mon.DISABLE)
+        mon.restart_events()  # locations disabled by an earlier run of this tool
+        for event, callback in ((E.PY_START, profiler.mon_resume),
+                                (E.PY_RESUME, profiler.mon_resume),
+                                (E.PY_THROW, profiler.mon_throw),
+                                (E.PY_YIELD, profiler.mon_yield),
+                                (E.PY_RETURN, profiler.mon_return),
+                                (E.PY_UNWIND, profiler.mon_unwind)):
+            mon.register_callback(self._tool, event, callback)
+        mon.set_events(self._tool, _EVENTS)
 
     def stop(self) -> None:
-        sys.setprofile(self._saved)
+        if self._tool is not None:
+            mon = sys.monitoring
+            mon.set_events(self._tool, 0)
+            for event in _EVENT_LIST:
+                mon.register_callback(self._tool, event, None)
+            mon.free_tool_id(self._tool)
+            self._tool = None
+        else:
+            sys.setprofile(self._saved)
         self.rec.current_override = None
         self.generators.clear()
         self.drivers.clear()
@@ -114,12 +162,14 @@ class GeneratorTracer:
         rec.rows.append((t, SPAWN, tid, parent, record))
         return tid
 
-    def _resume(self, frame: Any) -> None:
+    def _resume(self, frame: Any, thrown: bool | None = None) -> None:
+        """``thrown``: resumed by throw()? None: read it from the frame (a profile event)."""
         rec = self.rec
         t = rec.now()
         caller = frame.f_back
         origin = self._task_of_frame(caller)
-        thrown = self._at_yield(frame)
+        if thrown is None:
+            thrown = self._at_yield(frame)
         if thrown:
             # Resumed with an exception: g.throw()/g.close(), or the garbage collector
             # closing a generator nobody holds any more. Only the first is a switch.
@@ -155,7 +205,8 @@ class GeneratorTracer:
         rec.note_switch(target, t)
         rec.current_override = target
 
-    def _leave(self, frame: Any) -> None:
+    def _leave(self, frame: Any, yielded: bool | None = None) -> None:
+        """``yielded``: left by a yield? None: read it from the frame (a profile event)."""
         rec = self.rec
         t = rec.now()
         src = self.generators[frame]
@@ -167,7 +218,9 @@ class GeneratorTracer:
         dst = self._task_of_frame(frame.f_back)
         if dst is None:
             dst = rec.greenlet_task()
-        if self._at_yield(frame):
+        if yielded is None:
+            yielded = self._at_yield(frame)
+        if yielded:
             rec.rows.append((t, SWITCH, src, dst, frame.f_lineno, "yield"))
         else:
             del self.generators[frame]
