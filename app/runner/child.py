@@ -179,6 +179,10 @@ def run(spec: dict[str, Any]) -> int:
         else:
             namespace = runpy.run_path(file, run_name="__coroscope_demo__")
             recorder.switched_at = max(recorder.switched_at, recorder.now())
+            # A demo patches threading when it is imported: learn it now, before its first
+            # switch or print, not whenever the flusher next looks (a race that lost the
+            # Dummy-N names of gevent_dummythread in ~1 run in 10).
+            recorder.watch_dummy_threads()
             flusher.watching = True
             namespace["main"](**spec.get("params", {}))
     except SystemExit as exc:

@@ -517,6 +517,8 @@ class Recorder:
 
     def record_stdout(self, task: int, text: str) -> None:
         t = self.now()
+        if self.dummy_threads is None:  # a script may have patched threading just now
+            self.watch_dummy_threads()
         if self.dummy_threads is not None and task not in self._thread_named:
             self._name_thread(greenlet.getcurrent(), task, t)
         self.rows.append((t, STDOUT, task, None, text))
