@@ -155,6 +155,28 @@ def test_monkey_patched_sleep_switches_and_takes_the_max(server):
         "eat food 1", "play 1", "play 2", "eat food 2"]
 
 
+def test_dummythread_names_do_not_wait_for_the_flusher():
+    """The names are learned before the demo's first switch, not when the flusher next
+    polls: with the flusher held off until after the demo has ended, they are all there."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    spec = {"file": str(DEMOS["gevent_dummythread"].path), "events_fd": w,
+            "params": {"eat_seconds": 0.05, "play_seconds": 0.02}, "flush_ms": 1500}
+    proc = subprocess.Popen([sys.executable, "-m", "app.runner.child", json.dumps(spec)],
+                            pass_fds=(w,), cwd=DEMOS["gevent_dummythread"].path.parent.parent)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        lines = [json.loads(line) for line in f]
+    assert proc.wait(timeout=30) == 0
+    rows = [row for m in lines if m["type"] == "events" for row in m["rows"]]
+    names = [row[4]["thread"] for row in rows if row[1] == 7]  # taskinfo
+    assert names[0] == "MainThread" and sorted(names[1:]) == ["Dummy-1", "Dummy-2"]
+
+
 def test_dummythread_names_reach_the_lanes(server):
     t = record(server, "gevent_dummythread", eat_seconds=0.1, play_seconds=0.05)
     threads = {t.names[e["task"]]: e["thread"] for e in t.events if e["kind"] == "taskinfo"}
