@@ -308,3 +308,55 @@ def test_generators_are_traced_through_sys_monitoring_where_python_has_it(hook_p
     if monitored:
         assert sys.monitoring.get_tool(tool) is None
     assert sum(1 for r in rec.rows if r[1] == SWITCH and r[5] == "send") >= 8
+
+
+def _bare():
+    while True:
+        x = yield  # no try: close() and throw() leave right here, at the YIELD_VALUE
+        del x
+
+
+def _ends_at_a_bare_yield():
+    g = _bare()
+    next(g)
+    g.send(1)
+    g.close()  # GeneratorExit at the yield
+    h = _bare()
+    next(h)
+    try:
+        h.throw(ValueError)  # uncaught: leaves at the yield
+    except ValueError:
+        pass
+    k = _bare()
+    next(k)
+    del k  # closed when dropped
+
+
+def test_a_generator_ended_at_a_bare_yield_finishes():
+    """close(), an uncaught throw() and being dropped, each at a yield with no try: the
+    exception leaves the frame at its YIELD_VALUE, which is no yield. Each generator
+    finishes (and nothing yields after its throw), on both paths, with the same rows."""
+    from app.tracer import recorder
+
+    rows = {}
+    for fast in (True, False) if recorder._FastHook is not None else (False,):
+        rec = Recorder(user_files=[__file__], generators=True, fast=fast)
+        rec.start()
+        try:
+            _ends_at_a_bare_yield()
+        finally:
+            rec.stop()
+        rows[fast] = without_time(rec.rows)
+    if len(rows) == 2:
+        assert rows[True] == rows[False]
+    got = rows[False]
+    gens = [r[1] for r in got if r[0] == SPAWN and r[3]["kind"] == "generator"]
+    assert len(gens) == 3
+    assert [r[1] for r in got if r[0] == FINISH and r[1] in gens] == gens
+    for task in gens:
+        mine = [r for r in got if r[0] in (SWITCH, THROW, FINISH) and task in r[1:3]]
+        thrown = [i for i, r in enumerate(mine) if r[0] == THROW]
+        if thrown:
+            after = mine[thrown[0] + 1:]
+            assert not any(r[0] == SWITCH and r[4] == "yield" for r in after), mine
+        assert mine[-1][0] == SWITCH and mine[-1][4] == "finish", mine

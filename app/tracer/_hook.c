@@ -268,19 +268,41 @@ typedef struct {
 
 static PyObject *str_switch, *str_wait, *str_switch_cause, *str_wake, *str_send, *str_yield;
 
+/* Hook and Profiler hold bound methods of the Recorder and GeneratorTracer that hold
+ * them: they take part in the garbage collector, so a recorder dropped without stop()
+ * is still freed. */
+static int
+Hook_traverse(Hook *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->slow);
+    Py_VISIT(self->pause_of);
+    Py_VISIT(self->prev);
+    Py_VISIT(self->running);
+    Py_VISIT(self->current_override);
+    return 0;
+}
+
+static int
+Hook_clear(Hook *self)
+{
+    Py_CLEAR(self->rows);
+    Py_CLEAR(self->attr);
+    Py_CLEAR(self->files);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->pause_of);
+    Py_CLEAR(self->prev);
+    Py_CLEAR(self->running);
+    Py_CLEAR(self->current_override);
+    cache_clear(self->lines);
+    cache_clear(self->causes);
+    return 0;
+}
+
 static void
 Hook_dealloc(Hook *self)
 {
-    Py_XDECREF(self->rows);
-    Py_XDECREF(self->attr);
-    Py_XDECREF(self->files);
-    Py_XDECREF(self->slow);
-    Py_XDECREF(self->pause_of);
-    Py_XDECREF(self->prev);
-    Py_XDECREF(self->running);
-    Py_XDECREF(self->current_override);
-    cache_clear(self->lines);
-    cache_clear(self->causes);
+    PyObject_GC_UnTrack(self);
+    Hook_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -413,6 +435,8 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "hook(event, (origin, target))");
         return NULL;
     }
+    if (self->rows == NULL || self->slow == NULL)  /* cleared by the collector */
+        Py_RETURN_NONE;
     PyObject *event = PyTuple_GET_ITEM(args_in, 0);
     PyObject *args = PyTuple_GET_ITEM(args_in, 1);
     long long t = now_ns() - self->t0;
@@ -527,7 +551,10 @@ static PyTypeObject HookType = {
     .tp_basicsize = sizeof(Hook),
     .tp_dealloc = (destructor)Hook_dealloc,
     .tp_call = (ternaryfunc)Hook_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Hook_traverse,
+    .tp_clear = (inquiry)Hook_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "greenlet.settrace callback: fast path of Recorder (see recorder.py)",
     .tp_members = Hook_members,
     .tp_init = (initproc)Hook_init,
@@ -557,20 +584,42 @@ typedef struct {
     CacheEntry yields[CACHE_SIZE];  /* (code, lasti) -> at a YIELD_VALUE? */
 } Profiler;
 
+static int
+Profiler_traverse(Profiler *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->generators);
+    Py_VISIT(self->drivers);
+    Py_VISIT(self->on_resume);
+    Py_VISIT(self->on_leave);
+    Py_VISIT(self->on_driver_return);
+    Py_VISIT(self->closing);
+    Py_VISIT(self->at_yield);
+    Py_VISIT(self->hook);
+    return 0;
+}
+
+static int
+Profiler_clear(Profiler *self)
+{
+    Py_CLEAR(self->files);
+    Py_CLEAR(self->generators);
+    Py_CLEAR(self->drivers);
+    Py_CLEAR(self->on_resume);
+    Py_CLEAR(self->on_leave);
+    Py_CLEAR(self->on_driver_return);
+    Py_CLEAR(self->closing);
+    Py_CLEAR(self->at_yield);
+    Py_CLEAR(self->hook);
+    Py_CLEAR(self->disable);
+    cache_clear(self->yields);
+    return 0;
+}
+
 static void
 Profiler_dealloc(Profiler *self)
 {
-    Py_XDECREF(self->files);
-    Py_XDECREF(self->generators);
-    Py_XDECREF(self->drivers);
-    Py_XDECREF(self->on_resume);
-    Py_XDECREF(self->on_leave);
-    Py_XDECREF(self->on_driver_return);
-    Py_XDECREF(self->closing);
-    Py_XDECREF(self->at_yield);
-    Py_XDECREF(self->hook);
-    Py_XDECREF(self->disable);
-    cache_clear(self->yields);
+    PyObject_GC_UnTrack(self);
+    Profiler_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -639,8 +688,8 @@ generator_switch(Profiler *self, long long t, PyObject *src, PyObject *dst, int 
 {
     Hook *hook = self->hook;
     long src_id = PyLong_AsLong(src), dst_id = PyLong_AsLong(dst);
-    if ((src_id == -1 || dst_id == -1) && PyErr_Occurred())
-        return -1;
+    if (src_id < 0 || dst_id < 0 || src_id > INT_MAX || dst_id > INT_MAX)
+        return -1;  /* (an error, or an id a packed row cannot hold): the slow path */
     Entry *e = rb_slot(hook->rows);
     if (e == NULL)
         return -1;
@@ -716,11 +765,24 @@ fast_leave(Profiler *self, PyFrameObject *frame, PyObject *src, int yielded)
     return done;
 }
 
+/* callback(frame, flag) from the profile function: errors are reported, never raised. */
+static int
+call_back_int(PyObject *callback, PyFrameObject *frame, PyObject *flag)
+{
+    PyErr_Clear();
+    PyObject *r = PyObject_CallFunctionObjArgs(callback, (PyObject *)frame, flag, NULL);
+    if (r == NULL)
+        PyErr_WriteUnraisable(callback);
+    Py_XDECREF(r);
+    return 0;
+}
+
 static int
 profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     Profiler *self = (Profiler *)obj;
-    if (what != PyTrace_CALL && what != PyTrace_RETURN)
+    if ((what != PyTrace_CALL && what != PyTrace_RETURN) || self->hook == NULL
+        || self->hook->rows == NULL || self->generators == NULL)
         return 0;
     PyCodeObject *code = PyFrame_GetCode(frame);
     int gen = code->co_flags & CO_GENERATOR;
@@ -733,6 +795,12 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     else if (gen) {
         PyObject *src = PyDict_GET_SIZE(self->generators)
             ? PyDict_GetItemWithError(self->generators, (PyObject *)frame) : NULL;
+        /* arg is NULL when an exception leaves the frame: a finish, even if it was
+         * raised at a YIELD_VALUE (close() or an uncaught throw() at a bare yield). */
+        if (src != NULL && arg == NULL) {
+            Py_DECREF(code);
+            return call_back_int(self->on_leave, frame, Py_False);
+        }
         if (src != NULL && !fast_leave(self, frame, src, -1))
             callback = self->on_leave;
     }
@@ -768,15 +836,19 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 static PyFrameObject *
 event_frame(Profiler *self)
 {
-    if (PyThread_get_thread_ident() != self->thread)
+    if (PyThread_get_thread_ident() != self->thread || self->hook == NULL
+        || self->hook->rows == NULL || self->generators == NULL)
         return NULL;
-    return PyEval_GetFrame();  /* borrowed: the frame the event fired in */
+    PyFrameObject *frame = PyEval_GetFrame();  /* borrowed: the frame the event fired in */
+    if (frame == NULL)
+        PyErr_Clear();
+    return frame;
 }
 
 static int
 user_code(Profiler *self, PyObject *code)
 {
-    return PyCode_Check(code)
+    return self->files != NULL && PyCode_Check(code)
         && PySet_Contains(self->files, ((PyCodeObject *)code)->co_filename) == 1;
 }
 
@@ -860,7 +932,7 @@ Profiler_mon_yield(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 frame_ends(Profiler *self, PyObject *code, int local)
 {
-    if (!PyCode_Check(code))
+    if (!PyCode_Check(code) || self->generators == NULL)
         Py_RETURN_NONE;
     int gen = ((PyCodeObject *)code)->co_flags & CO_GENERATOR;
     PyFrameObject *frame = NULL;
@@ -939,7 +1011,10 @@ static PyTypeObject ProfilerType = {
     .tp_name = "app.tracer._hook.Profiler",
     .tp_basicsize = sizeof(Profiler),
     .tp_dealloc = (destructor)Profiler_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Profiler_traverse,
+    .tp_clear = (inquiry)Profiler_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "profile function of GeneratorTracer, filtering in C (see generators.py)",
     .tp_methods = Profiler_methods,
     .tp_init = (initproc)Profiler_init,

@@ -49,9 +49,11 @@ if _MONITORING:
 
 
 def _monitoring_tool() -> int | None:
-    """A free sys.monitoring tool id, claimed for coroscope, or None if all are taken."""
+    """A free sys.monitoring tool id, claimed for coroscope, or None if both are taken
+    (then the profile function is used)."""
     mon = sys.monitoring
-    for tool in (mon.PROFILER_ID, 3, 4, 5):
+    # 3 and 4 have no assigned role; PROFILER_ID is cProfile's (3.12+), so never taken.
+    for tool in (3, 4):
         try:
             mon.use_tool_id(tool, "coroscope")
         except ValueError:  # in use by another tool
@@ -67,6 +69,7 @@ class GeneratorTracer:
         self.generators: dict[Any, int] = {}  # live generator frame -> task id
         self.drivers: dict[Any, int] = {}  # frame of a plain function driving one
         self.closing: set[Any] = set()  # generators being closed by the collector
+        self._thrown: set[Any] = set()  # generators resumed by a throw, until they leave
         self._user_code: dict[Any, bool] = {}
         self._yields: dict[Any, frozenset[int]] = {}
         self._saved: Any = None
@@ -116,6 +119,7 @@ class GeneratorTracer:
         self.generators.clear()
         self.drivers.clear()
         self.closing.clear()
+        self._thrown.clear()
 
     def _is_user(self, code: Any) -> bool:
         known = self._user_code.get(code)
@@ -131,7 +135,14 @@ class GeneratorTracer:
         elif event == "return":
             if code.co_flags & _CO_GENERATOR:
                 if frame in self.generators:
-                    self._leave(frame)
+                    # An exception leaving a generator thrown into at a bare yield (close(),
+                    # an uncaught throw()) also stops at that YIELD_VALUE. The C profile
+                    # function is told (its arg is NULL); here arg is None either way, so
+                    # such an exit after a throw counts as a finish. Left wrong: a throw
+                    # caught, then None yielded again from the same yield.
+                    yielded = self._at_yield(frame) and not (
+                        arg is None and frame in self._thrown)
+                    self._leave(frame, yielded)
             elif frame in self.drivers:
                 self._driver_returns(frame)
 
@@ -176,6 +187,7 @@ class GeneratorTracer:
             target = self.generators.get(frame)
             if target is None:
                 return
+            self._thrown.add(frame)
             if origin is None:
                 self.closing.add(frame)
                 return
@@ -210,6 +222,7 @@ class GeneratorTracer:
         rec = self.rec
         t = rec.now()
         src = self.generators[frame]
+        self._thrown.discard(frame)
         if frame in self.closing:
             self.closing.discard(frame)
             del self.generators[frame]
