@@ -581,7 +581,7 @@ typedef struct {
     Hook *hook;                  /* rows, clock and running state of the recorder */
     PyObject *disable;           /* sys.monitoring.DISABLE, or NULL */
     unsigned long thread;        /* the recorder's thread (sys.monitoring is global) */
-    CacheEntry yields[CACHE_SIZE];  /* (code, lasti) -> at a YIELD_VALUE? */
+    CacheEntry yields[CACHE_SIZE];  /* (code, lasti, leaving) -> at_yield(...) */
 } Profiler;
 
 static int
@@ -651,21 +651,24 @@ Profiler_init(Profiler *self, PyObject *args, PyObject *kwds)
 /* Is `frame` paused at a YIELD_VALUE? 1, 0, or -1 (error). Asked of Python once per
  * (code, instruction), then cached. */
 static int
-paused_at_yield(Profiler *self, PyFrameObject *frame)
+paused_at_yield(Profiler *self, PyFrameObject *frame, int leaving)
 {
+    /* at_yield(frame, leaving): `leaving` is a return event (3.13 then reports the
+     * instruction after the yield), else a resume (was it thrown into?). */
     PyCodeObject *code = PyFrame_GetCode(frame);
-    int lasti = PyFrame_GetLasti(frame);
-    CacheEntry *e = cache_find(self->yields, (PyObject *)code, lasti);
+    int key = PyFrame_GetLasti(frame) * 2 + leaving;
+    CacheEntry *e = cache_find(self->yields, (PyObject *)code, key);
     int r;
     if (e != NULL) {
         r = e->ivalue;
     }
     else {
-        PyObject *v = PyObject_CallOneArg(self->at_yield, (PyObject *)frame);
+        PyObject *v = PyObject_CallFunctionObjArgs(self->at_yield, (PyObject *)frame,
+                                                   leaving ? Py_True : Py_False, NULL);
         r = v == NULL ? -1 : PyObject_IsTrue(v);
         Py_XDECREF(v);
         if (r >= 0)
-            cache_put(self->yields, (PyObject *)code, lasti, NULL, r);
+            cache_put(self->yields, (PyObject *)code, key, NULL, r);
     }
     Py_DECREF(code);
     return r;
@@ -718,7 +721,7 @@ fast_resume(Profiler *self, PyFrameObject *frame, int thrown)
 {
     Hook *hook = self->hook;
     if (thrown < 0)
-        thrown = paused_at_yield(self, frame);
+        thrown = paused_at_yield(self, frame, 0);
     if (hook->force_slow || thrown != 0)
         return 0;  /* thrown into (or an error): the slow path */
     PyObject *target = PyDict_GetItemWithError(self->generators, (PyObject *)frame);
@@ -748,7 +751,7 @@ fast_leave(Profiler *self, PyFrameObject *frame, PyObject *src, int yielded)
                              && PySet_Contains(self->closing, (PyObject *)frame) != 0))
         return 0;
     if (yielded < 0)
-        yielded = paused_at_yield(self, frame);
+        yielded = paused_at_yield(self, frame, 1);
     if (yielded != 1)
         return 0;  /* it returned or raised: a finish, the slow path */
     PyFrameObject *back = PyFrame_GetBack(frame);

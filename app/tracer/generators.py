@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 _CO_GENERATOR = inspect.CO_GENERATOR
 _YIELD_VALUE = dis.opmap["YIELD_VALUE"]
+_RESUME = dis.opmap.get("RESUME", -1)
+# 3.13: a suspended generator's f_lasti is the RESUME after its YIELD_VALUE.
+_YIELD_REPORTS_RESUME = sys.version_info >= (3, 13)
 
 # Python 3.12+: with the C hook, generator events come from sys.monitoring (see
 # _hook.c), unless $COROSCOPE_NO_MONITORING asks for the profile function.
@@ -71,7 +74,7 @@ class GeneratorTracer:
         self.closing: set[Any] = set()  # generators being closed by the collector
         self._thrown: set[Any] = set()  # generators resumed by a throw, until they leave
         self._user_code: dict[Any, bool] = {}
-        self._yields: dict[Any, frozenset[int]] = {}
+        self._yields: dict[Any, tuple[frozenset[int], frozenset[int]]] = {}
         self._saved: Any = None
         self._tool: int | None = None
 
@@ -140,22 +143,30 @@ class GeneratorTracer:
                     # function is told (its arg is NULL); here arg is None either way, so
                     # such an exit after a throw counts as a finish. Left wrong: a throw
                     # caught, then None yielded again from the same yield.
-                    yielded = self._at_yield(frame) and not (
+                    yielded = self._at_yield(frame, leaving=True) and not (
                         arg is None and frame in self._thrown)
                     self._leave(frame, yielded)
             elif frame in self.drivers:
                 self._driver_returns(frame)
 
-    def _at_yield(self, frame: Any) -> bool:
-        """Is the frame's last instruction a YIELD_VALUE? (code.co_code is rebuilt on every
-        access in 3.11, so the offsets are computed once per code object.)"""
+    def _at_yield(self, frame: Any, leaving: bool = False) -> bool:
+        """Is the frame stopped at a yield? ``leaving``: asked on a return event (else on a
+        resume: then a yield means it is being thrown into).
+
+        Up to 3.12 the last instruction is the YIELD_VALUE, both when a generator yields
+        and when it is thrown into. 3.13 reports the RESUME after it instead, for a yield
+        and for any resume: the exit is still told apart, the throw no longer is (on 3.12+
+        sys.monitoring says both, and is what the C hook uses there). The offsets are
+        computed once per code object (co_code is rebuilt on every access).
+        """
         code = frame.f_code
         offsets = self._yields.get(code)
         if offsets is None:
             raw = code.co_code
-            offsets = self._yields[code] = frozenset(
-                i for i in range(0, len(raw), 2) if raw[i] == _YIELD_VALUE)
-        return frame.f_lasti in offsets
+            at = frozenset(i for i in range(0, len(raw), 2) if raw[i] == _YIELD_VALUE)
+            after = frozenset(i + 2 for i in at if raw[i + 2:i + 3] == bytes([_RESUME]))
+            offsets = self._yields[code] = (at, at | after if _YIELD_REPORTS_RESUME else at)
+        return frame.f_lasti in offsets[1 if leaving else 0]
 
     def _task_of_frame(self, frame: Any) -> int | None:
         if frame is None:
@@ -232,7 +243,7 @@ class GeneratorTracer:
         if dst is None:
             dst = rec.greenlet_task()
         if yielded is None:
-            yielded = self._at_yield(frame)
+            yielded = self._at_yield(frame, leaving=True)
         if yielded:
             rec.rows.append((t, SWITCH, src, dst, frame.f_lineno, "yield"))
         else:
