@@ -226,12 +226,27 @@ def test_blocking_demo_warns_that_the_hub_starved(server, page):
     trace = record(server, "gevent_unpatched_sleep", {"eat_seconds": 0.3, "play_seconds": 0.2})
     open_run(page, server, trace["run"]["id"])
     s = state(page)
+    # The header shows the demo and parameters of the run opened, not the default demo.
+    page.wait_for_function("document.querySelector('[data-testid=demo-select]').value"
+                           " === 'gevent_unpatched_sleep'")
+    assert page.locator("[name=eat_seconds]").input_value() == "0.3"
+    assert page.locator("[name=play_seconds]").input_value() == "0.2"
     starved = compute_stats(trace)["hub_starved"]
     assert len(starved) == 2
     warned = [(w["task"], w["t"], w["until"]) for w in s["warnings"] if w["kind"] == "starved"]
     assert warned == [(x["task"], x["since"], x["until"]) for x in starved]
     assert page.get_by_test_id("warnings").locator("li").count() >= 2
     assert "time.sleep(0.3)" in page.get_by_test_id("warnings").inner_text()
+    # Hovering the "!" marker of a warning explains it in the tooltip.
+    k = next(i for i, w in enumerate(s["warnings"]) if w["kind"] == "starved")
+    mark = page.evaluate(f"window.coroscope.warningMarker({k})")
+    box = page.get_by_test_id("timeline").bounding_box()
+    page.mouse.move(box["x"] + mark["x"], box["y"] + mark["y"])
+    tip = page.get_by_test_id("timeline").locator("xpath=..").locator(".tooltip")
+    tip.wait_for(state="visible")
+    assert "Hub starved for" in tip.inner_text() and "time.sleep(0.3)" in tip.inner_text()
+    page.mouse.move(box["x"] + mark["x"], box["y"] + 5)  # off the marker: not the warning
+    assert "Hub starved" not in tip.inner_text() or not tip.is_visible()
     page.evaluate(f"window.coroscope.seek({starved[0]['since'] + 1000})")
     page.wait_for_timeout(300)
     SHOTS.mkdir(parents=True, exist_ok=True)

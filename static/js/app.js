@@ -89,6 +89,7 @@ const run = {
   title: "",
   exportTrace: null, // a loaded export, offered back as the download
   warningsDone: false,
+  shown: null, // {demo, params} of the run on screen, for the picker
 };
 let demos = [];
 let frameRequested = false;
@@ -427,6 +428,8 @@ function onMessage(msg) {
       run.awaiting = false;
       run.live = !FINAL.includes(msg.run.status);
       run.frameAt = performance.now() - (run.live && msg.run.duration_ns ? msg.run.duration_ns / 1e6 : 0);
+      run.shown = { demo: msg.run.demo, params: msg.run.params };
+      showInPicker(run.shown.demo, run.shown.params);
       beginRun({
         runId: msg.run.id, demo: msg.run.demo, title: msg.run.title, kinds: msg.kinds,
         source: msg.run.source, live: run.live,
@@ -492,6 +495,30 @@ function renderDemo() {
   ui.runBoth.hidden = !demo?.compare?.length;
   if (!store.length) state.demo = null;
   invalidate(false);
+}
+
+/** Put the picker on the demo (and parameters) of the run being shown, so that what the
+ * header says matches the timeline (a run opened from History or a #run= link). */
+function showInPicker(demoId, params) {
+  const demo = demos.find((d) => d.id === demoId);
+  if (!demo) return;
+  if (ui.demo.value !== demo.id) {
+    ui.demo.value = demo.id;
+    renderDemo();
+  }
+  for (const p of demo.params ?? []) {
+    const input = ui.params.querySelector(`[name="${CSS.escape(p.name)}"]`);
+    const value = params?.[p.name];
+    if (!input || value === undefined) continue;
+    if (p.type === "choice") {
+      const i = (p.choices ?? []).indexOf(value);
+      if (i >= 0) input.value = String(i);
+    } else if (p.type === "bool") {
+      input.checked = Boolean(value);
+    } else {
+      input.value = String(value);
+    }
+  }
 }
 
 function paramInput(p) {
@@ -848,12 +875,21 @@ const hooks = {
   subscribe,
   loadTrace,
   redraw: () => { dirty = true; frameNow(); return state.lastRedrawMs; },
+  /** Where warning k's marker is drawn, in CSS pixels of the timeline canvas, or null. */
+  warningMarker: (k) => {
+    const w = store.warnings[k];
+    const g = timeline.g;
+    const i = w && g ? g.laneOf[w.task] : undefined;
+    if (i === undefined || i < 0) return null;
+    return { x: timeline.xAt(w.t), y: g.laneTop[i] + g.laneH - 10 };
+  },
 };
 Object.defineProperty(window, "coroscope", { value: Object.freeze(hooks), enumerable: true });
 
-/** Render synchronously (tests read the panels right after a step). */
+/** Render synchronously (tests read the panels right after a step), live or not. */
 function frameNow() {
-  frame(performance.now());
+  lastFrameAt = performance.now();
+  paintFrame();
 }
 
 // ---- start --------------------------------------------------------------------------
@@ -878,6 +914,7 @@ fetchDemos()
     demos = list;
     ui.demo.replaceChildren(...list.map((d) => new Option(d.title, d.id)));
     renderDemo();
+    if (run.shown) showInPicker(run.shown.demo, run.shown.params); // opened before the list came
   })
   .catch((err) => report(t("error.demos", { detail: err.message })));
 openFromHash();

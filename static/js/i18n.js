@@ -99,6 +99,7 @@ const STRINGS = {
     "warn.busy": "{task} never yielded for {duration} ({call})",
     "warn.spin": "{task} spins on gevent.sleep(0): {count} switches in a short time",
     "warn.parked": "{task} is parked at the end (line {line}) and nobody resumed it",
+    "tip.warning": "warning",
 
     "kind.switch": "switch",
     "kind.throw": "throw",
@@ -257,6 +258,7 @@ const STRINGS = {
     "warn.busy": "{task} 连续 {duration} 没有让出（{call}）",
     "warn.spin": "{task} 在 gevent.sleep(0) 上空转：短时间内 {count} 次切换",
     "warn.parked": "{task} 在结尾仍挂起（第 {line} 行），没有人恢复它",
+    "tip.warning": "警告",
 
     "kind.switch": "切换",
     "kind.throw": "抛出",

@@ -4,6 +4,7 @@
 
 import { formatDuration, formatInstant } from "./format.js";
 import { t as tr } from "./i18n.js";
+import { warningText } from "./stats.js";
 import { lowerBound, THROW, upperBound } from "./store.js";
 import { AXIS_H, GUTTER, taskColor } from "./timeline.js";
 
@@ -141,6 +142,8 @@ export class Pointer {
     if (x < GUTTER) return this.hoverLane(x, y);
     this.cursor.hidden = false;
     this.cursor.style.transform = `translateX(${Math.round(x)}px)`;
+    const warning = this.warningAt(x, y);
+    if (warning) return this.showWarning(warning, x, y);
     const best = this.nearestSwitch(tl.timeAt(x));
     if (best < 0 || Math.abs(tl.xAt(g.set.t[best]) - x) > HOVER_PX) {
       this.mark.hidden = true;
@@ -148,6 +151,30 @@ export class Pointer {
       return;
     }
     this.showSwitch(best, x, y);
+  }
+
+  /** The warning whose marker (the "!" triangle drawn by Timeline.drawWarnings) is here. */
+  warningAt(x, y) {
+    const tl = this.timeline;
+    const g = tl.g;
+    for (const w of this.store.warnings) {
+      const i = g.laneOf[w.task];
+      if (i === undefined || i < 0) continue;
+      const yb = g.laneTop[i] + g.laneH - 4;
+      if (Math.abs(tl.xAt(w.t) - x) <= 7 && y >= yb - 14 && y <= yb + 2) return w;
+    }
+    return null;
+  }
+
+  showWarning(w, x, y) {
+    this.mark.hidden = true;
+    const until = Number.isNaN(w.until) ? this.timeline.g.extent : w.until;
+    const rows = [
+      `<div class="tip-head"><b class="tip-kind warning">${escapeHtml(tr("tip.warning"))}</b>` +
+        ` <span class="tip-time">${formatInstant(w.t)} – ${formatInstant(until)}</span></div>`,
+      `<div>${escapeHtml(warningText(this.store, w, until))}</div>`,
+    ];
+    this.show(rows.join(""), x, y);
   }
 
   nearestSwitch(t) {

@@ -106,16 +106,21 @@ export class StatsPanel {
       li.dataset.t = String(w.t);
       li.dataset.kind = w.kind;
       li.title = tr("warn.pick");
-      const task = store.tasks[w.task];
-      li.textContent = tr(`warn.${w.kind}`, {
-        task: task?.label ?? "?",
-        call: w.detail ?? "",
-        line: w.detail || "?",
-        duration: formatDuration((Number.isNaN(w.until) ? s.end : w.until) - w.t),
-        count: formatCount(w.count ?? 0),
-      });
+      li.textContent = warningText(store, w, s.end);
       list.append(li);
     }
     return list;
   }
+}
+
+/** What a warning says, in the page's language (`end`: where a still-open one stops). */
+export function warningText(store, w, end) {
+  const task = store.tasks[w.task];
+  return tr(`warn.${w.kind}`, {
+    task: task?.label ?? "?",
+    call: w.detail ?? "",
+    line: w.detail || "?",
+    duration: formatDuration((Number.isNaN(w.until) ? end : w.until) - w.t),
+    count: formatCount(w.count ?? 0),
+  });
 }
