@@ -379,6 +379,41 @@ def test_language_toggle_is_remembered(server, page):
     assert run.inner_text() == "Run"
 
 
+DROP = """
+([name, text]) => {
+  // What a browser does when a file is dragged over the page and dropped: the same
+  // DataTransfer (kind "Files") on dragenter, dragover and drop.
+  const data = new DataTransfer();
+  data.items.add(new File([text], name, { type: 'application/json' }));
+  const fire = (type) => window.dispatchEvent(
+    new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+  fire('dragenter');
+  const shown = !document.querySelector('[data-testid=dropzone]')?.hidden;
+  fire('dragover');
+  fire('drop');
+  return shown;
+}
+"""
+
+
+def test_a_trace_dropped_on_the_page_opens(server, page):
+    trace = record(server, "greenlet_eat_play")
+    page.goto(server.url + "/")
+    page.wait_for_function("typeof window.coroscope?.loadTrace === 'function'")
+    shown = page.evaluate(DROP, ["eat_play.json", json.dumps(trace)])
+    assert shown  # the drop zone appeared while the file was over the page
+    page.wait_for_function(
+        "window.coroscope.status === 'finished' && window.coroscope.switches === 5")
+    assert page.get_by_test_id("dropzone").is_hidden()
+    assert state(page)["events"] == len(trace["events"])
+    # Dropping something that is not a trace says so and leaves the run on screen.
+    page.evaluate(DROP, ["notes.json", '{"format": "something else"}'])
+    error = page.get_by_test_id("error")
+    error.wait_for(state="visible")
+    assert "notes.json" in error.inner_text()
+    assert state(page)["switches"] == 5
+
+
 def test_opening_a_broken_file_shows_the_servers_error(server, page, tmp_path):
     good = record(server, "greenlet_eat_play")
     bad = copy.deepcopy(good)
