@@ -258,6 +258,8 @@ typedef struct {
     PyObject *prev;      /* the previous tracer, or None */
     PyObject *running;   /* task id now running (read by BusyWatch) */
     PyObject *current_override;  /* the generator (or driver) task running, or None */
+    PyObject *dummy_threads;  /* threading._active once threading is patched, or None */
+    PyObject *thread_named;   /* set of task ids whose Dummy thread is already recorded */
     long long switched_at;
     long long t0;
     long long hub_tid;   /* -1 until the Hub is known */
@@ -279,6 +281,8 @@ Hook_traverse(Hook *self, visitproc visit, void *arg)
     Py_VISIT(self->prev);
     Py_VISIT(self->running);
     Py_VISIT(self->current_override);
+    Py_VISIT(self->dummy_threads);
+    Py_VISIT(self->thread_named);
     return 0;
 }
 
@@ -293,6 +297,8 @@ Hook_clear(Hook *self)
     Py_CLEAR(self->prev);
     Py_CLEAR(self->running);
     Py_CLEAR(self->current_override);
+    Py_CLEAR(self->dummy_threads);
+    Py_CLEAR(self->thread_named);
     cache_clear(self->lines);
     cache_clear(self->causes);
     return 0;
@@ -323,6 +329,8 @@ Hook_init(Hook *self, PyObject *args, PyObject *kwds)
     Py_INCREF(prev); Py_XSETREF(self->prev, prev);
     Py_INCREF(Py_None); Py_XSETREF(self->running, Py_None);
     Py_INCREF(Py_None); Py_XSETREF(self->current_override, Py_None);
+    Py_INCREF(Py_None); Py_XSETREF(self->dummy_threads, Py_None);
+    Py_INCREF(Py_None); Py_XSETREF(self->thread_named, Py_None);
     self->t0 = t0;
     self->hub_tid = -1;
     self->force_slow = 0;
@@ -458,9 +466,19 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
         src_id = PyLong_AsLongLong(src);
         dst_id = PyLong_AsLongLong(dst);
     }
+    /* threading patched: a greenlet that has a Dummy thread not yet recorded is named by
+     * the slow path (the others, and the already named, stay here). */
+    int to_name = 0;
+    if (src_id >= 0 && self->dummy_threads != Py_None && PyDict_Check(self->dummy_threads)
+        && PyAnySet_Check(self->thread_named)
+        && PySet_Contains(self->thread_named, src) == 0) {
+        PyObject *key = PyLong_FromVoidPtr(origin);  /* ident == id(greenlet) */
+        to_name = key == NULL ? -1 : PyDict_Contains(self->dummy_threads, key);
+        Py_XDECREF(key);
+    }
     Py_XDECREF(src);
     Py_XDECREF(dead);
-    if (src_id < 0 || dst_id < 0 || src_id > INT_MAX || dst_id > INT_MAX) {
+    if (src_id < 0 || dst_id < 0 || src_id > INT_MAX || dst_id > INT_MAX || to_name != 0) {
         Py_XDECREF(dst);
         PyErr_Clear();
         return go_slow(self, event, args, t);
@@ -538,6 +556,10 @@ static PyMemberDef Hook_members[] = {
     {"running", T_OBJECT, offsetof(Hook, running), 0, "task id now running"},
     {"current_override", T_OBJECT, offsetof(Hook, current_override), 0,
      "the generator task running (see generators.py), or None"},
+    {"dummy_threads", T_OBJECT, offsetof(Hook, dummy_threads), 0,
+     "threading._active once threading is monkey-patched, or None"},
+    {"thread_named", T_OBJECT, offsetof(Hook, thread_named), 0,
+     "set of task ids whose Dummy thread name is recorded"},
     {"switched_at", T_LONGLONG, offsetof(Hook, switched_at), 0, "when it got control"},
     {"hub_tid", T_LONGLONG, offsetof(Hook, hub_tid), 0, "the Hub's task id, or -1"},
     {"force_slow", T_INT, offsetof(Hook, force_slow), 0, "send every event to Python"},

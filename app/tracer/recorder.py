@@ -272,8 +272,12 @@ class Recorder:
     def _sync_fast(self) -> None:
         """Send every event to the Python path while it holds state the C path ignores."""
         if self._fast is not None:
-            self._fast.force_slow = int(self.busy_task is not None or self._pending is not None
-                                        or self.dummy_threads is not None)
+            self._fast.force_slow = int(self.busy_task is not None or self._pending is not None)
+            # With threading patched, the hook itself sends a greenlet with an unrecorded
+            # Dummy thread to the slow path (which names it): not every switch.
+            if self.dummy_threads is not None and self._fast.dummy_threads is None:
+                self._fast.thread_named = self._thread_named
+                self._fast.dummy_threads = self.dummy_threads
 
     # -- lifecycle ---------------------------------------------------------------
 
