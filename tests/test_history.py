@@ -53,14 +53,19 @@ def test_a_run_survives_a_restart_and_replays(tmp_path):
 def test_a_run_cut_short_by_a_killed_server_is_listed_incomplete(tmp_path):
     data = tmp_path / "data"
     srv = Server(tmp_path / "a.log", "--data-dir", str(data))
+    # Ten tasks of 1 s one after another: the kill lands well inside the run even when a
+    # loaded machine makes the polling below slow.
+    params = {"variant": "sync", "seconds": 1.0}
     status, run = srv.request("POST", "/api/runs", {"demo": "gevent_sync_async",
-                                                    "params": {"variant": "sync"}})
+                                                    "params": params})
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # until a couple of the ten tasks are done
+    seen = []
+    while time.monotonic() < deadline and not seen:  # until two of the ten tasks are done
         _, trace = srv.get(f"/api/runs/{run['id']}/trace.json")
-        if any(e.get("text") == "Task 1 done" for e in trace["events"]):
-            break
+        seen = [e["t"] for e in trace["events"] if e.get("text") == "Task 1 done"]
         time.sleep(0.05)
+    run_url = f"/api/runs/{run['id']}"
+    assert seen, f"'Task 1 done' never showed; the run: {srv.get(run_url)[1]}"
     os.kill(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait(10)
     srv.log.close()
