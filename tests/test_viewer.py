@@ -396,6 +396,26 @@ DROP = """
 """
 
 
+def test_editing_the_picker_while_a_run_starts_is_kept(server, page):
+    """The picker follows runs opened from History or a link, not the one just started from
+    it: a demo picked right after Run (before the server's first frame) stays picked."""
+    page.goto(server.url + "/")
+    page.wait_for_function("document.querySelectorAll('[data-testid=demo-select] option')"
+                           ".length > 3")
+    choose_demo(page, "greenlet_eat_play")
+    page.evaluate("""() => {
+      document.querySelector('[data-testid=run]').click();
+      const sel = document.querySelector('[data-testid=demo-select]');
+      sel.value = 'yield_blocking';  // synchronously: no frame of the run has arrived yet
+      sel.dispatchEvent(new Event('change', {bubbles: true}));
+      document.querySelector('[name=n]').value = '7';
+    }""")
+    page.wait_for_function(
+        "window.coroscope.status === 'finished' && window.coroscope.switches === 5")
+    assert page.get_by_test_id("demo-select").input_value() == "yield_blocking"
+    assert page.locator("[name=n]").input_value() == "7"
+
+
 def test_a_trace_dropped_on_the_page_opens(server, page):
     trace = record(server, "greenlet_eat_play")
     page.goto(server.url + "/")

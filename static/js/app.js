@@ -89,7 +89,8 @@ const run = {
   title: "",
   exportTrace: null, // a loaded export, offered back as the download
   warningsDone: false,
-  shown: null, // {demo, params} of the run on screen, for the picker
+  shown: null, // {demo, params} of a run opened (not started here), for the picker
+  fromPicker: false, // the run on screen was started from the picker
 };
 let demos = [];
 let frameRequested = false;
@@ -428,8 +429,8 @@ function onMessage(msg) {
       run.awaiting = false;
       run.live = !FINAL.includes(msg.run.status);
       run.frameAt = performance.now() - (run.live && msg.run.duration_ns ? msg.run.duration_ns / 1e6 : 0);
-      run.shown = { demo: msg.run.demo, params: msg.run.params };
-      showInPicker(run.shown.demo, run.shown.params);
+      run.shown = run.fromPicker ? null : { demo: msg.run.demo, params: msg.run.params };
+      if (run.shown) showInPicker(run.shown.demo, run.shown.params);
       beginRun({
         runId: msg.run.id, demo: msg.run.demo, title: msg.run.title, kinds: msg.kinds,
         source: msg.run.source, live: run.live,
@@ -477,6 +478,7 @@ function subscribe(runId) {
   run.following = true;
   run.awaiting = true;
   run.live = false;
+  run.fromPicker = false; // opened, not started here: the picker will follow it
   state.status = "running";
   socket.send({ type: "subscribe", run: runId });
   invalidate();
@@ -599,6 +601,7 @@ function startRun() {
   run.awaiting = true;
   run.live = false;
   state.status = "running";
+  run.fromPicker = true; // the picker already shows it, and may be edited meanwhile
   socket.send({ type: "start", demo: demo.id, params });
   invalidate();
 }

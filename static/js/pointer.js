@@ -160,8 +160,12 @@ export class Pointer {
     for (const w of this.store.warnings) {
       const i = g.laneOf[w.task];
       if (i === undefined || i < 0) continue;
+      // Only where drawWarnings drew a marker: inside the window, inside the plot.
+      const until = Number.isNaN(w.until) ? g.extent : w.until;
+      const xm = tl.xAt(w.t);
+      if (until < g.t0 || w.t > g.t1 || xm < g.plotX0 || xm > g.plotX1) continue;
       const yb = g.laneTop[i] + g.laneH - 4;
-      if (Math.abs(tl.xAt(w.t) - x) <= 7 && y >= yb - 14 && y <= yb + 2) return w;
+      if (Math.abs(xm - x) <= 7 && y >= yb - 14 && y <= yb + 2) return w;
     }
     return null;
   }
