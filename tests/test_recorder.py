@@ -265,6 +265,23 @@ def _outer(n):
     inner.close()
 
 
+def generator_rows_on_each_path(work) -> dict[bool, list]:
+    """{fast: rows without times} of ``work()`` traced with generators, on the C path (if
+    built) and the pure-Python one."""
+    from app.tracer import recorder
+
+    rows = {}
+    for fast in (True, False) if recorder._FastHook is not None else (False,):
+        rec = Recorder(user_files=[__file__], generators=True, fast=fast)
+        rec.start()
+        try:
+            work()
+        finally:
+            rec.stop()
+        rows[fast] = without_time(rec.rows)
+    return rows
+
+
 def _drive_generators():
     g = _outer(4)
     next(g)
@@ -282,15 +299,7 @@ def test_generator_paths_record_the_same_rows():
 
     if recorder._FastHook is None:
         pytest.skip("the C hook is not built")
-    rows = {}
-    for fast in (True, False):
-        rec = Recorder(user_files=[__file__], generators=True, fast=fast)
-        rec.start()
-        try:
-            _drive_generators()
-        finally:
-            rec.stop()
-        rows[fast] = without_time(rec.rows)
+    rows = generator_rows_on_each_path(_drive_generators)
     assert rows[True] == rows[False]
     switches = [r for r in rows[True] if r[0] in (SWITCH, THROW)]
     causes = [r[-1] for r in switches]
@@ -348,17 +357,7 @@ def test_a_generator_ended_at_a_bare_yield_finishes():
     """close(), an uncaught throw() and being dropped, each at a yield with no try: the
     exception leaves the frame at its YIELD_VALUE, which is no yield. Each generator
     finishes (and nothing yields after its throw), on both paths, with the same rows."""
-    from app.tracer import recorder
-
-    rows = {}
-    for fast in (True, False) if recorder._FastHook is not None else (False,):
-        rec = Recorder(user_files=[__file__], generators=True, fast=fast)
-        rec.start()
-        try:
-            _ends_at_a_bare_yield()
-        finally:
-            rec.stop()
-        rows[fast] = without_time(rec.rows)
+    rows = generator_rows_on_each_path(_ends_at_a_bare_yield)
     if len(rows) == 2:
         assert rows[True] == rows[False]
     got = rows[False]

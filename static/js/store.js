@@ -625,23 +625,31 @@ export class StatsAccumulator {
       rows.push(row);
     });
     const byId = new Map(rows.map((task) => [task.id, task]));
-    const starved = [...this.starved];
-    for (const [id, since] of this.blocks) {
-      if (byId.has(id)) byId.get(id).blocked += end - since;
-      if (end - since > this.threshold) starved.push({ task: id, since, until: end });
-    }
-    for (const task of rows) {
-      task.parked = Math.max(0, (task.died !== null ? task.died : end) - task.born - task.running);
-      delete task.died;
-      delete task.born;
-    }
-    const totals = {};
-    for (const key of ["running", "blocked", "parked", "switches_in", "switches_out"]) {
-      totals[key] = rows.reduce((sum, task) => sum + task[key], 0);
-    }
-    starved.sort((p, q) => p.since - q.since);
-    return { end, tasks: rows, totals, hub_starved: starved };
+    return closeStats(byId, rows, this.blocks, [...this.starved], end, this.threshold);
   }
+}
+
+/**
+ * The end of compute_stats, shared by both ways of getting there: close the block spans
+ * still open at `end`, derive `parked`, add the totals. `rows` (sorted by id) and
+ * `starved` are changed in place.
+ */
+function closeStats(byId, rows, openBlocks, starved, end, threshold) {
+  for (const [id, since] of openBlocks) {
+    if (byId.has(id)) byId.get(id).blocked += end - since;
+    if (end - since > threshold) starved.push({ task: id, since, until: end });
+  }
+  for (const task of rows) {
+    task.parked = Math.max(0, (task.died !== null ? task.died : end) - task.born - task.running);
+    delete task.died;
+    delete task.born;
+  }
+  const totals = {};
+  for (const key of ["running", "blocked", "parked", "switches_in", "switches_out"]) {
+    totals[key] = rows.reduce((sum, task) => sum + task[key], 0);
+  }
+  starved.sort((p, q) => p.since - q.since);
+  return { end, tasks: rows, totals, hub_starved: starved };
 }
 
 /**
@@ -693,22 +701,8 @@ export function computeStats(store, durationNs, threshold = STARVE_NS) {
     }
   }
   for (const [id, since] of runningSince) if (tasks.has(id)) tasks.get(id).running += end - since;
-  for (const [id, since] of blocks) {
-    if (tasks.has(id)) tasks.get(id).blocked += end - since;
-    if (end - since > threshold) starved.push({ task: id, since, until: end });
-  }
   const rows = [...tasks.values()].sort((p, q) => p.id - q.id);
-  for (const task of rows) {
-    task.parked = Math.max(0, (task.died !== null ? task.died : end) - task.born - task.running);
-    delete task.died;
-    delete task.born;
-  }
-  const totals = {};
-  for (const key of ["running", "blocked", "parked", "switches_in", "switches_out"]) {
-    totals[key] = rows.reduce((sum, task) => sum + task[key], 0);
-  }
-  starved.sort((p, q) => p.since - q.since);
-  return { end, tasks: rows, totals, hub_starved: starved };
+  return closeStats(tasks, rows, blocks, starved, end, threshold);
 }
 
 /**
