@@ -148,6 +148,25 @@ entry_row(Entry *e)  /* the row as a tuple: a new reference */
     return row;
 }
 
+/* Append a packed switch row (t, SWITCH, src, dst, line or -1, cause); 0, or -1 with
+ * MemoryError set. `cause` is borrowed: the buffer takes its own reference. */
+static int
+rb_push_switch(RowBuffer *self, long long t, int src, int dst, int line, PyObject *cause)
+{
+    Entry *e = rb_slot(self);
+    if (e == NULL)
+        return -1;
+    Py_INCREF(cause);
+    e->t = t;
+    e->obj = cause;
+    e->src = src;
+    e->dst = dst;
+    e->line = line;
+    e->packed = 1;
+    self->n++;
+    return 0;
+}
+
 static void
 rb_release(Entry **chunks, Py_ssize_t nchunks, Py_ssize_t n)
 {
@@ -254,7 +273,7 @@ typedef struct {
     PyObject *attr;      /* name of the task-id attribute on greenlets */
     PyObject *files;     /* frozenset of user file names */
     PyObject *slow;      /* callable(event, args, t): the Python path */
-    PyObject *pause_of;  /* callable(frame, to_hub) -> cause, for pauses inside a library */
+    PyObject *pause_of;  /* callable(frame, to_hub) -> (cause, cacheable): library pauses */
     PyObject *prev;      /* the previous tracer, or None */
     PyObject *running;   /* task id now running (read by BusyWatch) */
     PyObject *current_override;  /* the generator (or driver) task running, or None */
@@ -534,19 +553,12 @@ Hook_call(Hook *self, PyObject *args_in, PyObject *kwds)
             return go_slow(self, event, args, t);
         }
     }
-    Entry *e = rb_slot(self->rows);
-    if (e == NULL) {
+    int failed = rb_push_switch(self->rows, t, (int)src_id, (int)dst_id, line, cause);
+    Py_DECREF(cause);
+    if (failed) {
         Py_DECREF(dst);
-        Py_DECREF(cause);
         return NULL;
     }
-    e->t = t;
-    e->obj = cause;  /* the reference moves into the buffer */
-    e->src = (int)src_id;
-    e->dst = (int)dst_id;
-    e->line = line;
-    e->packed = 1;
-    self->rows->n++;
     Py_XSETREF(self->running, dst);  /* takes our reference to dst */
     self->switched_at = t;
     return call_prev(self, event, args);
@@ -595,11 +607,11 @@ typedef struct {
     PyObject *files;             /* frozenset of user file names */
     PyObject *generators;        /* dict: live generator frame -> task id */
     PyObject *drivers;           /* dict: driver function frame -> task id */
-    PyObject *on_resume;         /* callable(frame) */
-    PyObject *on_leave;          /* callable(frame) */
+    PyObject *on_resume;         /* callable(frame[, thrown]) */
+    PyObject *on_leave;          /* callable(frame[, yielded]) */
     PyObject *on_driver_return;  /* callable(frame) */
     PyObject *closing;           /* set: generator frames being closed by the collector */
-    PyObject *at_yield;          /* callable(frame) -> bool: paused at a yield? */
+    PyObject *at_yield;          /* callable(frame, leaving) -> bool: at a yield? */
     Hook *hook;                  /* rows, clock and running state of the recorder */
     PyObject *disable;           /* sys.monitoring.DISABLE, or NULL */
     unsigned long thread;        /* the recorder's thread (sys.monitoring is global) */
@@ -715,17 +727,8 @@ generator_switch(Profiler *self, long long t, PyObject *src, PyObject *dst, int 
     long src_id = PyLong_AsLong(src), dst_id = PyLong_AsLong(dst);
     if (src_id < 0 || dst_id < 0 || src_id > INT_MAX || dst_id > INT_MAX)
         return -1;  /* (an error, or an id a packed row cannot hold): the slow path */
-    Entry *e = rb_slot(hook->rows);
-    if (e == NULL)
+    if (rb_push_switch(hook->rows, t, (int)src_id, (int)dst_id, line, cause) < 0)
         return -1;
-    Py_INCREF(cause);
-    e->t = t;
-    e->obj = cause;
-    e->src = (int)src_id;
-    e->dst = (int)dst_id;
-    e->line = line;
-    e->packed = 1;
-    hook->rows->n++;
     Py_INCREF(dst);
     Py_XSETREF(hook->running, dst);
     hook->switched_at = t;
@@ -790,16 +793,19 @@ fast_leave(Profiler *self, PyFrameObject *frame, PyObject *src, int yielded)
     return done;
 }
 
-/* callback(frame, flag) from the profile function: errors are reported, never raised. */
-static int
-call_back_int(PyObject *callback, PyFrameObject *frame, PyObject *flag)
+/* callback(frame) or callback(frame, flag), for the profile function and the
+ * sys.monitoring callbacks alike: an error is reported, never raised into the traced
+ * program (a pending error from a fast path that bailed out is dropped first). */
+static void
+notify(PyObject *callback, PyFrameObject *frame, PyObject *flag)
 {
     PyErr_Clear();
-    PyObject *r = PyObject_CallFunctionObjArgs(callback, (PyObject *)frame, flag, NULL);
+    PyObject *r = flag == NULL
+        ? PyObject_CallOneArg(callback, (PyObject *)frame)
+        : PyObject_CallFunctionObjArgs(callback, (PyObject *)frame, flag, NULL);
     if (r == NULL)
         PyErr_WriteUnraisable(callback);
     Py_XDECREF(r);
-    return 0;
 }
 
 static int
@@ -824,7 +830,8 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
          * raised at a YIELD_VALUE (close() or an uncaught throw() at a bare yield). */
         if (src != NULL && arg == NULL) {
             Py_DECREF(code);
-            return call_back_int(self->on_leave, frame, Py_False);
+            notify(self->on_leave, frame, Py_False);
+            return 0;
         }
         if (src != NULL && !fast_leave(self, frame, src, -1))
             callback = self->on_leave;
@@ -834,16 +841,10 @@ profiler_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
         callback = self->on_driver_return;
     }
     Py_DECREF(code);
-    if (PyErr_Occurred())
-        PyErr_Clear();  /* the fast path bailed out: Python decides (or nothing to do) */
-    if (callback == NULL)
-        return 0;
-    PyObject *r = PyObject_CallOneArg(callback, (PyObject *)frame);
-    if (r == NULL) {
-        PyErr_WriteUnraisable(callback);  /* never break the traced program */
-        return 0;
-    }
-    Py_DECREF(r);
+    if (callback != NULL)
+        notify(callback, frame, NULL);  /* the fast path bailed out: Python decides */
+    else
+        PyErr_Clear();
     return 0;
 }
 
@@ -878,18 +879,6 @@ user_code(Profiler *self, PyObject *code)
 }
 
 static PyObject *
-call_back(PyObject *callback, PyFrameObject *frame, PyObject *flag)
-{
-    PyObject *r = flag == NULL
-        ? PyObject_CallOneArg(callback, (PyObject *)frame)
-        : PyObject_CallFunctionObjArgs(callback, (PyObject *)frame, flag, NULL);
-    if (r == NULL)
-        PyErr_WriteUnraisable(callback);  /* never break the traced program */
-    Py_XDECREF(r);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
 disable_here(Profiler *self)
 {
     PyErr_Clear();
@@ -913,8 +902,8 @@ Profiler_mon_resume(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    PyErr_Clear();
-    return call_back(self->on_resume, frame, Py_False);
+    notify(self->on_resume, frame, Py_False);
+    Py_RETURN_NONE;
 }
 
 /* PY_THROW: (code, offset, exception); a global event: never disabled. */
@@ -929,7 +918,8 @@ Profiler_mon_throw(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
     PyFrameObject *frame = event_frame(self);
     if (frame == NULL)
         Py_RETURN_NONE;
-    return call_back(self->on_resume, frame, Py_True);
+    notify(self->on_resume, frame, Py_True);
+    Py_RETURN_NONE;
 }
 
 /* PY_YIELD: (code, offset, value) */
@@ -948,8 +938,8 @@ Profiler_mon_yield(Profiler *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    PyErr_Clear();
-    return call_back(self->on_leave, frame, Py_True);
+    notify(self->on_leave, frame, Py_True);
+    Py_RETURN_NONE;
 }
 
 /* A frame ends (PY_RETURN, or PY_UNWIND for an exception): a traced generator finishes,
@@ -966,9 +956,13 @@ frame_ends(Profiler *self, PyObject *code, int local)
     if (frame != NULL) {
         PyObject *dict = gen ? self->generators : self->drivers;
         int known = PyDict_Contains(dict, (PyObject *)frame);
-        if (known == 1)
-            return gen ? call_back(self->on_leave, frame, Py_False)
-                       : call_back(self->on_driver_return, frame, NULL);
+        if (known == 1) {
+            if (gen)
+                notify(self->on_leave, frame, Py_False);
+            else
+                notify(self->on_driver_return, frame, NULL);
+            Py_RETURN_NONE;
+        }
     }
     PyErr_Clear();
     /* A user function may become a driver later (each call is a new frame): only the
