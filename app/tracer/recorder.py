@@ -227,8 +227,6 @@ class Recorder:
 
             self._generators = GeneratorTracer(self)
 
-    # -- lifecycle -------------------------------------------------------------
-
     # -- state shared with the C hook (BusyWatch reads it from another thread) -------
 
     @property
