@@ -79,6 +79,11 @@ def load_trace_file(path: str) -> dict[str, Any]:
         raise SystemExit(f"coroscope: cannot open {path}: {exc}") from None
 
 
+#: Addresses (as given to --host) that only this machine can reach, and that all can.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+WILDCARD_HOSTS = ("0.0.0.0", "::")
+
+
 def host_names(host: str) -> set[str]:
     """The names a browser may put in its Host header to reach a server bound to ``host``.
 
@@ -86,11 +91,13 @@ def host_names(host: str) -> set[str]:
     machine's name and addresses, which is how others on the network reach it. Any other
     address: itself. Everything else is refused (see ``forbidden_reason``).
     """
+    from .web import LOOPBACK_NAMES  # the names forbidden_reason accepts by default
+
     shown = f"[{host}]" if ":" in host else host
     names = {shown}
-    if host in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):
-        names |= {"127.0.0.1", "localhost", "[::1]"}
-    if host in ("0.0.0.0", "::"):
+    if host in LOOPBACK_HOSTS + WILDCARD_HOSTS:
+        names |= set(LOOPBACK_NAMES)
+    if host in WILDCARD_HOSTS:
         machine = socket.gethostname()
         names |= {machine, socket.getfqdn()}
         try:
@@ -115,7 +122,7 @@ def serve(
     listener = bind(host, port)
     port = listener.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    loopback = host in ("127.0.0.1", "::1", "localhost")
+    loopback = host in LOOPBACK_HOSTS
     allowed = {f"{name}:{port}" for name in host_names(host)}
     app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed),
                           WS_COMPRESSION=not loopback))
@@ -128,7 +135,7 @@ def serve(
         url_to_open = url
     server = WSGIServer(listener, app, handler_class=Handler, log=None if quiet else "default")
     print(f"coroscope serving on {url}  (Ctrl+C to stop)", flush=True)
-    if host not in ("127.0.0.1", "::1", "localhost"):
+    if not loopback:
         print(
             f"warning: bound to {host}: anyone who can reach this address can run the demos",
             file=sys.stderr,

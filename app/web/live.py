@@ -184,4 +184,3 @@ def ws_endpoint(ws: Any) -> None:
         Connection(ws, lock).serve()
     except OSError:
         pass
-
