@@ -53,31 +53,38 @@ def test_a_run_survives_a_restart_and_replays(tmp_path):
 def test_a_run_cut_short_by_a_killed_server_is_listed_incomplete(tmp_path):
     data = tmp_path / "data"
     srv = Server(tmp_path / "a.log", "--data-dir", str(data))
-    # Ten tasks of 1 s one after another: the kill lands well inside the run even when a
-    # loaded machine makes the polling below slow.
-    params = {"variant": "sync", "seconds": 1.0}
+    # Forty tasks of 1 s one after another (40 s, inside the 60 s time limit): the kill
+    # lands well inside the run however slow a loaded machine makes the polling below.
+    # (With ten tasks CI once found the run finished before the kill: timings kept below.)
+    params = {"variant": "sync", "tasks": 40, "seconds": 1.0}
+    t0 = time.monotonic()
     status, run = srv.request("POST", "/api/runs", {"demo": "gevent_sync_async",
                                                     "params": params})
-    deadline = time.monotonic() + 20
+    polls = [("posted", round(time.monotonic() - t0, 2))]
+    deadline = t0 + 30
     seen = []
-    while time.monotonic() < deadline and not seen:  # until two of the ten tasks are done
+    while time.monotonic() < deadline and not seen:  # until two of the tasks are done
         _, trace = srv.get(f"/api/runs/{run['id']}/trace.json")
+        polls.append((len(trace["events"]), round(time.monotonic() - t0, 2)))
         seen = [e["t"] for e in trace["events"] if e.get("text") == "Task 1 done"]
         time.sleep(0.05)
     run_url = f"/api/runs/{run['id']}"
-    assert seen, f"'Task 1 done' never showed; the run: {srv.get(run_url)[1]}"
+    _, before_kill = srv.get(run_url)
+    why = f"polls (events, s): {polls[:3]} ... {polls[-3:]}; the run: {before_kill}"
+    assert seen, f"'Task 1 done' never showed; {why}"
+    assert before_kill["status"] == "running", why
     os.kill(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait(10)
     srv.log.close()
     srv = Server(tmp_path / "b.log", "--data-dir", str(data))
     try:
         listed = next(r for r in srv.get("/api/runs")[1] if r["id"] == run["id"])
-        assert listed["status"] == "crashed" and listed["incomplete"] is True
+        assert listed["status"] == "crashed" and listed["incomplete"] is True, why
         assert listed["error"].startswith("incomplete: the server stopped while this run")
         _, trace = srv.get(f"/api/runs/{run['id']}/trace.json")
         validate_trace(trace)
         done = [e["text"] for e in trace["events"] if e["kind"] == "stdout"]
-        assert done[0] == "Synchronous:" and "Task 0 done" in done and "Task 9 done" not in done
+        assert done[0] == "Synchronous:" and "Task 0 done" in done and "Task 39 done" not in done
     finally:
         srv.stop()
 

@@ -7,7 +7,8 @@ never on stdout, which belongs to the demo. Frames it writes:
 ``{"type": "hello", "pid": ..., "python": "3.11.7", "started_unix": ...}``
 ``{"type": "events", "seq": S, "n": N, "rows": [...]}``  (``n`` lets the server count
 rows without parsing them; the header is written in exactly this order)
-``{"type": "done", "status": "finished"|"error"|"limit", "error": str|null, "t": ns}``
+``{"type": "done", "status": "finished"|"error"|"limit"|"crashed", "error": str|null,
+"t": ns}`` (``crashed``: coroscope's own flusher failed; the error has its traceback)
 
 A real OS thread (started before the demo can monkey-patch ``_thread``) flushes the
 buffer every ``flush_ms``, so events reach the browser while the demo sleeps.
@@ -84,6 +85,7 @@ class Flusher:
         self.max_rows = spec.get("batch_rows", 10000)
         self.max_events = spec.get("max_events", 5_000_000)
         self._stop = False
+        self._look_failed = False
         self._done = _allocate_lock()
 
     def start(self) -> None:
@@ -99,9 +101,7 @@ class Flusher:
         try:
             while not self._stop:
                 _real_sleep(self.interval)
-                if self.watching:
-                    self.watch.poll()
-                self.recorder.watch_dummy_threads()
+                self._look()
                 self.flush()
                 if self.recorder.count > self.max_events:
                     self.limit(f"event limit reached: more than {self.max_events} events")
@@ -110,8 +110,30 @@ class Flusher:
                                "characters printed")
         except OSError:  # the server went away: nobody is listening any more
             os._exit(4)
+        except BaseException:
+            # A fault of coroscope's own: the stream would stop without a word and the
+            # run look frozen until its end. Say so, and end the run with what it has.
+            self.flush()
+            self.pipe.frame({"type": "done", "status": "crashed", "t": self.recorder.now(),
+                             "error": "coroscope's event flusher failed:\n"
+                                      + traceback.format_exc()})
+            os._exit(5)
         finally:
             self._done.release()
+
+    def _look(self) -> None:
+        """What the flusher watches besides the buffer: a coroutine hogging the thread,
+        and threading being patched. These only add marks, read while the demo's thread
+        changes what they read (a module half imported, a task being added): a failure
+        is reported once on stderr and skipped, never allowed to stop the stream."""
+        try:
+            if self.watching:
+                self.watch.poll()
+            self.recorder.watch_dummy_threads()
+        except Exception:
+            if not self._look_failed:
+                self._look_failed = True
+                traceback.print_exc()
 
     def limit(self, why: str) -> None:
         """End the run now: a bound was hit. Rows so far are sent, so the trace stays

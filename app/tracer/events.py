@@ -94,7 +94,8 @@ RUN_STATUSES: tuple[str, ...] = (
     "error",  # the demo raised; run.error has the traceback
     "cancelled",  # a user cancelled it
     "limit",  # a bound was hit (time, events, memory, output); run.error says which
-    "crashed",  # the child died without reporting (signal, os._exit, ...)
+    "crashed",  # the child died without reporting (signal, os._exit, ...), or coroscope's
+    #             own machinery in it failed; run.error says how
 )
 FINAL_STATUSES = frozenset(RUN_STATUSES[2:])
 

@@ -488,8 +488,10 @@ class Recorder:
     def watch_dummy_threads(self) -> None:
         """Start naming greenlets' Dummy threads if the demo monkey-patched threading."""
         if self.dummy_threads is None:
-            monkey = sys.modules.get("gevent.monkey")
-            if monkey is not None and monkey.is_module_patched("threading"):
+            # The flusher looks from its own thread, maybe while the demo is importing
+            # gevent.monkey: a half-imported module has patched nothing yet.
+            is_patched = getattr(sys.modules.get("gevent.monkey"), "is_module_patched", None)
+            if is_patched is not None and is_patched("threading"):
                 self.dummy_threads = sys.modules["threading"]._active
                 self._sync_fast()
 
