@@ -487,17 +487,38 @@ def test_predict_mode_asks_then_reveals(server, page):
 
 def test_compare_runs_both(server, page):
     page.goto(server.url + "/")
-    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=0.3, play_seconds=0.2)
+    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=1.0, play_seconds=0.5)
     assert page.get_by_test_id("run-both").is_visible()
     page.get_by_test_id("run-both").click()
+    # Both draw while they run (1.5 s blocking, 1 s cooperative), each on its own socket.
+    page.wait_for_function("""() => {
+        const c = window.coroscope.compare;
+        return c && c.runs.every((r) => r && r.live && r.switches > 0);
+    }""", timeout=15_000)
+    live = page.get_by_test_id("compare-table").inner_text()
+    assert live.count("running") >= 2, live  # the status row, then the totals row's label
+    assert state(page)["compare"]["loading"] is True
     page.wait_for_function("window.coroscope.compare && !window.coroscope.compare.loading",
                            timeout=30_000)
     c = state(page)["compare"]
     a, b = c["runs"]
     assert a["demo"] == "gevent_unpatched_sleep" and b["demo"] == "gevent_monkey_patch"
+    assert a["status"] == b["status"] == "finished" and not a["live"] and not b["live"]
     assert a["totals"]["blocked"] > 0 and b["totals"]["blocked"] == 0
+    # One time scale (the longer run), but the shorter one's lanes stop where it ended.
+    page.wait_for_timeout(100)
+    a, b = state(page)["compare"]["runs"]
+    assert b["duration_ns"] < a["duration_ns"]
+    assert a["drawn_until"] == a["duration_ns"] and b["drawn_until"] == b["duration_ns"]
+    # What was streamed is the whole run: the same events as its export.
+    for r in (a, b):
+        _, trace = server.get(f"/api/runs/{r['id']}/trace.json")
+        assert r["events"] == len(trace["events"])
+        assert r["switches"] == sum(e["kind"] == "switch" for e in trace["events"])
     table = page.get_by_test_id("compare-table").inner_text()
-    assert "duration" in table and "switches" in table
+    assert "duration" in table and "switches" in table and "finished\tfinished" in table
+    # The pair ran with the parameters typed in the form (the pair's own would be 2 s / 1 s).
+    assert table.count("eat_seconds=1, play_seconds=0.5") == 2, table
     page.wait_for_timeout(300)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "compare.png"))

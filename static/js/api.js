@@ -40,6 +40,14 @@ export class LiveSocket {
     if (!this.ws || this.ws.readyState > WebSocket.OPEN) this.connect();
   }
 
+  /** Drop the connection without reporting it (the owner is done with it). */
+  close() {
+    const ws = this.ws;
+    this.ws = null;
+    this.queue.length = 0;
+    ws?.close();
+  }
+
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
@@ -89,14 +97,6 @@ export function fetchRuns() {
   return getJSON("/api/runs");
 }
 
-export function fetchRun(runId) {
-  return getJSON(`/api/runs/${encodeURIComponent(runId)}`);
-}
-
-export function fetchTrace(runId) {
-  return getJSON(exportUrl(runId));
-}
-
 export function renameRun(runId, title) {
   return send("PATCH", `/api/runs/${encodeURIComponent(runId)}`, { title });
 }
@@ -110,7 +110,7 @@ export function importTrace(text) {
   return send("POST", "/api/import", text, true);
 }
 
-/** Start a run without watching it (compare fetches the traces when both are done). */
+/** Start a run without watching it here (compare subscribes to it on its own socket). */
 export function startRunRest(demo, params) {
   return send("POST", "/api/runs", { demo, params });
 }

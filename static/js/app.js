@@ -3,7 +3,7 @@
 // player's controls).
 
 import {
-  deleteRun, exportUrl, fetchDemos, fetchRun, fetchRuns, fetchTrace, importTrace, LiveSocket,
+  deleteRun, exportUrl, fetchDemos, fetchRuns, importTrace, LiveSocket,
   perfettoUrl, renameRun, startRunRest,
 } from "./api.js";
 import { Compare } from "./compare.js";
@@ -661,29 +661,37 @@ function closeCompare() {
   if (compare.active) compare.close();
 }
 
+/** The contrast pair, with the parameters typed in the form: each side gets the ones its
+ * demo has, and the pair's own (the variant that differs) win. */
 async function runBoth() {
   const demo = selectedDemo();
   if (!demo?.compare?.length) return;
+  let typed;
+  try {
+    typed = readParams(demo);
+  } catch (err) {
+    return report(err.message);
+  }
   clearError();
   historyPanel.close();
   document.body.classList.add("comparing");
   try {
-    const runs = await Promise.all(demo.compare.map((c) => startRunRest(c.demo, c.params)));
-    await compare.show(runs.map((r) => r.id), { fetchRun, fetchTrace, demos });
+    const runs = await Promise.all(demo.compare.map((c) => {
+      const names = new Set((demos.find((d) => d.id === c.demo)?.params ?? []).map((p) => p.name));
+      const carried = Object.fromEntries(Object.entries(typed).filter(([name]) => names.has(name)));
+      return startRunRest(c.demo, { ...carried, ...c.params });
+    }));
+    compare.show(runs.map((r) => r.id));
   } catch (err) {
     report(t("error.compare", { detail: err.message }));
   }
 }
 
-async function compareRuns(ids) {
+function compareRuns(ids) {
   clearError();
   historyPanel.close();
   document.body.classList.add("comparing");
-  try {
-    await compare.show(ids, { fetchRun, fetchTrace, demos });
-  } catch (err) {
-    report(t("error.compare", { detail: err.message }));
-  }
+  compare.show(ids);
 }
 
 // ---- events -----------------------------------------------------------------------------

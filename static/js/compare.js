@@ -3,11 +3,13 @@
 import { formatDuration } from "./format.js";
 import { formatCount, t as tr } from "./i18n.js";
 import { Pointer } from "./pointer.js";
-import { computeStats, exportToBatches, Store } from "./store.js";
+import { LiveSocket } from "./api.js";
+import { computeStats, StatsAccumulator, Store } from "./store.js";
 import { Timeline } from "./timeline.js";
 import { View } from "./view.js";
 
 const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
+const LIVE_FRAME_SHARE = 10;
 
 export class Compare {
   constructor({ root, onError, onClose }) {
@@ -42,52 +44,113 @@ export class Compare {
     this.invalidate();
   }
 
-  /** Wait for both runs to end, fetch their traces, draw them. */
-  async show(ids, { fetchRun, fetchTrace, demos }) {
+  /**
+   * Watch two runs side by side as they happen: each on its own socket (the protocol
+   * follows one run per connection), drawn on one time scale that grows with the clock
+   * while either is live. Finished runs arrive whole through the same path.
+   */
+  show(ids) {
     const token = ++this.token;
     this.active = true;
-    this.demos = demos;
     this.root.hidden = false;
+    this.disconnect();
     for (const s of this.slots) {
       s.store.reset();
       s.run = null;
       s.stats = null;
+      s.acc = new StatsAccumulator();
+      s.live = false;
+      s.ended = false;
+      s.seqOk = true;
     }
     this.loading = true;
-    this.render();
-    const runs = await Promise.all(ids.map(async (id) => {
-      for (;;) {
-        const r = await fetchRun(id);
-        if (FINAL.includes(r.status)) return r;
-        await new Promise((ok) => setTimeout(ok, 150));
-        if (token !== this.token) return r;
-      }
-    }));
-    if (token !== this.token) return;
-    const traces = await Promise.all(runs.map((r) => fetchTrace(r.id)));
-    if (token !== this.token) return;
-    traces.forEach((trace, k) => {
+    this.renderedAt = 0;
+    this.lastFrameAt = 0;
+    this.lastFrameCost = 0;
+    ids.forEach((id, k) => {
       const s = this.slots[k];
-      for (const b of exportToBatches(trace)) s.store.append(b.seq, b.rows);
-      s.run = trace.run;
-      s.store.finishWarnings(Math.max(trace.run.duration_ns ?? 0, s.store.lastT));
-      s.stats = computeStats(s.store, trace.run.duration_ns);
+      s.socket = new LiveSocket({
+        onMessage: (msg) => this.receive(token, s, msg),
+        onClose: (why) => this.receive(token, s, { type: "error", error: tr("error.connection", { detail: why }) }),
+      });
+      s.socket.send({ type: "subscribe", run: id });
     });
-    this.loading = false;
     this.view.follow = true;
     this.render();
     this.invalidate();
   }
 
+  receive(token, s, msg) {
+    if (token !== this.token || s.ended) return;
+    switch (msg.type) {
+      case "run":
+        s.store.reset(msg.kinds);
+        s.acc = new StatsAccumulator();
+        s.run = msg.run;
+        s.live = !FINAL.includes(msg.run.status);
+        s.frameAt = performance.now() - (s.live && msg.run.duration_ns ? msg.run.duration_ns / 1e6 : 0);
+        this.render();
+        break;
+      case "events":
+        if (!s.run) return;
+        if (!s.store.append(msg.seq, msg.rows) && s.seqOk) {
+          s.seqOk = false;
+          this.onError(tr("error.seq", { seq: msg.seq, have: s.store.length - msg.rows.length }));
+        }
+        break;
+      case "end":
+        s.run = { ...s.run, ...msg.run };
+        this.settle(s);
+        s.store.finishWarnings(Math.max(s.run.duration_ns ?? 0, s.store.lastT));
+        s.stats = computeStats(s.store, s.run.duration_ns);
+        this.render();
+        break;
+      case "error": // an unknown run, or the connection dropped: this side stops here
+        this.settle(s);
+        this.onError(msg.error);
+        this.render();
+        break;
+      default:
+        return;
+    }
+    this.invalidate();
+  }
+
+  /** One side is done (ended, or failed): keep what it has, free its socket. */
+  settle(s) {
+    s.live = false;
+    s.ended = true;
+    const socket = s.socket;
+    s.socket = null;
+    socket?.close();
+    this.loading = this.slots.some((x) => !x.ended);
+  }
+
+  disconnect() {
+    for (const s of this.slots) {
+      const socket = s.socket;
+      s.socket = null;
+      socket?.close();
+    }
+  }
+
   close() {
     this.token++;
+    this.disconnect();
     this.active = false;
     this.root.hidden = true;
     this.onClose();
   }
 
+  /** Where a side's open spans end: now while it runs, its duration once it has ended. */
+  endOf(s, now = performance.now()) {
+    return Math.max(s.store.lastT, s.run?.duration_ns ?? 0, s.live ? (now - s.frameAt) * 1e6 : 0);
+  }
+
+  /** The shared time scale: the longer of the two. */
   extent() {
-    return Math.max(1, ...this.slots.map((s) => Math.max(s.store.lastT, s.run?.duration_ns ?? 0)));
+    const now = performance.now();
+    return Math.max(1, ...this.slots.map((s) => this.endOf(s, now)));
   }
 
   invalidate() {
@@ -95,13 +158,34 @@ export class Compare {
     this.requested = true;
     requestAnimationFrame(() => {
       this.requested = false;
+      if (!this.active) return;
+      const live = this.slots.some((s) => s.live);
+      // As the dashboard does: while runs stream in, painting takes at most a tenth of
+      // the time, so a big run arrives sooner; small runs keep 60 fps.
+      const started = performance.now();
+      if (live && started - this.lastFrameAt < this.lastFrameCost * LIVE_FRAME_SHARE) {
+        this.invalidate();
+        return;
+      }
+      this.lastFrameAt = started;
       const ext = this.extent();
       if (this.view.follow) this.view.fit(ext);
       for (const s of this.slots) {
-        s.timeline.draw(ext);
+        s.timeline.draw(this.endOf(s, started)); // the scale is the view's, shared
         s.pointer.refresh();
       }
+      if (live && started - this.renderedAt > 250) this.render(); // the totals, live
+      this.lastFrameCost = performance.now() - started;
+      if (live) this.invalidate(); // the time axis grows with the clock
     });
+  }
+
+  /** Per-side statistics: final once a side has ended, else up to now (incremental). */
+  statsOf(s) {
+    if (s.stats || !s.run) return s.stats;
+    s.acc.feed(s.store);
+    const now = s.live ? (performance.now() - s.frameAt) * 1e6 : s.store.lastT;
+    return s.acc.result(s.store, Math.max(now, s.store.lastT));
   }
 
   summary() {
@@ -109,7 +193,9 @@ export class Compare {
     return {
       loading: Boolean(this.loading),
       runs: this.slots.map((s) => (s.run ? {
-        id: s.run.id, demo: s.run.demo, duration_ns: s.run.duration_ns, switches: s.store.switchCount,
+        id: s.run.id, demo: s.run.demo, status: s.run.status, live: s.live,
+        duration_ns: s.run.duration_ns, events: s.store.length, switches: s.store.switchCount,
+        drawn_until: s.timeline.extent, // where its open spans were last drawn to
         totals: s.stats?.totals ?? null,
       } : null)),
     };
@@ -117,24 +203,29 @@ export class Compare {
 
   render() {
     if (!this.active) return;
+    this.renderedAt = performance.now();
     const label = (s) => (s.run ? `${s.run.title ?? s.run.demo} ${paramsText(s.run.params)}` : tr("compare.waiting"));
     this.slots.forEach((s, k) => {
       s.head.textContent = `${k ? "B" : "A"} · ${label(s)}`;
     });
+    const stats = this.slots.map((s) => this.statsOf(s));
+    const now = performance.now();
+    const total = (key) => (s, k) => (stats[k] ? formatDuration(stats[k].totals[key]) : "…");
     const rows = [
       ["compare.run", (s) => label(s)],
-      ["compare.status", (s) => (s.run ? tr(`history.status.${s.run.status}`) : "…")],
-      ["compare.duration", (s) => (s.run ? formatDuration(s.run.duration_ns) : "…")],
+      ["compare.status", (s) => (s.run ? tr(`history.status.${s.live ? "running" : s.run.status}`) : "…")],
+      ["compare.duration", (s) => (!s.run ? "…" : s.live ? formatDuration((now - s.frameAt) * 1e6)
+        : formatDuration(s.run.duration_ns))],
       ["compare.switches", (s) => (s.run ? formatCount(s.store.switchCount) : "…")],
-      ["compare.running", (s) => (s.stats ? formatDuration(s.stats.totals.running) : "…")],
-      ["compare.blocked", (s) => (s.stats ? formatDuration(s.stats.totals.blocked) : "…")],
-      ["compare.parked", (s) => (s.stats ? formatDuration(s.stats.totals.parked) : "…")],
+      ["compare.running", total("running")],
+      ["compare.blocked", total("blocked")],
+      ["compare.parked", total("parked")],
       ["compare.warnings", (s) => (s.run ? formatCount(s.store.warnings.length) : "…")],
     ];
     const head = `<tr><th></th><th>A</th><th>B</th></tr>`;
     const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
     this.table.innerHTML = head + rows.map(([key, fn]) =>
-      `<tr><th>${esc(tr(key))}</th>${this.slots.map((s) => `<td>${esc(fn(s))}</td>`).join("")}</tr>`).join("");
+      `<tr><th>${esc(tr(key))}</th>${this.slots.map((s, k) => `<td class="${s.live ? "live" : ""}">${esc(fn(s, k))}</td>`).join("")}</tr>`).join("");
   }
 }
 

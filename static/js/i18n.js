@@ -137,9 +137,9 @@ const STRINGS = {
 
     "compare.title": "Compare",
     "compare.note": "same time scale",
-    "compare.waiting": "waiting for the run to end…",
+    "compare.waiting": "connecting…",
     "compare.run": "run",
-    "compare.status": "ended",
+    "compare.status": "status",
     "compare.duration": "duration",
     "compare.switches": "switches",
     "compare.running": "running (total)",
@@ -296,9 +296,9 @@ const STRINGS = {
 
     "compare.title": "对比",
     "compare.note": "相同时间刻度",
-    "compare.waiting": "等待运行结束…",
+    "compare.waiting": "连接中…",
     "compare.run": "运行",
-    "compare.status": "结束方式",
+    "compare.status": "状态",
     "compare.duration": "时长",
     "compare.switches": "切换次数",
     "compare.running": "运行（合计）",
