@@ -139,6 +139,8 @@ def _record(args: argparse.Namespace) -> int:
     _write_atomic(args.out, orjson.dumps(run.export()))
     seconds = (run.duration_ns or 0) / 1e9
     print(f"{demo.id}: {run.status} in {seconds:.3f} s, {run.events} events -> {args.out}")
+    if run.unsaved:
+        print(f"coroscope: this run is {run.unsaved}", file=sys.stderr)
     if run.error:
         print(run.error, file=sys.stderr)
     return 0 if run.status == "finished" else 1
@@ -165,6 +167,8 @@ def _run_script(args: argparse.Namespace) -> int:
     code = run.exit_code if run.exit_code is not None else 1
     print(f"coroscope: {run.status}, exit code {code}, {run.events} events -> {out}",
           file=sys.stderr)
+    if run.unsaved:
+        print(f"coroscope: this run is {run.unsaved}", file=sys.stderr)
     if args.open:
         _serve_trace(out)
     return code if code >= 0 else 128 - code

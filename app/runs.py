@@ -20,6 +20,7 @@ import secrets
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,15 @@ from .tracer.export import native_trace
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
 _F_SETPIPE_SZ = 1031  # Linux: a bigger pipe lets the child run ahead of a busy server
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # real-time signals have no name in the enum
+        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+        return str(number)
 
 
 class RunError(Exception):
@@ -180,6 +190,7 @@ class Run:
         #: Where batches and the final description are saved (None: memory only).
         self.store: Any = None
         self.title: str | None = None  # a name the user gave it
+        self.unsaved: str | None = None  # why the history stopped saving it, if it did
 
     # -- life of the child -------------------------------------------------------
 
@@ -221,6 +232,9 @@ class Run:
                 cwd=target.cwd,
                 env=env,
             )
+        except BaseException:
+            os.close(r)
+            raise
         finally:
             os.close(w)
         self.pid = self._proc.pid
@@ -263,8 +277,8 @@ class Run:
             stream.close()
 
     def _relay(self, fd: int) -> None:
-        pending = b""
         try:
+            pending = b""
             while True:
                 data = nb_read(fd, 1 << 20)
                 if not data:
@@ -273,13 +287,23 @@ class Run:
                 pending = lines.pop()
                 for line in lines:
                     self._on_line(line)
+        except Exception as exc:
+            # A fault of the server's own: the run must still end (else it stays
+            # "running" for ever, its viewers wait, and it holds a place among the runs).
+            traceback.print_exc()
+            self._kill("crashed", f"the server failed while relaying this run: {exc!r}")
         finally:
             os.close(fd)
-        assert self._proc is not None
-        self.exit_code = self._proc.wait()
-        if self._stderr_reader is not None:
-            self._stderr_reader.join(5)  # its tail may explain a crash
-        self._finish()
+            try:
+                assert self._proc is not None
+                self.exit_code = self._proc.wait()
+                if self._stderr_reader is not None:
+                    # Its tail may explain a crash: what the child wrote before it exited
+                    # is in the pipe already. Not until EOF: a process the demo forked
+                    # may hold the pipe open long after the run is over.
+                    self._stderr_reader.join(0.5)
+            finally:
+                self._finish()
 
     def _on_line(self, line: bytes) -> None:
         m = _EVENTS_HEADER.match(line)
@@ -292,7 +316,7 @@ class Run:
             self.events += n
             self.batches.append(line)
             if self.store is not None:
-                self.store.append(self.id, line)
+                self._save(self.store.append, self.id, line)
             self._notify()
             return
         try:
@@ -320,7 +344,7 @@ class Run:
         else:
             code = self.exit_code
             how = (
-                f"killed by signal {signal.Signals(-code).name}"
+                f"killed by signal {_signal_name(-code)}"
                 if code is not None and code < 0
                 else f"exited with code {code}"
             )
@@ -335,10 +359,23 @@ class Run:
             self._timer.kill(block=False)  # else it holds this run for max_seconds
             self._timer = None
         self._proc = None
-        if self.store is not None:
-            self.store.end(self.describe(source=True))
-        self.ended.set()
-        self._notify()
+        try:
+            if self.store is not None:
+                self._save(self.store.end, self.describe(source=True))
+        finally:
+            self.ended.set()
+            self._notify()
+
+    def _save(self, write: Any, *args: Any) -> None:
+        """Write to the history; if the disk refuses (full, read-only, permissions) the
+        run goes on, live and exportable, only no longer saved, and says so (``unsaved``)."""
+        try:
+            write(*args)
+        except OSError as exc:
+            self.unsaved = f"not saved in the history: {exc}"
+            print(f"coroscope: run {self.id} {self.unsaved}", file=sys.stderr)
+            self.store.forget(self.id)
+            self.store = None
 
     def _notify(self) -> None:
         wake, self._wake = self._wake, Event()
@@ -384,6 +421,8 @@ class Run:
             "events": self.events,
             "python": self.python,
         }
+        if self.unsaved:
+            info["unsaved"] = self.unsaved
         if target.kind == "script":
             info["script"] = {"argv": list(target.argv), "exit_code": self.exit_code}
         if source:
@@ -418,10 +457,16 @@ class RunRegistry:
                 status=429,
             )
         run = Run(target, self.limits)
-        run.start()
-        if self.store is not None:
+        if self.store is not None:  # before the child: the relay appends to what begin opens
             run.store = self.store
-            self.store.begin(run.describe(source=True))
+            run._save(self.store.begin, run.describe(source=True))
+        try:
+            run.start()
+        except OSError as exc:  # no process to be had (fork failed, out of descriptors)
+            if run.store is not None:
+                run.store.forget(run.id)
+                run._save(run.store.delete, run.id)
+            raise RunError(f"could not start the run: {exc}", status=503) from exc
         self._runs[run.id] = run
         self._evict()
         return run

@@ -78,6 +78,15 @@ class RunStore:
             f.write(batch + b"\n")
             f.flush()  # a killed server keeps everything written so far
 
+    def forget(self, run_id: str) -> None:
+        """Stop saving a run (its disk failed): close its events file, keep what is there."""
+        f = self._open.pop(run_id, None)
+        if f is not None:
+            try:
+                f.close()
+            except OSError:  # the buffered tail could not be written either
+                pass
+
     def end(self, meta: dict[str, Any]) -> None:
         f = self._open.pop(meta["id"], None)
         if f is not None:

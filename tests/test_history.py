@@ -102,3 +102,54 @@ def test_cli_record_lands_in_the_history(tmp_path):
     runs = list((data / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "meta.json").is_file()
     assert not [p for p in runs[0].iterdir() if ".tmp" in p.name]
+
+
+def test_a_disk_that_fails_mid_run_loses_nothing_but_the_history(tmp_path):
+    """Disk full while a run streams: the run goes on live and exportable, says it is not
+    saved, ends, and frees its place; the history keeps what reached the disk, marked
+    incomplete. (It used to kill the relay: the run stayed "running" for ever.)"""
+    import errno
+
+    from app.runs import Limits, RunRegistry
+    from app.store import RunStore
+    from demos import DEMOS
+
+    class FullDisk(RunStore):
+        def append(self, run_id: str, batch: bytes) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    registry = RunRegistry(Limits(max_concurrent=1), store=FullDisk(tmp_path / "data"))
+    run = registry.start(DEMOS["greenlet_eat_play"], {})
+    assert run.ended.wait(30)
+    info = run.describe()
+    assert info["status"] == "finished" and info["events"] > 0
+    assert info["unsaved"] == "not saved in the history: [Errno 28] No space left on device"
+    trace = run.export()
+    validate_trace(trace)
+    assert len(trace["events"]) == info["events"]
+    # Its place is free: a second run may start (max_concurrent=1), on a disk that works.
+    registry.store = RunStore(tmp_path / "data")
+    again = registry.start(DEMOS["greenlet_eat_play"], {})
+    assert again.ended.wait(30) and again.describe()["status"] == "finished"
+    assert "unsaved" not in again.describe()
+    reopened = RunStore(tmp_path / "data")
+    assert reopened.meta(again.id)["status"] == "finished"
+    cut = reopened.meta(run.id)
+    assert cut["status"] == "crashed" and cut["incomplete"] is True and cut["events"] == 0
+
+
+def test_a_history_write_that_fails_is_a_json_500_and_the_server_goes_on(tmp_path):
+    data = tmp_path / "data"
+    srv = Server(tmp_path / "a.log", "--data-dir", str(data))
+    try:
+        _, run = srv.request("POST", "/api/runs", {"demo": "greenlet_eat_play", "params": {}})
+        srv.wait_run(run["id"])
+        # The temporary file a rename writes first is a directory: a real EISDIR.
+        (data / "runs" / run["id"] / f".meta.json.tmp{srv.proc.pid}").mkdir()
+        status, body = srv.request("PATCH", f"/api/runs/{run['id']}", {"title": "x"})
+        assert status == 500
+        assert body["error"].startswith("internal error: [Errno 21] Is a directory")
+        assert srv.get(f"/api/runs/{run['id']}")[1]["status"] == "finished"
+        assert srv.get(f"/api/runs/{run['id']}/trace.json")[0] == 200
+    finally:
+        srv.stop()

@@ -61,10 +61,25 @@ class EventPipe:
     def batch(self, seq: int, rows: list[Any], max_rows: int) -> None:
         for i in range(0, len(rows), max_rows):
             chunk = rows[i : i + max_rows]
-            self.write(
-                b'{"type":"events","seq":%d,"n":%d,"rows":%s}\n'
-                % (seq + i, len(chunk), orjson.dumps(chunk))
-            )
+            try:
+                body = orjson.dumps(chunk)
+            except orjson.JSONEncodeError:
+                body = orjson.dumps(_utf8_safe(chunk))
+            self.write(b'{"type":"events","seq":%d,"n":%d,"rows":%s}\n'
+                       % (seq + i, len(chunk), body))
+
+
+def _utf8_safe(value: Any) -> Any:
+    """``value`` with lone surrogates in its strings written as ``\\udcff``: a demo may
+    print what ``os.listdir`` made of a non-UTF-8 file name, which JSON cannot carry.
+    Only called once a batch has failed to encode, so the common path pays nothing."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_utf8_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
+    return value
 
 
 class Flusher:
@@ -113,11 +128,16 @@ class Flusher:
         except BaseException:
             # A fault of coroscope's own: the stream would stop without a word and the
             # run look frozen until its end. Say so, and end the run with what it has.
-            self.flush()
-            self.pipe.frame({"type": "done", "status": "crashed", "t": self.recorder.now(),
-                             "error": "coroscope's event flusher failed:\n"
-                                      + traceback.format_exc()})
-            os._exit(5)
+            why = "coroscope's event flusher failed:\n" + traceback.format_exc()
+            try:
+                self.flush()
+            except BaseException:  # the same fault again: the rows since the last batch go
+                why += "\nand the events since its last batch could not be sent"
+            try:
+                self.pipe.frame({"type": "done", "status": "crashed", "error": why,
+                                 "t": self.recorder.now()})
+            finally:
+                os._exit(5)
         finally:
             self._done.release()
 
@@ -148,6 +168,18 @@ class Flusher:
         with self._done:
             pass
         self.flush()
+
+
+def _leave_the_run(pipe: EventPipe, recorder: Recorder) -> None:
+    """In a forked copy of the demo: close the events pipe (writes to it are dropped)
+    and stop tracing; the copy runs on as the program wrote it."""
+    try:
+        os.close(pipe.fd)
+    except OSError:
+        pass
+    pipe.fd = -1
+    pipe.write = lambda data: None  # type: ignore[method-assign]
+    recorder.after_fork()
 
 
 def die_with_parent() -> None:
@@ -189,6 +221,11 @@ def run(spec: dict[str, Any]) -> int:
     probes = BlockingProbes(recorder)
     flusher = Flusher(recorder, output, pipe, spec)
     flusher.start()
+    pid = os.getpid()
+    # A demo that forks: the copy must not hold the events pipe open (the run would not
+    # end until the copy did) nor, returning here, wait for a flusher thread it does
+    # not have or send a second trace. Only the process that started the run is traced.
+    os.register_at_fork(after_in_child=lambda: _leave_the_run(pipe, recorder))
 
     status, error, code = "finished", None, 0
     saved_stdout = sys.stdout
@@ -222,6 +259,13 @@ def run(spec: dict[str, Any]) -> int:
         if script:
             print(error, file=sys.stderr, end="")
     finally:
+        if os.getpid() != pid:
+            # A fork of the demo's process got here (untraced since the fork): it ends
+            # as the program would, without the flusher it does not have.
+            sys.stdout = saved_stdout
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         recorder.stop()
         probes.uninstall()
         sys.stdout = saved_stdout

@@ -269,6 +269,13 @@ class Recorder:
 
     def _sync_fast(self) -> None:
         """Send every event to the Python path while it holds state the C path ignores."""
+        # Under the lock begin_busy takes: else the demo's thread could read busy_task
+        # just before the flusher sets it, and write force_slow back to 0 just after,
+        # and the busy span would never be ended by the next switch.
+        with self._busy_lock:
+            self._sync_fast_locked()
+
+    def _sync_fast_locked(self) -> None:
         if self._fast is not None:
             self._fast.force_slow = int(self.busy_task is not None or self._pending is not None)
             # With threading patched, the hook itself sends a greenlet with an unrecorded
@@ -317,6 +324,12 @@ class Recorder:
             self._state = _State(self._fast.running, self._fast.switched_at,
                                  self._fast.current_override)
             self._fast = None
+
+    def after_fork(self) -> None:
+        """In a forked copy of the traced process: stop tracing it. The lock is new: the
+        flusher thread (which the copy does not have) may have held it at the fork."""
+        self._busy_lock = _thread.allocate_lock()
+        self.stop()
 
     def now(self) -> int:
         return self.clock() - self.t0
@@ -507,7 +520,7 @@ class Recorder:
         with self._busy_lock:
             if self.busy_task is None and self.running == task and self.switched_at == since:
                 self.busy_task = task
-                self._sync_fast()
+                self._sync_fast_locked()
                 self.rows.append((self.now(), BLOCK, task, None, {"call": call, "since": since}))
 
     def end_busy(self, t: int) -> None:
@@ -515,7 +528,7 @@ class Recorder:
             if self.busy_task is not None:
                 self.rows.append((t, UNBLOCK, self.busy_task, None, None))
                 self.busy_task = None
-                self._sync_fast()
+                self._sync_fast_locked()
 
     # -- printed output ----------------------------------------------------------
 

@@ -64,6 +64,15 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     def _json_errors(exc: HTTPException):
         return jsonify(error=f"{exc.name}: {exc.description}"), exc.code
 
+    @app.errorhandler(Exception)
+    def _internal_error(exc: Exception):
+        # A fault of the server's own (a disk that refuses a write, a bug): the request
+        # fails with what happened, in JSON like every other error; the server goes on.
+        if isinstance(exc, HTTPException):
+            return _json_errors(exc)
+        app.logger.exception("while serving %s %s", request.method, request.path)
+        return jsonify(error=f"internal error: {exc}"), 500
+
     return app
 
 

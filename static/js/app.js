@@ -404,6 +404,8 @@ function endRun(info) {
   }
   if (ALARMING.includes(state.status) && info.error) {
     report(t(`end.${state.status}`, { error: info.error }));
+  } else if (info.unsaved) {
+    report(t("error.unsaved", { detail: info.unsaved }));
   }
   invalidate();
 }

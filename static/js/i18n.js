@@ -158,6 +158,7 @@ const STRINGS = {
     "error.import": "Could not open {name}: {detail}",
     "error.history": "The run history could not be changed or read: {detail}",
     "error.compare": "Could not compare the runs: {detail}",
+    "error.unsaved": "This run is {detail}: it stays here and can be exported until the server stops.",
     "error.server": "The server said: {detail}",
   },
   zh: {
@@ -317,6 +318,7 @@ const STRINGS = {
     "error.import": "无法打开 {name}：{detail}",
     "error.history": "无法读取或修改运行记录：{detail}",
     "error.compare": "无法对比这些运行：{detail}",
+    "error.unsaved": "这次运行未能存入历史记录（{detail}）：在服务器停止之前仍可在此查看和导出。",
     "error.server": "服务器返回：{detail}",
   },
 };
