@@ -29,6 +29,8 @@ class Param:
     max: float | None = None
     help: str = ""
     choices: tuple[str, ...] = ()
+    #: The help in Simplified Chinese, for the UI's 中文 mode.
+    help_zh: str = ""
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` as this parameter's type, or raise ParamError saying why."""
@@ -68,14 +70,16 @@ class Param:
             "min": self.min,
             "max": self.max,
             "help": self.help,
+            "help_zh": self.help_zh,
         }
         if self.choices:
             info["choices"] = list(self.choices)
         return info
 
 
-def choice(name: str, default: str, choices: tuple[str, ...], help: str) -> Param:
-    return Param(name, "choice", default, help=help, choices=choices)
+def choice(name: str, default: str, choices: tuple[str, ...], help: str,
+           help_zh: str = "") -> Param:
+    return Param(name, "choice", default, help=help, choices=choices, help_zh=help_zh)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,10 @@ class Demo:
 
     #: Folder of the demo's files (this one for built-in demos).
     folder: Path = DEMO_DIR
+
+    #: Title and description in Simplified Chinese, for the UI's 中文 mode.
+    title_zh: str = ""
+    description_zh: str = ""
 
     def file_for(self, params: dict[str, Any] | None = None) -> str:
         variant = (params or {}).get("variant")
@@ -133,15 +141,19 @@ class Demo:
         return {
             "id": self.id,
             "title": self.title,
+            "title_zh": self.title_zh,
             "description": self.description,
+            "description_zh": self.description_zh,
             "file": self.file,
             "params": [p.describe() for p in self.params],
             "compare": [{"demo": d, "params": p} for d, p in self.compare],
         }
 
 
-_EAT = Param("eat_seconds", "float", 2.0, 0.0, 10.0, "how long eat sleeps")
-_PLAY = Param("play_seconds", "float", 1.0, 0.0, 10.0, "how long play sleeps")
+_EAT = Param("eat_seconds", "float", 2.0, 0.0, 10.0, "how long eat sleeps",
+             help_zh="eat 中 sleep 的时长（秒）")
+_PLAY = Param("play_seconds", "float", 1.0, 0.0, 10.0, "how long play sleeps",
+              help_zh="play 中 sleep 的时长（秒）")
 
 DEMOS: dict[str, Demo] = {
     d.id: d
@@ -149,16 +161,24 @@ DEMOS: dict[str, Demo] = {
         Demo(
             id="yield_producer_consumer",
             title="yield: serial vs. send() to a generator",
+            title_zh="yield：串行执行 vs. 用 send() 发给生成器",
             description=(
                 "Serial: the producer builds the whole list, then the consumer gets it. "
                 "yield: the producer send()s each item to a consumer generator, so the two "
                 "switch back and forth once per item (one switch pair per send). Switching "
                 "costs time: try n = 1000000 on both variants and compare the totals."
             ),
+            description_zh=(
+                "串行：生产者先生产出整个列表，再整个交给消费者。"
+                "yield：生产者用 send() 把每一项发给消费者生成器，两个任务每处理一项就来回"
+                "切换一次（每次 send 一来一回两次切换）。切换是要花时间的：把两种 variant 都设为 "
+                "n = 1000000 运行，对比总耗时。"
+            ),
             file="yield_producer_consumer.py",
             params=(
-                choice("variant", "yield", ("serial", "yield"), "serial list, or send() each item"),
-                Param("n", "int", 5, 1, 1_000_000, "number of items"),
+                choice("variant", "yield", ("serial", "yield"), "serial list, or send() each item",
+                       help_zh="串行生成整个列表，还是用 send() 逐项发送"),
+                Param("n", "int", 5, 1, 1_000_000, "number of items", help_zh="数据的项数"),
             ),
             generators=True,
             compare=(
@@ -169,68 +189,105 @@ DEMOS: dict[str, Demo] = {
         Demo(
             id="yield_blocking",
             title="yield + blocking: time.sleep stops everything",
+            title_zh="yield + 阻塞：time.sleep 让一切都停下",
             description=(
                 "The producer still send()s each item to the consumer, but sleeps after each "
                 "one. yield can switch only where the code says so: while time.sleep blocks "
                 "the thread no task runs, and the timeline greys out every lane."
             ),
+            description_zh=(
+                "生产者仍然用 send() 把每一项发给消费者，但每发完一项就 sleep 一次。"
+                "yield 只能在代码里写明的地方切换：time.sleep 阻塞整个线程期间，没有任何任务"
+                "在运行，时间线上所有泳道都变成灰色。"
+            ),
             file="yield_blocking.py",
             params=(
-                Param("n", "int", 3, 1, 20, "number of items"),
-                Param("seconds", "float", 0.5, 0.0, 3.0, "how long each time.sleep blocks"),
+                Param("n", "int", 3, 1, 20, "number of items", help_zh="数据的项数"),
+                Param("seconds", "float", 0.5, 0.0, 3.0, "how long each time.sleep blocks",
+                      help_zh="每次 time.sleep 阻塞的时长（秒）"),
             ),
             generators=True,
         ),
         Demo(
             id="greenlet_eat_play",
             title="greenlet: explicit switch",
+            title_zh="greenlet：用 switch() 显式切换",
             description=(
                 "Two plain greenlets hand control to each other with switch(). The first "
                 "switch('egon') passes the name, later switches pass nothing. Nothing ever "
                 "switches back to eat after play finishes: it stays paused at its last line."
+            ),
+            description_zh=(
+                "两个普通的 greenlet 用 switch() 互相交出控制权。第一次 switch('egon') 时传入"
+                "名字，以后的 switch 都不需要再传参数。play 执行完后，再也没有谁切回 eat："
+                "它一直暂停在自己的最后一行。"
             ),
             file="greenlet_eat_play.py",
         ),
         Demo(
             id="greenlet_switch_cost",
             title="greenlet: the cost of pure switching",
+            title_zh="greenlet：单纯切换的开销",
             description=(
                 "Two loops of pure computation, first one after the other, then switching "
                 "greenlets at every iteration. Without any I/O to wait for, switching only "
                 "adds cost: compare the two wall times, their ratio and the ns per switch."
             ),
+            description_zh=(
+                "两个纯计算的循环，先顺序执行，再改为每次迭代都切换一次 greenlet。"
+                "没有需要等待的 IO 时，单纯的切换只会增加开销：对比两种方式的运行时间、"
+                "二者的比值以及每次切换耗费的纳秒数。"
+            ),
             file="greenlet_switch_cost.py",
             params=(
                 choice("variant", "both", ("sequential", "switching", "both"),
-                       "which loops to run"),
-                Param("n", "int", 1000, 1, 2_000_000, "iterations of each loop"),
+                       "which loops to run", help_zh="运行哪种循环：顺序执行、切换，或两者都运行"),
+                Param("n", "int", 1000, 1, 2_000_000, "iterations of each loop",
+                      help_zh="每个循环的迭代次数"),
             ),
             compare=(
-                ("greenlet_switch_cost", {"variant": "sequential", "n": 100_000}),
-                ("greenlet_switch_cost", {"variant": "switching", "n": 100_000}),
+                ("greenlet_switch_cost", {"variant": "sequential"}),
+                ("greenlet_switch_cost", {"variant": "switching"}),
             ),
         ),
         Demo(
             id="gevent_eat_play",
             title="gevent: spawn, join, joinall, value",
+            title_zh="gevent：spawn、join、joinall 与 value",
             description=(
-                "Two greenlets spawned with gevent.spawn: eat sleeps 2 s, play sleeps 1 s. "
-                "Each gevent.sleep switches to the Hub, which runs the other greenlet, so both "
-                "start at once and the whole run takes about 2 s, not 3 s. Each function's "
-                "return value is read back through .value."
+                "Two greenlets spawned with gevent.spawn: eat sleeps eat_seconds, play sleeps "
+                "play_seconds. Each gevent.sleep switches to the Hub, which runs the other "
+                "greenlet, so both start at once and the whole run takes about the longer "
+                "sleep, not the sum (with the default parameters about 2 s, not 3 s). Each "
+                "function's return value is read back through .value."
+            ),
+            description_zh=(
+                "用 gevent.spawn 创建两个协程（greenlet）：eat 用 gevent.sleep 等待 "
+                "eat_seconds 秒，play 等待 play_seconds 秒。每次 gevent.sleep 都会切换到 Hub，"
+                "由 Hub 去运行另一个 greenlet，所以两者同时开始，总耗时约等于较长的那次 sleep，"
+                "而不是两者之和"
+                "（默认参数下约 2 秒，而不是 3 秒）。每个函数的返回值通过 .value 取得。"
             ),
             file="gevent_eat_play.py",
             params=(_EAT, _PLAY,
                     Param("joinall", "int", 0, 0, 1, "1: gevent.joinall([g1, g2]) instead of "
-                          "g1.join(); g2.join()")),
+                          "g1.join(); g2.join()",
+                          help_zh="1：用 gevent.joinall([g1, g2]) 代替 g1.join(); g2.join()")),
         ),
         Demo(
             id="gevent_unpatched_sleep",
             title="gevent without monkey patching: time.sleep blocks",
+            title_zh="gevent 不打猴子补丁：time.sleep 会阻塞",
             description=(
                 "The same eat/play greenlets, but sleeping with time.sleep and no monkey "
                 "patch. gevent cannot see that call: the whole thread blocks, the Hub never "
-                "runs in between, and the total is the sum, 3 s. Compare with monkey.patch_all()."
+                "runs in between, and the total is the sum of the two sleeps (3 s with the "
+                "default parameters). Compare with monkey.patch_all()."
+            ),
+            description_zh=(
+                "同样的 eat/play 两个 greenlet，但改用 time.sleep，而且没有打猴子补丁。"
+                "gevent 识别不了这个调用：整个线程被阻塞，期间 Hub 一次也运行不了，总耗时是"
+                "两次 sleep 之和（默认参数下为 3 秒）。可与 monkey.patch_all() 的版本对比。"
             ),
             file="gevent_unpatched_sleep.py",
             params=(_EAT, _PLAY),
@@ -239,10 +296,17 @@ DEMOS: dict[str, Demo] = {
         Demo(
             id="gevent_monkey_patch",
             title="gevent with monkey.patch_all(): time.sleep switches",
+            title_zh="gevent 打上猴子补丁 monkey.patch_all()：time.sleep 会切换",
             description=(
                 "monkey.patch_all() first, then the same code: time.sleep is now gevent's "
                 "sleep, which parks the greenlet and switches to the Hub. Both sleeps "
-                "overlap and the total is 2 s. Compare with the unpatched run."
+                "overlap and the total is the longer one (2 s with the default parameters). "
+                "Compare with the unpatched run."
+            ),
+            description_zh=(
+                "先执行 monkey.patch_all()，再运行同样的代码：time.sleep 现在就是 gevent 的 "
+                "sleep，它会把当前 greenlet 挂起并切换到 Hub。两次 sleep 的时间相互重叠，总耗时"
+                "是较长的那一次（默认参数下为 2 秒）。可与不打补丁的运行对比。"
             ),
             file="gevent_monkey_patch.py",
             params=(_EAT, _PLAY),
@@ -251,11 +315,18 @@ DEMOS: dict[str, Demo] = {
         Demo(
             id="gevent_dummythread",
             title="gevent: greenlets as DummyThreads",
+            title_zh="gevent：greenlet 是假线程（DummyThread）",
             description=(
                 "After monkey.patch_all(), threading.current_thread() inside a greenlet "
                 "returns a dummy Thread object (Dummy-1, Dummy-2; the tutorial's older Python "
                 "called them DummyThread-n). They are greenlets, not OS threads: the name "
                 "appears in each lane's label once the greenlet asks for it."
+            ),
+            description_zh=(
+                "执行 monkey.patch_all() 之后，在 greenlet 里调用 threading.current_thread() "
+                "会返回一个假的 Thread 对象（Dummy-1、Dummy-2；教程所用的旧版 Python 把它们叫作 "
+                "DummyThread-n）。它们是 greenlet，不是操作系统线程：greenlet 一查询这个名字，"
+                "名字就会显示在它那条泳道的标签上。"
             ),
             file="gevent_dummythread.py",
             params=(_EAT, _PLAY),
@@ -263,37 +334,58 @@ DEMOS: dict[str, Demo] = {
         Demo(
             id="gevent_socket_server",
             title="gevent: a socket server for many clients",
+            title_zh="gevent：单线程下的 socket 并发，服务多个客户端",
             description=(
                 "A gevent echo server on a free loopback port and C clients, each sending M "
                 "messages. accept() and every recv() park their greenlet and switch to the "
                 "Hub, which wakes whichever connection has data: one thread serves them all. "
                 "In threads mode the clients are real OS threads, as in the tutorial."
             ),
+            description_zh=(
+                "一个 gevent 回显（echo）服务端监听本机回环地址上的一个空闲端口，C 个客户端"
+                "（clients）各发送 M 条消息（messages）。accept() 和每次 recv() 都会挂起所在的 "
+                "greenlet 并切换到 Hub，由 Hub 唤醒有数据到达的那个连接：一个线程就服务了所有"
+                "客户端。threads 模式下，客户端是真正的操作系统线程，和教程中一样。"
+            ),
             file="gevent_socket_server.py",
             params=(
-                Param("clients", "int", 10, 1, 200, "number of concurrent clients"),
-                Param("messages", "int", 3, 1, 100, "messages each client sends"),
+                Param("clients", "int", 10, 1, 200, "number of concurrent clients",
+                      help_zh="并发客户端的个数"),
+                Param("messages", "int", 3, 1, 100, "messages each client sends",
+                      help_zh="每个客户端发送的消息条数"),
                 choice("mode", "greenlets", ("greenlets", "threads"),
-                       "clients as greenlets, or as OS threads"),
+                       "clients as greenlets, or as OS threads",
+                       help_zh="客户端用 greenlet，还是用操作系统线程"),
             ),
         ),
         Demo(
             id="gevent_patch_order",
             title="Does patch order matter?",
+            title_zh="打补丁的顺序重要吗？",
             description=(
                 "The tutorial says monkey.patch_all() must come before `from socket import *`; "
                 "a reader answered that it need not. Measured here: both are right. "
                 "`from socket import *` before patching copies the blocking socket class, so "
-                "accept() blocks the whole thread (grey spans, timeouts, about 2 s); "
-                "`import socket` before patching is fine, since socket.socket is looked up "
-                "after the patch (switches to the Hub, a few ms)."
+                "accept() and then each client block the whole thread until their 1 s "
+                "timeouts (grey spans: about 1 + clients seconds, 3 s with the default "
+                "parameters); `import socket` before patching is fine, since socket.socket is "
+                "looked up after the patch (switches to the Hub, a few ms)."
+            ),
+            description_zh=(
+                "教程说 monkey.patch_all() 一定要放在 `from socket import *` 之前；有读者评论说"
+                "不一定。这里实测一下：两种说法都对。在打补丁之前执行 `from socket import *`，"
+                "拷贝过来的是会阻塞的原始 socket 类，于是 accept() 和随后的每个客户端都会阻塞整个"
+                "线程，直到各自 1 秒的超时（灰色区段：总共约 1 + clients 秒，默认参数下约 3 秒）；"
+                "在打补丁之前执行 `import socket` 则没有问题，因为 socket.socket 是在打补丁之后"
+                "才去查找的（切换到 Hub，只需几毫秒）。"
             ),
             file="patch_order_patch_first.py",
             params=(
                 choice("variant", "patch_first",
                        ("patch_first", "star_import_first", "module_import_first"),
-                       "where monkey.patch_all() stands relative to the socket import"),
-                Param("clients", "int", 2, 1, 10, "echo clients"),
+                       "where monkey.patch_all() stands relative to the socket import",
+                       help_zh="monkey.patch_all() 放在导入 socket 之前还是之后"),
+                Param("clients", "int", 2, 1, 10, "echo clients", help_zh="回显客户端的个数"),
             ),
             variant_files={
                 "patch_first": "patch_order_patch_first.py",
@@ -309,16 +401,27 @@ DEMOS: dict[str, Demo] = {
         Demo(
             id="gevent_sync_async",
             title="gevent: synchronous vs. asynchronous",
+            title_zh="gevent：同步与异步",
             description=(
-                "Ten tasks that each sleep 0.5 s. Synchronous: one after another, about 5 s. "
+                "A batch of tasks that each sleep for a while (parameters tasks and seconds). "
+                "Synchronous: one after another, so the total is about tasks × seconds. "
                 "Asynchronous: all spawned then joined, so their sleeps overlap and the whole "
-                "thing takes about 0.5 s."
+                "thing takes about one sleep. "
+                "With the default parameters (10 tasks of 0.5 s): about 5 s vs. about 0.5 s."
+            ),
+            description_zh=(
+                "tasks 个任务，每个都 sleep seconds 秒。同步：一个接一个地执行，总耗时约为 "
+                "tasks × seconds。异步：先全部 spawn，再 joinall 等待，各任务的 sleep 相互重叠，"
+                "总耗时约等于一次 sleep。默认参数下（10 个任务，每个 0.5 秒）：同步约 5 秒，"
+                "异步约 0.5 秒。"
             ),
             file="gevent_sync_async.py",
             params=(
-                choice("variant", "async", ("sync", "async"), "one by one, or spawned"),
-                Param("tasks", "int", 10, 1, 100, "number of tasks"),
-                Param("seconds", "float", 0.5, 0.0, 2.0, "how long each task sleeps"),
+                choice("variant", "async", ("sync", "async"), "one by one, or spawned",
+                       help_zh="逐个执行（同步），还是用 spawn 创建协程（异步）"),
+                Param("tasks", "int", 10, 1, 100, "number of tasks", help_zh="任务的个数"),
+                Param("seconds", "float", 0.5, 0.0, 2.0, "how long each task sleeps",
+                      help_zh="每个任务 sleep 的时长（秒）"),
             ),
             compare=(
                 ("gevent_sync_async", {"variant": "sync"}),

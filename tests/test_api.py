@@ -16,7 +16,8 @@ def test_demos_are_listed_with_their_params(server):
     eat_play = next(d for d in demos if d["id"] == "gevent_eat_play")
     assert eat_play["params"][0] == {
         "name": "eat_seconds", "type": "float", "default": 2.0, "min": 0.0, "max": 10.0,
-        "help": "how long eat sleeps"}
+        "help": "how long eat sleeps", "help_zh": "eat 中 sleep 的时长（秒）"}
+    assert eat_play["title_zh"] and eat_play["description_zh"]
     assert eat_play["description"]
 
 

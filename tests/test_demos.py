@@ -244,3 +244,18 @@ def test_every_registered_demo_is_tested_here():
               "gevent_monkey_patch", "gevent_dummythread", "gevent_sync_async",
               "gevent_socket_server", "gevent_patch_order"}
     assert tested == set(DEMOS)
+
+
+def test_every_demo_has_chinese_title_description_and_param_help():
+    import re
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for demo in DEMOS.values():
+        assert cjk.search(demo.title_zh), demo.id
+        assert cjk.search(demo.description_zh), demo.id
+        info = demo.describe()
+        assert info["title_zh"] == demo.title_zh
+        assert info["description_zh"] == demo.description_zh
+        for p, shown in zip(demo.params, info["params"], strict=True):
+            assert p.help_zh.strip(), (demo.id, p.name)
+            assert shown["help_zh"] == p.help_zh, (demo.id, p.name)
