@@ -491,12 +491,14 @@ class RunRegistry:
         return run
 
     def all(self) -> list[dict[str, Any]]:
-        """Descriptions of every run, live ones first, then the history (newest first)."""
-        live = {r.id: r.describe() for r in self._runs.values()}
+        """Descriptions of every run: the ones still running first, then all the others,
+        held or stored, newest first (each run once, as held if it is)."""
+        held = {r.id: r.describe() for r in self._runs.values()}
         stored = list(self.store.list()) if self.store is not None else []
-        out = list(live.values())
-        out += [m for m in stored if m["id"] not in live]
-        return out
+        runs = list(held.values()) + [m for m in stored if m["id"] not in held]
+        runs.sort(key=lambda m: m.get("started_at") or "", reverse=True)
+        runs.sort(key=lambda m: m.get("status") not in ("starting", "running"))  # stable
+        return runs
 
     def rename(self, run_id: str, title: str) -> dict[str, Any] | None:
         run = self.get(run_id)

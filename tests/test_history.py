@@ -153,3 +153,24 @@ def test_a_history_write_that_fails_is_a_json_500_and_the_server_goes_on(tmp_pat
         assert srv.get(f"/api/runs/{run['id']}/trace.json")[0] == 200
     finally:
         srv.stop()
+
+
+def test_runs_are_listed_running_first_then_newest_first(tmp_path):
+    from app.runs import RunRegistry
+    from app.store import RunStore
+    from demos import DEMOS
+
+    store = RunStore(tmp_path / "data")
+    first = RunRegistry(store=store).start(DEMOS["greenlet_eat_play"], {})  # stored only
+    assert first.ended.wait(30)
+    registry = RunRegistry(store=RunStore(tmp_path / "data"))
+    second = registry.start(DEMOS["greenlet_eat_play"], {})
+    assert second.ended.wait(30)
+    third = registry.start(DEMOS["greenlet_eat_play"], {})
+    assert third.ended.wait(30)
+    running = registry.start(DEMOS["gevent_sync_async"], {"variant": "sync", "seconds": 1.0})
+    try:
+        assert [r["id"] for r in registry.all()] == [running.id, third.id, second.id, first.id]
+    finally:
+        running.cancel()
+        assert running.ended.wait(10)

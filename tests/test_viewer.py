@@ -9,6 +9,7 @@ import json
 import pytest
 
 from app.tracer.stats import compute_stats
+from demos import DEMOS
 
 from .conftest import ROOT, choose_demo, state
 
@@ -373,10 +374,20 @@ def test_language_toggle_is_remembered(server, page):
     page.evaluate("window.coroscope.seek(300e6)")
     page.wait_for_timeout(200)
     assert "统计" in page.locator(".stats-panel").inner_text()
+    # The demo itself speaks Chinese too: picker, title, description, parameter help.
+    picked = page.get_by_test_id("demo-select").locator("option:checked").inner_text()
+    assert picked == DEMOS["gevent_eat_play"].title_zh
+    assert page.locator("#run-title").inner_text() == DEMOS["gevent_eat_play"].title_zh
+    assert page.locator("#run-desc").inner_text() == DEMOS["gevent_eat_play"].description_zh
+    help_zh = DEMOS["gevent_eat_play"].params[0].help_zh
+    assert page.locator("label.param", has=page.locator("[name=eat_seconds]")).get_attribute(
+        "title") == help_zh
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "chinese.png"))
     page.get_by_test_id("lang").click()
     assert run.inner_text() == "Run"
+    assert page.locator("#run-title").inner_text() == DEMOS["gevent_eat_play"].title
+    assert page.get_by_test_id("demo-select").input_value() == "gevent_eat_play"
 
 
 DROP = """
@@ -496,8 +507,10 @@ def test_compare_runs_both(server, page):
         return c && c.runs.every((r) => r && r.live && r.switches > 0);
     }""", timeout=15_000)
     live = page.get_by_test_id("compare-table").inner_text()
-    assert live.count("running") >= 2, live  # the status row, then the totals row's label
+    assert live.count("running ·") == 2, live  # both sides' status, with their elapsed time
     assert state(page)["compare"]["loading"] is True
+    assert page.get_by_test_id("status").inner_text().startswith("comparing ·")
+    assert page.get_by_test_id("cancel").is_enabled()  # Cancel stops the pair
     page.wait_for_function("window.coroscope.compare && !window.coroscope.compare.loading",
                            timeout=30_000)
     c = state(page)["compare"]
@@ -515,15 +528,43 @@ def test_compare_runs_both(server, page):
         _, trace = server.get(f"/api/runs/{r['id']}/trace.json")
         assert r["events"] == len(trace["events"])
         assert r["switches"] == sum(e["kind"] == "switch" for e in trace["events"])
-    table = page.get_by_test_id("compare-table").inner_text()
-    assert "duration" in table and "switches" in table and "finished\tfinished" in table
+    rows = page.get_by_test_id("compare-table").inner_text().split("\n")
+    assert rows[0].split("\t")[1:] == ["ended", "switches", "coroutines", "your code ran",
+                                       "Hub ran", "thread blocked", "warnings"], rows
+    # Each side is named by what differs (here the demo); its blocking shows in the table.
+    a_row, b_row = (row.split("\t") for row in rows[1:3])
+    assert a_row[0] == "A · gevent_unpatched_sleep" and a_row[1].startswith("finished · ")
+    assert b_row[0] == "B · gevent_monkey_patch" and b_row[6] == "0 ns" and a_row[6] != "0 ns"
+    assert page.get_by_test_id("status").inner_text() == "compared: finished / finished"
     # The pair ran with the parameters typed in the form (the pair's own would be 2 s / 1 s).
-    assert table.count("eat_seconds=1, play_seconds=0.5") == 2, table
+    for k in (0, 1):
+        assert page.locator(f"#compare-head-{k}").inner_text().endswith(
+            "(eat_seconds=1, play_seconds=0.5)")
     page.wait_for_timeout(300)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "compare.png"))
     page.get_by_test_id("compare-close").click()
     assert page.get_by_test_id("timeline").is_visible()
+
+
+def test_a_pair_left_running_is_cancelled_and_space_does_not_start_another(server, page):
+    page.goto(server.url + "/")
+    choose_demo(page, "gevent_sync_async", tasks=20, seconds=2)
+    page.get_by_test_id("run-both").click()
+    page.wait_for_function("""() => window.coroscope.compare?.runs.every((r) => r && r.live)""",
+                           timeout=15_000)
+    ids = [r["id"] for r in state(page)["compare"]["runs"]]
+    # Space after clicking Run both is for the player, not a second click on the button.
+    page.keyboard.press(" ")
+    page.wait_for_timeout(300)
+    assert [r["id"] for r in state(page)["compare"]["runs"]] == ids
+    running = [r for r in server.get("/api/runs")[1] if r["status"] == "running"]
+    assert sorted(r["id"] for r in running) == sorted(ids)
+    # Closing the view stops the pair Run both started (it used to run on unseen and
+    # fill the server's run slots).
+    page.get_by_test_id("compare-close").click()
+    for run_id in ids:
+        assert server.wait_run(run_id, timeout=10)["status"] == "cancelled"
 
 
 def test_history_lists_renames_and_deletes(server, page):

@@ -80,6 +80,7 @@ export function perfettoUrl(runId) {
 async function send(method, path, body, raw = false) {
   const response = await fetch(path, {
     method,
+    keepalive: true, // a cancel sent as the page closes a view still reaches the server
     headers: { Accept: "application/json", ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
     body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
   });
@@ -99,6 +100,10 @@ export function fetchRuns() {
 
 export function renameRun(runId, title) {
   return send("PATCH", `/api/runs/${encodeURIComponent(runId)}`, { title });
+}
+
+export function cancelRun(runId) {
+  return send("POST", `/api/runs/${encodeURIComponent(runId)}/cancel`);
 }
 
 export function deleteRun(runId) {

@@ -3,7 +3,7 @@
 // player's controls).
 
 import {
-  deleteRun, exportUrl, fetchDemos, fetchRuns, importTrace, LiveSocket,
+  cancelRun, deleteRun, exportUrl, fetchDemos, fetchRuns, importTrace, LiveSocket,
   perfettoUrl, renameRun, startRunRest,
 } from "./api.js";
 import { Compare } from "./compare.js";
@@ -137,6 +137,8 @@ const compare = new Compare({
     document.body.classList.remove("comparing");
     invalidate();
   },
+  onChange: () => renderStatus(),
+  titleOf: (info) => runTitle(info),
 });
 const historyPanel = new HistoryPanel({
   root: $("history-panel"),
@@ -317,9 +319,11 @@ function renderPredict() {
 }
 
 function renderStatus() {
-  const s = state.status;
+  const s = compare.active ? (compare.live ? "running" : "finished") : state.status;
   let text;
-  if (s === "running") {
+  if (compare.active) {
+    text = compare.headerStatus();
+  } else if (s === "running") {
     text = run.awaiting
       ? t("status.connecting")
       : t("status.running", { elapsed: formatDuration(extent()) });
@@ -331,7 +335,7 @@ function renderStatus() {
   if (ui.status.textContent !== text) ui.status.textContent = text;
   ui.status.dataset.status = s;
   // Reserve the Cancel button's room: the header must not reflow when a run starts.
-  const cancellable = Boolean(s === "running" && state.runId && run.following);
+  const cancellable = compare.active ? compare.live : Boolean(s === "running" && state.runId && run.following);
   ui.cancel.style.visibility = cancellable ? "visible" : "hidden";
   ui.cancel.disabled = !cancellable;
   const counts = store.length
@@ -342,9 +346,10 @@ function renderStatus() {
       })
     : "";
   if (ui.counts.textContent !== counts) ui.counts.textContent = counts;
-  if (ui.runTitle.textContent !== run.title) ui.runTitle.textContent = run.title;
   const demo = demos.find((d) => d.id === (state.demo ?? ui.demo.value));
-  const desc = demo?.description ?? "";
+  const title = runTitle({ demo: demo?.id, title: run.title });
+  if (ui.runTitle.textContent !== title) ui.runTitle.textContent = title;
+  const desc = localized(demo, "description");
   if (ui.runDesc.textContent !== desc) ui.runDesc.textContent = desc;
   ui.runDesc.parentElement.hidden = !desc && !run.title;
 }
@@ -528,7 +533,7 @@ function showInPicker(demoId, params) {
 function paramInput(p) {
   const label = document.createElement("label");
   label.className = "param";
-  label.title = p.help ?? "";
+  label.title = localized(p, "help");
   const name = document.createElement("span");
   name.textContent = p.name;
   let input;
@@ -674,6 +679,10 @@ async function runBoth() {
   } catch (err) {
     return report(err.message);
   }
+  // As Run does: the run on screen is replaced, so it stops.
+  if (state.status === "running" && state.runId && run.following) {
+    socket.send({ type: "cancel", run: state.runId });
+  }
   clearError();
   historyPanel.close();
   document.body.classList.add("comparing");
@@ -683,7 +692,7 @@ async function runBoth() {
       const carried = Object.fromEntries(Object.entries(typed).filter(([name]) => names.has(name)));
       return startRunRest(c.demo, { ...carried, ...c.params });
     }));
-    compare.show(runs.map((r) => r.id));
+    compare.show(runs.map((r) => r.id), { owned: true });
   } catch (err) {
     report(t("error.compare", { detail: err.message }));
   }
@@ -704,9 +713,17 @@ ui.form.addEventListener("submit", (e) => {
 });
 ui.demo.addEventListener("change", renderDemo);
 ui.cancel.addEventListener("click", () => {
-  if (state.runId) socket.send({ type: "cancel", run: state.runId });
+  if (compare.active) compare.cancel();
+  else if (state.runId) socket.send({ type: "cancel", run: state.runId });
 });
 ui.runBoth.addEventListener("click", runBoth);
+// A button clicked with the mouse gives the focus back: Space then plays the timeline
+// instead of pressing Run (or Run both) again.
+for (const button of [ui.run, ui.runBoth]) {
+  button.addEventListener("click", (e) => {
+    if (e.detail > 0) button.blur(); // a pointer click; keyboard activation keeps focus
+  });
+}
 ui.fit.addEventListener("click", () => {
   view.follow = true;
   invalidate();
@@ -817,10 +834,34 @@ function openFromHash() {
   }
 }
 
+/** A demo's title, description or parameter help in the page's language. */
+function localized(item, field) {
+  return (language() === "zh" && item?.[`${field}_zh`]) || item?.[field] || "";
+}
+
+/** A run's title as shown: the demo's, in the page's language, unless the user renamed it. */
+function runTitle(info) {
+  const demo = demos.find((d) => d.id === info?.demo);
+  return demo && info.title === demo.title ? localized(demo, "title") : (info?.title ?? "");
+}
+
+function fillPicker() {
+  const value = ui.demo.value;
+  ui.demo.replaceChildren(...demos.map((d) => new Option(localized(d, "title"), d.id)));
+  if (value && demos.some((d) => d.id === value)) ui.demo.value = value;
+}
+
 function applyLanguage(code) {
   setLanguage(code);
   localStorage.setItem(PREFS.lang, code);
   translatePage();
+  if (demos.length) {
+    fillPicker();
+    for (const label of ui.params.querySelectorAll("label.param")) {
+      const p = selectedDemo()?.params?.find((q) => q.name === label.querySelector("[name]")?.name);
+      if (p) label.title = localized(p, "help");
+    }
+  }
   consoleView.update(true);
   statsPanel.update(store, run.durationNs ?? store.lastT, false, true);
   sourcePanel.key = "";
@@ -925,7 +966,7 @@ ui.demo.append(new Option(t("demo.loading"), ""));
 fetchDemos()
   .then((list) => {
     demos = list;
-    ui.demo.replaceChildren(...list.map((d) => new Option(d.title, d.id)));
+    fillPicker();
     renderDemo();
     if (run.shown) showInPicker(run.shown.demo, run.shown.params); // opened before the list came
   })

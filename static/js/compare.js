@@ -3,7 +3,7 @@
 import { formatDuration } from "./format.js";
 import { formatCount, t as tr } from "./i18n.js";
 import { Pointer } from "./pointer.js";
-import { LiveSocket } from "./api.js";
+import { cancelRun, LiveSocket } from "./api.js";
 import { computeStats, StatsAccumulator, Store } from "./store.js";
 import { Timeline } from "./timeline.js";
 import { View } from "./view.js";
@@ -12,10 +12,12 @@ const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
 const LIVE_FRAME_SHARE = 10;
 
 export class Compare {
-  constructor({ root, onError, onClose }) {
+  constructor({ root, onError, onClose, onChange, titleOf = (info) => info.title }) {
+    this.titleOf = titleOf; // a run's title in the page's language
     this.root = root;
     this.onError = onError;
     this.onClose = onClose;
+    this.onChange = onChange; // the page header shows the pair's status
     this.view = new View();
     this.table = root.querySelector("[data-testid=compare-table]");
     this.slots = [0, 1].map((k) => {
@@ -49,9 +51,11 @@ export class Compare {
    * follows one run per connection), drawn on one time scale that grows with the clock
    * while either is live. Finished runs arrive whole through the same path.
    */
-  show(ids) {
+  show(ids, { owned = false } = {}) {
+    this.cancel({ ownedOnly: true }); // a new pair replaces the one Run both started
     const token = ++this.token;
     this.active = true;
+    this.owned = owned;
     this.root.hidden = false;
     this.disconnect();
     for (const s of this.slots) {
@@ -134,7 +138,28 @@ export class Compare {
     }
   }
 
+  /** Cancel the sides still running (with ownedOnly: only runs Run both started here;
+   * two runs picked in History keep running when the view closes). */
+  cancel({ ownedOnly = false } = {}) {
+    if (!this.active || (ownedOnly && !this.owned)) return;
+    for (const s of this.slots) {
+      if (s.live && s.run) cancelRun(s.run.id).catch((err) => this.onError(err.message));
+    }
+  }
+
+  get live() {
+    return this.active && this.slots.some((s) => s.live);
+  }
+
+  /** What the page header says while the compare view is up. */
+  headerStatus() {
+    if (this.live) return tr("status.comparing", { elapsed: formatDuration(this.extent()) });
+    const word = (s) => (s.run ? tr(`history.status.${s.run.status}`) : "…");
+    return tr("status.compared", { a: word(this.slots[0]), b: word(this.slots[1]) });
+  }
+
   close() {
+    this.cancel({ ownedOnly: true });
     this.token++;
     this.disconnect();
     this.active = false;
@@ -193,7 +218,7 @@ export class Compare {
     return {
       loading: Boolean(this.loading),
       runs: this.slots.map((s) => (s.run ? {
-        id: s.run.id, demo: s.run.demo, status: s.run.status, live: s.live,
+        id: s.run.id, demo: s.run.demo, status: s.live ? "running" : s.run.status, live: s.live,
         duration_ns: s.run.duration_ns, events: s.store.length, switches: s.store.switchCount,
         drawn_until: s.timeline.extent, // where its open spans were last drawn to
         totals: s.stats?.totals ?? null,
@@ -204,29 +229,52 @@ export class Compare {
   render() {
     if (!this.active) return;
     this.renderedAt = performance.now();
-    const label = (s) => (s.run ? `${s.run.title ?? s.run.demo} ${paramsText(s.run.params)}` : tr("compare.waiting"));
     this.slots.forEach((s, k) => {
-      s.head.textContent = `${k ? "B" : "A"} · ${label(s)}`;
+      s.head.textContent = `${k ? "B" : "A"} · ${s.run ? `${this.titleOf(s.run) || s.run.demo} ${paramsText(s.run.params)}` : tr("compare.waiting")}`;
+      // Each side gets room in proportion to its lanes (one lane needs little).
+      s.head.parentElement.style.flexGrow = String(2 + Math.min(s.timeline.lanes.length, 12));
     });
     const stats = this.slots.map((s) => this.statsOf(s));
     const now = performance.now();
-    const total = (key) => (s, k) => (stats[k] ? formatDuration(stats[k].totals[key]) : "…");
-    const rows = [
-      ["compare.run", (s) => label(s)],
-      ["compare.status", (s) => (s.run ? tr(`history.status.${s.live ? "running" : s.run.status}`) : "…")],
-      ["compare.duration", (s) => (!s.run ? "…" : s.live ? formatDuration((now - s.frameAt) * 1e6)
-        : formatDuration(s.run.duration_ns))],
+    const ran = (k, hub) => {
+      const st = stats[k];
+      if (!st) return "…";
+      let sum = 0;
+      for (const task of st.tasks) if ((task.kind === "hub") === hub) sum += task.running;
+      return formatDuration(sum);
+    };
+    const columns = [
+      ["compare.status", (s) => (!s.run ? "…" : s.live
+        ? `${tr("history.status.running")} · ${formatDuration((now - s.frameAt) * 1e6)}`
+        : `${tr(`history.status.${s.run.status}`)} · ${formatDuration(s.run.duration_ns)}`)],
       ["compare.switches", (s) => (s.run ? formatCount(s.store.switchCount) : "…")],
-      ["compare.running", total("running")],
-      ["compare.blocked", total("blocked")],
-      ["compare.parked", total("parked")],
+      ["compare.tasks", (s) => (s.run ? formatCount(s.store.lanes.length) : "…")],
+      ["compare.user", (s, k) => ran(k, false)],
+      ["compare.hub", (s, k) => ran(k, true)],
+      ["compare.blocked", (s, k) => (stats[k] ? formatDuration(stats[k].totals.blocked) : "…")],
       ["compare.warnings", (s) => (s.run ? formatCount(s.store.warnings.length) : "…")],
     ];
-    const head = `<tr><th></th><th>A</th><th>B</th></tr>`;
     const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-    this.table.innerHTML = head + rows.map(([key, fn]) =>
-      `<tr><th>${esc(tr(key))}</th>${this.slots.map((s, k) => `<td class="${s.live ? "live" : ""}">${esc(fn(s, k))}</td>`).join("")}</tr>`).join("");
+    const head = `<tr><th></th>${columns.map(([key]) => {
+      const title = tr(`${key}.title`);
+      return `<th${title !== `${key}.title` ? ` title="${esc(title)}"` : ""}>${esc(tr(key))}</th>`;
+    }).join("")}</tr>`;
+    const rows = this.slots.map((s, k) => `<tr><th>${k ? "B" : "A"} · ${esc(sideName(s, this.slots[1 - k]))}</th>${
+      columns.map(([, fn]) => `<td class="${s.live ? "live" : ""}">${esc(fn(s, k))}</td>`).join("")}</tr>`);
+    this.onChange?.();
+    this.table.innerHTML = head + rows.join("");
   }
+}
+
+/** What tells a side from the other: its demo if they differ, else the parameters that
+ * differ (the variant, usually). */
+function sideName(s, other) {
+  if (!s.run) return tr("compare.waiting");
+  if (!other.run || s.run.demo !== other.run.demo) return s.run.demo ?? s.run.title ?? "";
+  const mine = s.run.params ?? {};
+  const theirs = other.run.params ?? {};
+  const differ = Object.entries(mine).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(theirs[k]));
+  return differ.length ? differ.map(([k, v]) => `${k}=${v}`).join(", ") : s.run.demo ?? "";
 }
 
 function paramsText(params) {
