@@ -543,8 +543,14 @@ def test_compare_runs_both(server, page):
     page.wait_for_timeout(300)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "compare.png"))
-    page.get_by_test_id("compare-close").click()
+    # Open one side in the full viewer: player, source, output and statistics for it.
+    page.get_by_test_id("compare-open-1").click()
+    page.wait_for_function(f"window.coroscope.runId === '{b['id']}' && "
+                           "window.coroscope.status === 'finished'", timeout=10_000)
     assert page.get_by_test_id("timeline").is_visible()
+    assert not page.get_by_test_id("compare").is_visible()
+    assert page.get_by_test_id("export").get_attribute("href").endswith(
+        f"/api/runs/{b['id']}/trace.json")
 
 
 def test_a_pair_left_running_is_cancelled_and_space_does_not_start_another(server, page):

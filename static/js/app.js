@@ -138,6 +138,10 @@ const compare = new Compare({
     invalidate();
   },
   onChange: () => renderStatus(),
+  onOpen: (id) => {
+    compare.close({ keepRuns: true });
+    subscribe(id);
+  },
   titleOf: (info) => runTitle(info),
 });
 const historyPanel = new HistoryPanel({

@@ -12,7 +12,8 @@ const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
 const LIVE_FRAME_SHARE = 10;
 
 export class Compare {
-  constructor({ root, onError, onClose, onChange, titleOf = (info) => info.title }) {
+  constructor({ root, onError, onClose, onChange, onOpen, titleOf = (info) => info.title }) {
+    this.onOpen = onOpen; // show one side in the full viewer
     this.titleOf = titleOf; // a run's title in the page's language
     this.root = root;
     this.onError = onError;
@@ -29,7 +30,13 @@ export class Compare {
         timeline.resize();
         this.invalidate();
       }).observe(wrap);
-      return { store, timeline, pointer, head: root.querySelector(`#compare-head-${k}`), run: null, stats: null };
+      const head = root.querySelector(`#compare-head-${k}`);
+      const open = root.querySelector(`#compare-open-${k}`);
+      open.addEventListener("click", () => {
+        const id = this.slots[k].run?.id;
+        if (id) this.onOpen?.(id);
+      });
+      return { store, timeline, pointer, head, open, run: null, stats: null };
     });
     this.active = false;
     this.token = 0;
@@ -158,8 +165,10 @@ export class Compare {
     return tr("status.compared", { a: word(this.slots[0]), b: word(this.slots[1]) });
   }
 
-  close() {
-    this.cancel({ ownedOnly: true });
+  /** Leave the view; the pair Run both started is cancelled unless `keepRuns` (a side is
+   * being opened in the full viewer). */
+  close({ keepRuns = false } = {}) {
+    if (!keepRuns) this.cancel({ ownedOnly: true });
     this.token++;
     this.disconnect();
     this.active = false;
@@ -230,9 +239,10 @@ export class Compare {
     if (!this.active) return;
     this.renderedAt = performance.now();
     this.slots.forEach((s, k) => {
+      s.open.disabled = !s.run;
       s.head.textContent = `${k ? "B" : "A"} · ${s.run ? `${this.titleOf(s.run) || s.run.demo} ${paramsText(s.run.params)}` : tr("compare.waiting")}`;
       // Each side gets room in proportion to its lanes (one lane needs little).
-      s.head.parentElement.style.flexGrow = String(2 + Math.min(s.timeline.lanes.length, 12));
+      s.head.closest(".compare-run").style.flexGrow = String(2 + Math.min(s.timeline.lanes.length, 12));
     });
     const stats = this.slots.map((s) => this.statsOf(s));
     const now = performance.now();

@@ -97,6 +97,7 @@ export class Console {
       const text = document.createElement("span");
       text.className = "console-text";
       text.textContent = store.x[j];
+      text.title = store.x[j]; // a long line is cut to the panel's width: whole on hover
       row.append(time, who, text);
       frag.append(row);
     }
