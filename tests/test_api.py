@@ -54,7 +54,7 @@ def test_run_lifecycle_and_status(server):
     assert status == 201 and run["id"].startswith("r")
     done = server.wait_run(run["id"])
     assert done["status"] == "finished" and done["error"] is None
-    assert done["events"] == 13 and done["duration_ns"] > 0
+    assert done["events"] == 14 and done["duration_ns"] > 0  # 13 and the main() mark
     status, runs = server.get("/api/runs")
     assert run["id"] in [r["id"] for r in runs]
 

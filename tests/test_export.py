@@ -32,6 +32,8 @@ def check_chrome_trace(doc: dict) -> dict[str, int]:
         elif e["ph"] == "f":
             ends[e["id"]] = e
             assert e["bp"] == "e"
+        elif e["ph"] == "i" and e["cat"] == "mark":  # main() called: a line across tracks
+            assert e["s"] == "g" and e["name"] == "main()"
         elif e["ph"] == "i":
             assert e["s"] == "t" and "text" in e["args"]
     assert starts.keys() == ends.keys(), "every flow start has its end, same id"
@@ -51,13 +53,14 @@ def test_perfetto_export_of_a_gevent_run(server):
     switches = sum(1 for e in native["events"] if e["kind"] in ("switch", "throw"))
     printed = [e["text"] for e in native["events"] if e["kind"] == "stdout"]
     assert counts["s"] == counts["f"] == switches
-    assert counts["i"] == len(printed)
+    assert counts["i"] == len(printed) + 1  # and the main() mark
     names = sorted(e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "thread_name")
     assert names == ["Hub #1", "eat #2", "main #0", "play #3"]
     blocked = [e for e in doc["traceEvents"] if e.get("cat") == "block"]
     assert [e["name"] for e in blocked] == ["blocked: time.sleep(0.2)", "blocked: time.sleep(0.1)"]
     assert abs(blocked[0]["dur"] - 200_000) < 40_000  # microseconds
-    assert [e["args"]["text"] for e in doc["traceEvents"] if e["ph"] == "i"] != []
+    stdout = [e["args"]["text"] for e in doc["traceEvents"] if e.get("cat") == "stdout"]
+    assert sorted(stdout) == sorted(printed)  # the same lines, grouped by track
 
 
 def test_cli_export_converts_a_recorded_trace(tmp_path):
@@ -69,7 +72,7 @@ def test_cli_export_converts_a_recorded_trace(tmp_path):
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     counts = check_chrome_trace(json.loads(out.read_text()))
-    assert counts["s"] == 5 and counts["i"] == 4
+    assert counts["s"] == 5 and counts["i"] == 5  # 4 printed lines and the main() mark
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     result = subprocess.run([sys.executable, "-m", "app", "export", str(bad), "--out",

@@ -254,6 +254,28 @@ def test_blocking_demo_warns_that_the_hub_starved(server, page):
     page.screenshot(path=str(SHOTS / "blocking.png"))
 
 
+def test_loading_the_demo_is_shaded_until_main_is_called(server, page):
+    trace = record(server, "gevent_monkey_patch", {"eat_seconds": 0.3, "play_seconds": 0.2})
+    marks = [e for e in trace["events"] if e["kind"] == "mark"]
+    first_switch = next(e["t"] for e in trace["events"] if e["kind"] == "switch")
+    assert [m["text"] for m in marks] == ["main()"] and 0 < marks[0]["t"] < first_switch
+    open_run(page, server, trace["run"]["id"])
+    assert state(page)["marks"] == [{"t": marks[0]["t"], "text": "main()"}]
+    page.evaluate("window.coroscope.redraw()")
+    # Below the lanes: shaded while the file loads (imports, monkey.patch_all()), plain after.
+    before = page.evaluate(f"window.coroscope.pixelAt({marks[0]['t'] // 2}, 30)")
+    later = (first_switch + trace["run"]["duration_ns"]) // 2
+    after = page.evaluate(f"window.coroscope.pixelAt({later}, 30)")
+    assert before != after and sum(before[:3]) < sum(after[:3]), (before, after)
+    # Hovering the shade says what it is.
+    box = page.get_by_test_id("timeline").bounding_box()
+    x = page.evaluate(f"window.coroscope.xAt({marks[0]['t'] // 2})")
+    page.mouse.move(box["x"] + x, box["y"] + box["height"] - 30)
+    tip = page.get_by_test_id("timeline").locator("xpath=..").locator(".tooltip")
+    tip.wait_for(state="visible")
+    assert "LOADING THE DEMO FILE" in tip.inner_text() and "monkey.patch_all()" in tip.inner_text()
+
+
 def test_parked_at_the_end_is_a_warning(server, page):
     trace = record(server, "greenlet_eat_play")
     open_run(page, server, trace["run"]["id"])

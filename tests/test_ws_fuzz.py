@@ -56,6 +56,6 @@ def test_huge_and_binary_frames_get_errors_and_the_connection_lives(server):
         ws.send_binary(b"\xff" * 1000)
         assert "binary frames" in json.loads(ws.recv())["error"]
         _, rows, end = follow_run(ws, {"type": "start", "demo": "greenlet_eat_play"})
-        assert end["run"]["status"] == "finished" and len(rows) == 13
+        assert end["run"]["status"] == "finished" and len(rows) == 14
     finally:
         ws.close()

@@ -243,6 +243,7 @@ def run(spec: dict[str, Any]) -> int:
             # Dummy-N names of gevent_dummythread in ~1 run in 10).
             recorder.watch_dummy_threads()
             flusher.watching = True
+            recorder.mark("main()")  # what came before was loading the file
             namespace["main"](**spec.get("params", {}))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

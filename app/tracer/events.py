@@ -76,10 +76,11 @@ STDOUT = 4
 BLOCK = 5
 UNBLOCK = 6
 TASKINFO = 7
+MARK = 8
 
 #: code -> name, in code order (the browser receives this table in the run frame).
 KIND_NAMES: tuple[str, ...] = (
-    "switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo",
+    "switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo", "mark",
 )
 KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(KIND_NAMES)}
 

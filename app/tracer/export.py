@@ -111,6 +111,9 @@ def to_chrome_trace(trace: dict[str, Any]) -> dict[str, Any]:
             events.append({"ph": "i", "pid": PID, "tid": e["task"] + 1, "s": "t",
                            "cat": "stdout", "name": e["text"][:80] or "(empty line)",
                            "ts": _us(t), "args": {"text": e["text"]}})
+        elif kind == "mark":
+            events.append({"ph": "i", "pid": PID, "tid": e["task"] + 1, "s": "g",
+                           "cat": "mark", "name": e["text"], "ts": _us(t)})
         elif kind == "block":
             blocks[e["task"]] = e
         elif kind == "unblock" and e["task"] in blocks:

@@ -31,7 +31,7 @@ from typing import Any
 
 import greenlet
 
-from .events import BLOCK, FINISH, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK
+from .events import BLOCK, FINISH, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK
 
 try:  # the C fast path (setup.py builds it when a compiler is there)
     from ._hook import Hook as _FastHook
@@ -529,6 +529,10 @@ class Recorder:
                 self.rows.append((t, UNBLOCK, self.busy_task, None, None))
                 self.busy_task = None
                 self._sync_fast_locked()
+
+    def mark(self, text: str) -> None:
+        """A moment of the run itself (``"main()"``: a demo's main() is called now)."""
+        self.rows.append((self.now(), MARK, self.running, None, text))
 
     # -- printed output ----------------------------------------------------------
 

@@ -590,6 +590,14 @@ function readParams(demo) {
   return params;
 }
 
+/** A new run (or pair) replaces the run on screen, which stops: unseen, it would only
+ * hold one of the server's run slots. */
+function stopShownRun() {
+  if (state.status === "running" && state.runId && run.following) {
+    socket.send({ type: "cancel", run: state.runId });
+  }
+}
+
 function startRun() {
   const demo = selectedDemo();
   if (!demo) return;
@@ -599,9 +607,7 @@ function startRun() {
   } catch (err) {
     return report(err.message);
   }
-  if (state.status === "running" && state.runId && run.following) {
-    socket.send({ type: "cancel", run: state.runId });
-  }
+  stopShownRun();
   closeCompare();
   clearError();
   state.runClickedAt = performance.now();
@@ -683,10 +689,7 @@ async function runBoth() {
   } catch (err) {
     return report(err.message);
   }
-  // As Run does: the run on screen is replaced, so it stops.
-  if (state.status === "running" && state.runId && run.following) {
-    socket.send({ type: "cancel", run: state.runId });
-  }
+  stopShownRun();
   clearError();
   historyPanel.close();
   document.body.classList.add("comparing");
@@ -910,6 +913,7 @@ const hooks = {
   get consoleCurrent() { return store.stdoutBefore(player.cursor); },
   get stats() { return store.length ? statsPanel.stats ?? null : null; },
   get warnings() { return store.warnings.map((w) => ({ ...w })); },
+  get marks() { return store.marks.map((m) => ({ ...m })); },
   get showHub() { return timeline.showHub; },
   /** Arrows of the switch list on screen: raw switches, or folded through the Hub. */
   get arrows() { return player.switches().count; },
@@ -940,6 +944,16 @@ const hooks = {
     const i = w && g ? g.laneOf[w.task] : undefined;
     if (i === undefined || i < 0) return null;
     return { x: timeline.xAt(w.t), y: g.laneTop[i] + g.laneH - 10 };
+  },
+  /** Where time t is on the timeline canvas, in CSS pixels from its left edge. */
+  xAt: (t) => timeline.xAt(t),
+  /** The colour the timeline canvas shows at time t, `fromBottom` CSS pixels above its foot. */
+  pixelAt: (t, fromBottom) => {
+    const canvas = timeline.canvas;
+    const dpr = canvas.width / canvas.clientWidth;
+    const x = Math.round(timeline.xAt(t) * dpr);
+    const y = Math.round(canvas.height - fromBottom * dpr);
+    return [...canvas.getContext("2d").getImageData(x, y, 1, 1).data];
   },
 };
 Object.defineProperty(window, "coroscope", { value: Object.freeze(hooks), enumerable: true });

@@ -147,10 +147,19 @@ export class Pointer {
     const best = this.nearestSwitch(tl.timeAt(x));
     if (best < 0 || Math.abs(tl.xAt(g.set.t[best]) - x) > HOVER_PX) {
       this.mark.hidden = true;
+      const main = this.store.marks.find((m) => m.text === "main()");
+      if (main && tl.timeAt(x) < main.t) return this.showLoading(main, x, y);
       this.tooltip.hidden = true;
       return;
     }
     this.showSwitch(best, x, y);
+  }
+
+  /** The shaded start of a demo run, before its main() was called. */
+  showLoading(main, x, y) {
+    this.show(`<div class="tip-head"><b class="tip-kind">${escapeHtml(tr("tip.loading"))}</b>` +
+      ` <span class="tip-time">0 – ${formatInstant(main.t)}</span></div>` +
+      `<div>${escapeHtml(tr("tip.loading.text"))}</div>`, x, y);
   }
 
   /** The warning whose marker (the "!" triangle drawn by Timeline.drawWarnings) is here. */

@@ -10,7 +10,8 @@ export const STDOUT = 4;
 export const BLOCK = 5;
 export const UNBLOCK = 6;
 export const TASKINFO = 7;
-export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo"];
+export const MARK = 8;
+export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo", "mark"];
 const UNKNOWN = 255;
 const NONE = -1;
 
@@ -258,6 +259,8 @@ export class Store {
 
     // Blocking spans, few per run: {task, since, until (NaN while open), call, busy}.
     this.blocks = [];
+    // Moments of the run itself, few: {t, text} ("main()": the demo's main() is called).
+    this.marks = [];
     this.openBlock = new Map(); // task id -> its open block
     // Warnings: {kind, task, t, until, detail}; "starved" and "busy" come from blocks.
     this.warnings = [];
@@ -329,6 +332,9 @@ export class Store {
           break;
         case TASKINFO:
           if (x?.thread) this.taskFor(a, t).thread = String(x.thread);
+          break;
+        case MARK:
+          this.marks.push({ t, text: String(x) });
           break;
       }
     }
@@ -757,6 +763,8 @@ function eventToRow(e, seq, tasks) {
       return [e.t, UNBLOCK, e.task, null, null];
     case "taskinfo":
       return [e.t, TASKINFO, e.task, null, { thread: e.thread }];
+    case "mark":
+      return [e.t, MARK, e.task, null, e.text];
     default:
       throw new Error(`events[${seq}] has unknown kind ${JSON.stringify(e.kind)}`);
   }

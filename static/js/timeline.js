@@ -21,6 +21,7 @@ const COLORS = {
   rule: "#e7e9ee",
   grid: "#eef0f4",
   axisText: "#5b6270",
+  loading: "rgba(91, 98, 112, 0.07)", // the demo file loading, before main()
   text: "#1f2430",
   muted: "#6b7280",
 };
@@ -184,6 +185,7 @@ export class Timeline {
       this.drawEmpty();
     } else {
       this.drawLaneBackgrounds(g);
+      this.drawLoading(g);
       this.drawAxis(g);
       ctx.save();
       ctx.beginPath();
@@ -232,6 +234,39 @@ export class Timeline {
     });
     ctx.fillStyle = COLORS.rule;
     this.forVisibleLanes(g, (task, i) => ctx.fillRect(0, Math.round(g.laneTop[i] + g.laneH) - 0.5, w, 1));
+  }
+
+  /** Before the "main()" mark the child was loading the demo file (imports, a
+   * monkey.patch_all()): shade it, say so, and mark where main() starts. */
+  drawLoading(g) {
+    const mark = this.store.marks.find((m) => m.text === "main()");
+    if (!mark) return;
+    const { ctx, h } = this;
+    const x0 = Math.max(this.xAt(0), g.plotX0);
+    const x1 = Math.min(this.xAt(mark.t), g.plotX1);
+    if (x1 > x0) {
+      ctx.fillStyle = COLORS.loading;
+      ctx.fillRect(x0, AXIS_H, x1 - x0, h - AXIS_H);
+      // A word under the axis; the pointer's tooltip says the rest.
+      ctx.font = `10.5px ${FONT_STACK}`;
+      const text = this.fit(tr("mark.loading"), x1 - x0 - 6);
+      if (text) {
+        ctx.textAlign = "left";
+        ctx.textBaseline = "top";
+        ctx.fillStyle = COLORS.axisText;
+        ctx.fillText(text, x0 + 3, AXIS_H + 3);
+      }
+    }
+    if (mark.t >= g.t0 && mark.t <= g.t1) {
+      const x = Math.round(this.xAt(mark.t)) + 0.5;
+      ctx.strokeStyle = COLORS.axisText;
+      ctx.setLineDash([3, 3]);
+      ctx.beginPath();
+      ctx.moveTo(x, AXIS_H);
+      ctx.lineTo(x, h);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
   }
 
   drawAxis(g) {
