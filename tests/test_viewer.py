@@ -276,6 +276,18 @@ def test_loading_the_demo_is_shaded_until_main_is_called(server, page):
     assert "LOADING THE DEMO FILE" in tip.inner_text() and "monkey.patch_all()" in tip.inner_text()
 
 
+def test_lanes_of_the_same_function_are_told_apart_by_their_arguments(server, page):
+    # Ten greenlets running task(pid) print "Task 0 done" .. "Task 9 done": their lanes say
+    # task(0) .. task(9) (they said task, task #2, .. task #10: off by one from the prints).
+    trace = record(server, "gevent_sync_async", {"tasks": 3, "seconds": 0.01})
+    open_run(page, server, trace["run"]["id"])
+    assert [lane["label"] for lane in state(page)["lanes"]] == [
+        "main", "task(0)", "task(1)", "task(2)"]
+    label = {lane["id"]: lane["label"] for lane in state(page)["lanes"]}
+    printed = {label[line["task"]]: line["text"] for line in state(page)["stdout"]}
+    assert printed["task(1)"] == "Task 1 done"
+
+
 def test_parked_at_the_end_is_a_warning(server, page):
     trace = record(server, "greenlet_eat_play")
     open_run(page, server, trace["run"]["id"])

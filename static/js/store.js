@@ -225,6 +225,16 @@ const SPIN_COUNT = 50;
 const SPIN_WINDOW = 100e6;
 export const STARVE_NS = 100e6; // gevent's own monitor threshold, and stats.py's
 
+/** A lane's name: the task's own while it is the only one of that name; among several,
+ * with its spawn arguments when they are short (`task(0)`, `task(1)`: what the seed's
+ * tasks print), else numbered by first sight (`task`, `task #2`). */
+function laneLabel(task, count) {
+  if (count === 1 && task.label === "") return task.name;
+  const args = task.args == null ? "" : String(task.args);
+  if (args && args.length <= 16) return `${task.name}(${args})`;
+  return count === 1 || task.label === task.name ? task.name : `${task.name} #${count}`;
+}
+
 export class Store {
   constructor() {
     this.reset();
@@ -269,6 +279,8 @@ export class Store {
     this.tasks = []; // by id
     this.lanes = []; // tasks in drawn order
     this.nameCounts = new Map();
+    this.firstByName = new Map(); // name -> the first task of that name (relabelled at the second)
+    this.labels = new Set();
     this.colorSlots = 0;
     this.version = 0; // bumped per append: caches derived from the store compare it
   }
@@ -471,7 +483,18 @@ export class Store {
     if (task.kind === "main") task.openSince = t;
     const count = (this.nameCounts.get(task.name) ?? 0) + 1;
     this.nameCounts.set(task.name, count);
-    task.label = count === 1 ? task.name : `${task.name} #${count}`;
+    task.label = laneLabel(task, count);
+    if (this.labels.has(task.label)) task.label = `${task.name} #${count}`; // same arguments
+    this.labels.add(task.label);
+    if (count === 1) this.firstByName.set(task.name, task);
+    else if (count === 2) {
+      const first = this.firstByName.get(task.name);
+      const label = laneLabel(first, 2); // now one of several: say which
+      if (!this.labels.has(label)) {
+        this.labels.add(label);
+        first.label = label;
+      }
+    }
     this.addLane(task);
     return task;
   }
