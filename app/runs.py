@@ -191,6 +191,7 @@ class Run:
         self.store: Any = None
         self.title: str | None = None  # a name the user gave it
         self.unsaved: str | None = None  # why the history stopped saving it, if it did
+        self._refused: Any = None  # the store that refused it
 
     # -- life of the child -------------------------------------------------------
 
@@ -264,6 +265,17 @@ class Run:
         except ProcessLookupError:
             pass
 
+    def _end_group(self) -> None:
+        """A dashboard run is bounded: what the demo forked (its process group) ends with
+        it. A script run from the shell is not: it lives in the shell's group, and what it
+        leaves running is its own business, as without coroscope."""
+        if self.target.passthrough or self._proc is None:
+            return
+        try:  # the group outlives its reaped leader while members remain
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
         tail = self.limits.stderr_tail
@@ -297,6 +309,7 @@ class Run:
             try:
                 assert self._proc is not None
                 self.exit_code = self._proc.wait()
+                self._end_group()
                 if self._stderr_reader is not None:
                     # Its tail may explain a crash: what the child wrote before it exited
                     # is in the pipe already. Not until EOF: a process the demo forked
@@ -360,8 +373,7 @@ class Run:
             self._timer = None
         self._proc = None
         try:
-            if self.store is not None:
-                self._save(self.store.end, self.describe(source=True))
+            self._save_end()
         finally:
             self.ended.set()
             self._notify()
@@ -375,7 +387,20 @@ class Run:
             self.unsaved = f"not saved in the history: {exc}"
             print(f"coroscope: run {self.id} {self.unsaved}", file=sys.stderr)
             self.store.forget(self.id)
-            self.store = None
+            self._refused, self.store = self.store, None
+
+    def _save_end(self) -> None:
+        """The final description, also after the disk refused a batch: if it can be
+        written, the history says how the run ended (incomplete) instead of 'running'."""
+        if self.store is not None:
+            self._save(self.store.end, self.describe(source=True))
+        elif self._refused is not None:
+            meta = self.describe(source=True)
+            meta.update(incomplete=True, events=self._refused.events_on_disk(self.id))
+            try:
+                self._refused.end(meta)
+            except OSError:
+                pass  # the registry lists it by what it knows (RunRegistry._as_listed)
 
     def _notify(self) -> None:
         wake, self._wake = self._wake, Event()
@@ -484,17 +509,25 @@ class RunRegistry:
         run = self._runs.get(run_id)
         if run is None and self.store is not None:
             try:
-                meta = self.store.meta(run_id)
+                meta = self._as_listed(self.store.meta(run_id))
             except KeyError:
                 return None
             run = Run.from_stored(meta, self.store.batches(run_id), self.limits)
         return run
 
+    def _as_listed(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """A stored run that says it is running but is not held here was cut short (the
+        disk refused even its final description): it is listed as such, not 'running'."""
+        if meta.get("status") in ("starting", "running") and meta.get("id") not in self._runs:
+            return self.store.interrupted(meta, server_stopped=False)
+        return meta
+
     def all(self) -> list[dict[str, Any]]:
         """Descriptions of every run: the ones still running first, then all the others,
         held or stored, newest first (each run once, as held if it is)."""
         held = {r.id: r.describe() for r in self._runs.values()}
-        stored = list(self.store.list()) if self.store is not None else []
+        stored = ([self._as_listed(m) for m in self.store.list()]
+                  if self.store is not None else [])
         runs = list(held.values()) + [m for m in stored if m["id"] not in held]
         runs.sort(key=lambda m: m.get("started_at") or "", reverse=True)
         runs.sort(key=lambda m: m.get("status") not in ("starting", "running"))  # stable

@@ -150,9 +150,17 @@ class RunStore:
             except KeyError:
                 continue
             if meta.get("status") in ("starting", "running"):
-                events = sum(int(b.split(b'"n":', 1)[1].split(b",", 1)[0])
-                             for b in self.batches(folder.name))
-                meta.update(status="crashed", incomplete=True, events=events,
-                            error="incomplete: the server stopped while this run was "
-                                  f"running; {events} events were recorded up to then")
-                _write_atomic(folder / "meta.json", orjson.dumps(meta))
+                _write_atomic(folder / "meta.json", orjson.dumps(self.interrupted(meta)))
+
+    def events_on_disk(self, run_id: str) -> int:
+        """How many events the stored batches of a run hold (read from their headers)."""
+        return sum(int(b.split(b'"n":', 1)[1].split(b",", 1)[0]) for b in self.batches(run_id))
+
+    def interrupted(self, meta: dict[str, Any], server_stopped: bool = True) -> dict[str, Any]:
+        """The description of a run stored as running that is not: cut short, with the
+        events that reached the disk."""
+        events = self.events_on_disk(meta["id"])
+        why = ("the server stopped while this run was running" if server_stopped
+               else "the disk refused this run's history before its end was saved")
+        return dict(meta, status="crashed", incomplete=True, events=events,
+                    error=f"incomplete: {why}; {events} events were recorded up to then")

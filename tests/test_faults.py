@@ -101,17 +101,17 @@ def test_a_real_time_signal_is_named_and_the_run_ends(fault_server):
     assert done["error"].startswith("the run's process killed by signal SIGRTMIN+1 ")
 
 
-def test_a_forked_copy_neither_holds_the_run_open_nor_sends_a_trace(fault_server):
+def test_a_forked_copy_ends_with_the_run_and_sends_no_trace(fault_server):
     # The copy used to keep the events pipe open and then hang for ever in the flusher's
     # shutdown: the run ended only when the time limit killed the process group.
     done, trace = ended(fault_server, start(fault_server, "fault_fork_returns"))
     printed = [e["text"] for e in trace["events"] if e["kind"] == "stdout"]
     assert done["status"] == "finished" and len(printed) == 1, (done, printed)
     copy = int(printed[0].split()[1])
-    assert alive(copy)  # the run ended while its copy still ran
-    deadline = time.monotonic() + 10
-    while alive(copy) and time.monotonic() < deadline:  # and the copy ends by itself
-        time.sleep(0.05)
+    # The run is bounded: what the demo forked ends with it (the copy would sleep 2 s).
+    deadline = time.monotonic() + 1
+    while alive(copy) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not alive(copy)
     _, again = fault_server.get(f"/api/runs/{done['id']}/trace.json")
     assert again == trace  # nothing arrived from the copy
@@ -119,9 +119,11 @@ def test_a_forked_copy_neither_holds_the_run_open_nor_sends_a_trace(fault_server
 
 def test_a_non_utf8_file_name_is_printed_escaped(fault_server):
     done, trace = ended(fault_server, start(fault_server, "fault_prints_surrogate"))
-    assert done["status"] == "finished"
     printed = [e["text"] for e in trace["events"] if e["kind"] == "stdout"]
     assert printed == ["found caf\\udce9.txt", "still here"]
+    # The demo's own error, not coroscope's, though its traceback quotes the name.
+    assert done["status"] == "error", done
+    assert "ValueError: cannot open caf\\udce9.txt" in done["error"]
 
 
 def test_a_memory_hog_is_ended_by_the_memory_limit(fault_server):

@@ -115,8 +115,8 @@ def test_cli_record_lands_in_the_history(tmp_path):
 
 def test_a_disk_that_fails_mid_run_loses_nothing_but_the_history(tmp_path):
     """Disk full while a run streams: the run goes on live and exportable, says it is not
-    saved, ends, and frees its place; the history keeps what reached the disk, marked
-    incomplete. (It used to kill the relay: the run stayed "running" for ever.)"""
+    saved, ends, and frees its place; the history says how it ended, incomplete, with
+    what reached the disk. (It used to kill the relay: the run stayed "running" for ever.)"""
     import errno
 
     from app.runs import Limits, RunRegistry
@@ -136,15 +136,44 @@ def test_a_disk_that_fails_mid_run_loses_nothing_but_the_history(tmp_path):
     trace = run.export()
     validate_trace(trace)
     assert len(trace["events"]) == info["events"]
+    stored = RunStore(tmp_path / "data").meta(run.id)
+    assert stored["status"] == "finished" and stored["incomplete"] is True
+    assert stored["events"] == 0 and stored["unsaved"] == info["unsaved"]
     # Its place is free: a second run may start (max_concurrent=1), on a disk that works.
     registry.store = RunStore(tmp_path / "data")
     again = registry.start(DEMOS["greenlet_eat_play"], {})
     assert again.ended.wait(30) and again.describe()["status"] == "finished"
     assert "unsaved" not in again.describe()
-    reopened = RunStore(tmp_path / "data")
-    assert reopened.meta(again.id)["status"] == "finished"
-    cut = reopened.meta(run.id)
-    assert cut["status"] == "crashed" and cut["incomplete"] is True and cut["events"] == 0
+    assert RunStore(tmp_path / "data").meta(again.id)["status"] == "finished"
+
+
+def test_a_run_whose_end_the_disk_refused_is_not_listed_as_running(tmp_path):
+    """Worse: not even the final description could be written. Once the run has left the
+    server's memory it is listed (and opened) as cut short, not as running."""
+    import errno
+
+    from app.runs import Limits, RunRegistry
+    from app.store import RunStore
+    from demos import DEMOS
+
+    class ReadOnly(RunStore):
+        def append(self, run_id: str, batch: bytes) -> None:
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        def end(self, meta: dict) -> None:
+            raise OSError(errno.EROFS, "Read-only file system")
+
+    registry = RunRegistry(Limits(keep_finished=0), store=ReadOnly(tmp_path / "data"))
+    run = registry.start(DEMOS["greenlet_eat_play"], {})
+    assert run.ended.wait(30)
+    assert RunStore.meta(registry.store, run.id)["status"] == "starting"  # stale on disk
+    other = registry.start(DEMOS["greenlet_eat_play"], {})  # evicts the first from memory
+    assert other.ended.wait(30)
+    listed = next(r for r in registry.all() if r["id"] == run.id)
+    assert listed["status"] == "crashed" and listed["incomplete"] is True
+    assert listed["error"] == ("incomplete: the disk refused this run's history before its end "
+                               "was saved; 0 events were recorded up to then")
+    assert registry.get(run.id).describe()["status"] == "crashed"
 
 
 def test_a_history_write_that_fails_is_a_json_500_and_the_server_goes_on(tmp_path):

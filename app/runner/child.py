@@ -56,7 +56,11 @@ class EventPipe:
                 view = view[n:]
 
     def frame(self, obj: dict[str, Any]) -> None:
-        self.write(orjson.dumps(obj) + b"\n")
+        try:
+            body = orjson.dumps(obj)
+        except orjson.JSONEncodeError:  # a traceback quoting a non-UTF-8 file name
+            body = orjson.dumps(_utf8_safe(obj))
+        self.write(body + b"\n")
 
     def batch(self, seq: int, rows: list[Any], max_rows: int) -> None:
         for i in range(0, len(rows), max_rows):
