@@ -59,7 +59,7 @@ def test_round_trip_is_byte_identical_and_replays_the_same_events(server, record
     (lambda t: t.update(format="chrome"),
      "not a coroscope trace: \"format\" is 'chrome', expected 'coroscope.trace'"),
     (lambda t: t.update(version=99),
-     "this trace is version 99; this coroscope reads versions up to 1"),
+     "this trace is version 99; this coroscope reads versions up to 2"),
     (lambda t: t["events"][3].update(kind="swtich"), "events[3]"),
     (lambda t: t["events"][2].pop("t"), "events[2]: 't' is a required property"),
     (lambda t: t["events"][4].update(seq=40), "events[4].seq is 40, expected 4"),
@@ -116,3 +116,19 @@ def test_check_trace_does_not_modify_its_input(recorded):
     before = copy.deepcopy(trace)
     check_trace(trace)
     assert trace == before
+
+
+def test_a_version_1_trace_without_marks_still_opens(server, recorded):
+    """Version 2 added the "mark" kind; files written before it open as they did."""
+    old = json.loads(recorded)
+    assert old["version"] == 2 and [e["text"] for e in old["events"]
+                                    if e["kind"] == "mark"] == ["main()"]
+    old["version"] = 1
+    old["events"] = [e for e in old["events"] if e["kind"] != "mark"]
+    for i, e in enumerate(old["events"]):
+        e["seq"] = i
+    old["run"]["events"] = len(old["events"])
+    status, run = post_import(server, json.dumps(old).encode())
+    assert status == 201, run
+    _, back = server.get(f"/api/runs/{run['id']}/trace.json")
+    assert back["events"] == old["events"]

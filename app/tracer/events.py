@@ -66,7 +66,8 @@ from __future__ import annotations
 from typing import Any
 
 FORMAT = "coroscope.trace"
-VERSION = 1
+#: 2 added the ``mark`` kind; version 1 files (no marks) are read as they were.
+VERSION = 2
 
 SWITCH = 0
 THROW = 1

@@ -57,7 +57,9 @@ export class Console {
   /** Bring the list up to date with the store; cheap when nothing was printed since. */
   update(force = false) {
     const n = this.store.outCount;
-    if (n === this.shown && !force) return;
+    const renamed = this.store.labelEpoch !== this.labelEpoch; // a lane was renamed
+    this.labelEpoch = this.store.labelEpoch;
+    if (n === this.shown && !force && !renamed) return;
     const list = this.list;
     const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - ROW_H;
     this.shown = n;

@@ -225,14 +225,10 @@ const SPIN_COUNT = 50;
 const SPIN_WINDOW = 100e6;
 export const STARVE_NS = 100e6; // gevent's own monitor threshold, and stats.py's
 
-/** A lane's name: the task's own while it is the only one of that name; among several,
- * with its spawn arguments when they are short (`task(0)`, `task(1)`: what the seed's
- * tasks print), else numbered by first sight (`task`, `task #2`). */
-function laneLabel(task, count) {
-  if (count === 1 && task.label === "") return task.name;
+/** A task's arguments when short enough to name its lane (`task(0)`), else null. */
+function shortArgs(task) {
   const args = task.args == null ? "" : String(task.args);
-  if (args && args.length <= 16) return `${task.name}(${args})`;
-  return count === 1 || task.label === task.name ? task.name : `${task.name} #${count}`;
+  return args && args.length <= 16 ? args : null;
 }
 
 export class Store {
@@ -278,9 +274,12 @@ export class Store {
 
     this.tasks = []; // by id
     this.lanes = []; // tasks in drawn order
-    this.nameCounts = new Map();
-    this.firstByName = new Map(); // name -> the first task of that name (relabelled at the second)
-    this.labels = new Set();
+    // Lane names: a task's own while it is the only one of that name; among several, with
+    // their short spawn arguments while those tell them apart (`task(0)`, `task(1)`: what
+    // the seed's tasks print), else numbered by first sight (`task`, `task #2`). Each
+    // name's group switches to numbering at most once, so this stays linear.
+    this.nameGroups = new Map(); // name -> {tasks, args: Set, byArgs}
+    this.labelEpoch = 0; // bumped when lanes already shown are renamed
     this.colorSlots = 0;
     this.version = 0; // bumped per append: caches derived from the store compare it
   }
@@ -481,22 +480,33 @@ export class Store {
     task.colorSlot = task.kind === "hub" ? NONE : this.colorSlots++;
     // main runs from its spawn (t = 0) until its first switch out.
     if (task.kind === "main") task.openSince = t;
-    const count = (this.nameCounts.get(task.name) ?? 0) + 1;
-    this.nameCounts.set(task.name, count);
-    task.label = laneLabel(task, count);
-    if (this.labels.has(task.label)) task.label = `${task.name} #${count}`; // same arguments
-    this.labels.add(task.label);
-    if (count === 1) this.firstByName.set(task.name, task);
-    else if (count === 2) {
-      const first = this.firstByName.get(task.name);
-      const label = laneLabel(first, 2); // now one of several: say which
-      if (!this.labels.has(label)) {
-        this.labels.add(label);
-        first.label = label;
-      }
-    }
+    this.nameTask(task);
     this.addLane(task);
     return task;
+  }
+
+  nameTask(task) {
+    let group = this.nameGroups.get(task.name);
+    if (!group) this.nameGroups.set(task.name, (group = { tasks: [], args: new Set(), byArgs: true }));
+    const { tasks } = group;
+    tasks.push(task);
+    const args = shortArgs(task);
+    if (group.byArgs && (args === null || group.args.has(args))) {
+      group.byArgs = false; // arguments no longer tell them apart: number them all
+      tasks.forEach((t, i) => { t.label = i === 0 ? t.name : `${t.name} #${i + 1}`; });
+      if (tasks.length > 1) this.labelEpoch++;
+      return;
+    }
+    if (!group.byArgs) {
+      task.label = `${task.name} #${tasks.length}`;
+      return;
+    }
+    group.args.add(args);
+    task.label = tasks.length === 1 ? task.name : `${task.name}(${args})`;
+    if (tasks.length === 2) { // the first is one of several now: say which
+      tasks[0].label = `${task.name}(${shortArgs(tasks[0])})`;
+      this.labelEpoch++;
+    }
   }
 
   /** Lanes: main tasks first, then hubs, then everything else in order of first sight. */
@@ -743,7 +753,10 @@ export function exportToBatches(trace, batchSize = 20000) {
   if (trace.format !== "coroscope.trace") {
     throw new Error(`"format" is ${JSON.stringify(trace.format)}, expected "coroscope.trace"`);
   }
-  if (trace.version !== 1) throw new Error(`"version" is ${JSON.stringify(trace.version)}, expected 1`);
+  // Version 2 added the "mark" kind; version 1 files read the same.
+  if (trace.version !== 1 && trace.version !== 2) {
+    throw new Error(`"version" is ${JSON.stringify(trace.version)}, expected 1 or 2`);
+  }
   if (!trace.run || typeof trace.run !== "object") throw new Error('missing "run"');
   if (!Array.isArray(trace.events)) throw new Error('missing "events" (an array)');
   const tasks = new Map();
