@@ -477,6 +477,13 @@ def test_a_trace_dropped_on_the_page_opens(server, page):
     error.wait_for(state="visible")
     assert "notes.json" in error.inner_text()
     assert state(page)["switches"] == 5
+    # A big file too (the upload once used keepalive, which Chromium refuses over 64 KiB).
+    big = record(server, "greenlet_switch_cost", {"variant": "switching", "n": 3000})
+    text = json.dumps(big)
+    assert len(text) > 256 << 10
+    page.evaluate(DROP, ["big.json", text])
+    page.wait_for_function(f"window.coroscope.events === {len(big['events'])}")
+    assert error.is_hidden()
 
 
 def test_opening_a_broken_file_shows_the_servers_error(server, page, tmp_path):
@@ -605,6 +612,17 @@ def test_a_pair_left_running_is_cancelled_and_space_does_not_start_another(serve
     page.get_by_test_id("compare-close").click()
     for run_id in ids:
         assert server.wait_run(run_id, timeout=10)["status"] == "cancelled"
+    # Opening one side in the full viewer keeps it running and stops the other.
+    page.get_by_test_id("run-both").click()
+    page.wait_for_function("""() => window.coroscope.compare?.runs.every((r) => r && r.live)""",
+                           timeout=15_000)
+    a, b = (r["id"] for r in state(page)["compare"]["runs"])
+    page.get_by_test_id("compare-open-0").click()
+    assert server.wait_run(b, timeout=10)["status"] == "cancelled"
+    page.wait_for_function(f"window.coroscope.runId === '{a}'")
+    assert server.get(f"/api/runs/{a}")[1]["status"] == "running"
+    page.get_by_test_id("cancel").click()  # the header's Cancel is this run's again
+    assert server.wait_run(a, timeout=10)["status"] == "cancelled"
 
 
 def test_history_lists_renames_and_deletes(server, page):

@@ -77,10 +77,10 @@ export function perfettoUrl(runId) {
   return `/api/runs/${encodeURIComponent(runId)}/trace.perfetto.json`;
 }
 
-async function send(method, path, body, raw = false) {
+async function send(method, path, body, raw = false, keepalive = false) {
   const response = await fetch(path, {
     method,
-    keepalive: true, // a cancel sent as the page closes a view still reaches the server
+    keepalive, // only for bodiless requests: Chromium refuses keepalive bodies over 64 KiB
     headers: { Accept: "application/json", ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
     body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
   });
@@ -102,8 +102,9 @@ export function renameRun(runId, title) {
   return send("PATCH", `/api/runs/${encodeURIComponent(runId)}`, { title });
 }
 
+/** Cancel a run; sent with keepalive, so a cancel sent as the page goes still arrives. */
 export function cancelRun(runId) {
-  return send("POST", `/api/runs/${encodeURIComponent(runId)}/cancel`);
+  return send("POST", `/api/runs/${encodeURIComponent(runId)}/cancel`, undefined, false, true);
 }
 
 export function deleteRun(runId) {

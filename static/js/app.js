@@ -139,7 +139,7 @@ const compare = new Compare({
   },
   onChange: () => renderStatus(),
   onOpen: (id) => {
-    compare.close({ keepRuns: true });
+    compare.close({ keep: id });
     subscribe(id);
   },
   titleOf: (info) => runTitle(info),
@@ -674,8 +674,12 @@ async function openFile(file) {
 
 // ---- compare --------------------------------------------------------------------------
 
+let pairToken = 0; // bumped when what Run both is starting is no longer wanted
+
 function closeCompare() {
+  pairToken++; // a pair still being started is abandoned (runBoth cancels its runs)
   if (compare.active) compare.close();
+  document.body.classList.remove("comparing");
 }
 
 /** The contrast pair, with the parameters typed in the form: each side gets the ones its
@@ -690,22 +694,33 @@ async function runBoth() {
     return report(err.message);
   }
   stopShownRun();
+  compare.cancel({ ownedOnly: true }); // the previous pair stops before the new one starts
+  const token = ++pairToken;
   clearError();
   historyPanel.close();
   document.body.classList.add("comparing");
-  try {
-    const runs = await Promise.all(demo.compare.map((c) => {
-      const names = new Set((demos.find((d) => d.id === c.demo)?.params ?? []).map((p) => p.name));
-      const carried = Object.fromEntries(Object.entries(typed).filter(([name]) => names.has(name)));
-      return startRunRest(c.demo, { ...carried, ...c.params });
-    }));
-    compare.show(runs.map((r) => r.id), { owned: true });
-  } catch (err) {
-    report(t("error.compare", { detail: err.message }));
+  const results = await Promise.allSettled(demo.compare.map((c) => {
+    const names = new Set((demos.find((d) => d.id === c.demo)?.params ?? []).map((p) => p.name));
+    const carried = Object.fromEntries(Object.entries(typed).filter(([name]) => names.has(name)));
+    return startRunRest(c.demo, { ...carried, ...c.params });
+  }));
+  const started = results.filter((r) => r.status === "fulfilled").map((r) => r.value);
+  const failed = results.find((r) => r.status === "rejected");
+  if (token !== pairToken || failed) {
+    // Abandoned meanwhile (Run, a run opened, another Run both), or one side could not
+    // start (too many runs): nobody would watch the others.
+    for (const r of started) cancelRun(r.id).catch(() => {});
+    if (failed && token === pairToken) {
+      if (!compare.active) document.body.classList.remove("comparing");
+      report(t("error.compare", { detail: failed.reason.message }));
+    }
+    return;
   }
+  compare.show(started.map((r) => r.id), { owned: true });
 }
 
 function compareRuns(ids) {
+  pairToken++;
   clearError();
   historyPanel.close();
   document.body.classList.add("comparing");

@@ -65,15 +65,17 @@ export class Compare {
     this.owned = owned;
     this.root.hidden = false;
     this.disconnect();
-    for (const s of this.slots) {
+    this.slots.forEach((s, k) => {
+      s.id = ids[k];
       s.store.reset();
       s.run = null;
       s.stats = null;
       s.acc = new StatsAccumulator();
       s.live = false;
-      s.ended = false;
+      s.ended = false; // no more frames for this side (its end, or an error)
+      s.finished = false; // the server said it ended
       s.seqOk = true;
-    }
+    });
     this.loading = true;
     this.renderedAt = 0;
     this.lastFrameAt = 0;
@@ -111,6 +113,7 @@ export class Compare {
         break;
       case "end":
         s.run = { ...s.run, ...msg.run };
+        s.finished = true;
         this.settle(s);
         s.store.finishWarnings(Math.max(s.run.duration_ns ?? 0, s.store.lastT));
         s.stats = computeStats(s.store, s.run.duration_ns);
@@ -145,12 +148,14 @@ export class Compare {
     }
   }
 
-  /** Cancel the sides still running (with ownedOnly: only runs Run both started here;
-   * two runs picked in History keep running when the view closes). */
-  cancel({ ownedOnly = false } = {}) {
+  /** Cancel the sides not known to have ended, also one whose socket dropped or whose
+   * first frame has not come (with ownedOnly: only runs Run both started here; two runs
+   * picked in History keep running when the view closes), but not `except`. */
+  cancel({ ownedOnly = false, except = null } = {}) {
     if (!this.active || (ownedOnly && !this.owned)) return;
     for (const s of this.slots) {
-      if (s.live && s.run) cancelRun(s.run.id).catch((err) => this.onError(err.message));
+      // Best effort: a run that ended meanwhile, or is unknown, needs nothing.
+      if (s.id && !s.finished && s.id !== except) cancelRun(s.id).catch(() => {});
     }
   }
 
@@ -165,10 +170,10 @@ export class Compare {
     return tr("status.compared", { a: word(this.slots[0]), b: word(this.slots[1]) });
   }
 
-  /** Leave the view; the pair Run both started is cancelled unless `keepRuns` (a side is
-   * being opened in the full viewer). */
-  close({ keepRuns = false } = {}) {
-    if (!keepRuns) this.cancel({ ownedOnly: true });
+  /** Leave the view; the pair Run both started is cancelled, but for `keep` (the side
+   * being opened in the full viewer: the other one would run on unseen). */
+  close({ keep = null } = {}) {
+    this.cancel({ ownedOnly: true, except: keep });
     this.token++;
     this.disconnect();
     this.active = false;
@@ -251,6 +256,9 @@ export class Compare {
       if (!st) return "…";
       let sum = 0;
       for (const task of st.tasks) if ((task.kind === "hub") === hub) sum += task.running;
+      // main "runs" while the demo file loads (imports, monkey.patch_all()): not the
+      // demo's code, and longer on the patched side.
+      if (!hub) sum = Math.max(0, sum - (this.slots[k].store.marks.find((m) => m.text === "main()")?.t ?? 0));
       return formatDuration(sum);
     };
     const columns = [
