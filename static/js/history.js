@@ -78,8 +78,11 @@ export class HistoryPanel {
     pick.type = "checkbox";
     pick.title = tr("history.pick");
     pick.checked = this.picked.includes(r.id);
+    // Two at most: the others wait until one is unticked (never untick one out of sight).
+    pick.disabled = !pick.checked && this.picked.length >= 2;
+    if (pick.disabled) pick.title = tr("history.pick.full");
     pick.addEventListener("change", () => {
-      this.picked = pick.checked ? [...this.picked, r.id].slice(-2) : this.picked.filter((id) => id !== r.id);
+      this.picked = pick.checked ? [...this.picked, r.id] : this.picked.filter((id) => id !== r.id);
       this.render();
     });
     const title = document.createElement("button");
