@@ -539,10 +539,10 @@ def test_predict_mode_asks_then_reveals(server, page):
 
 def test_compare_runs_both(server, page):
     page.goto(server.url + "/")
-    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=1.0, play_seconds=0.5)
+    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=1.5, play_seconds=0.8)
     assert page.get_by_test_id("run-both").is_visible()
     page.get_by_test_id("run-both").click()
-    # Both draw while they run (1.5 s blocking, 1 s cooperative), each on its own socket.
+    # Both draw while they run (2.3 s blocking, 1.5 s cooperative), each on its own socket.
     page.wait_for_function("""() => {
         const c = window.coroscope.compare;
         return c && c.runs.every((r) => r && r.live && r.switches > 0);
@@ -580,7 +580,7 @@ def test_compare_runs_both(server, page):
     # The pair ran with the parameters typed in the form (the pair's own would be 2 s / 1 s).
     for k in (0, 1):
         assert page.locator(f"#compare-head-{k}").inner_text().endswith(
-            "(eat_seconds=1, play_seconds=0.5)")
+            "(eat_seconds=1.5, play_seconds=0.8)")
     page.wait_for_timeout(300)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "compare.png"))
@@ -596,7 +596,8 @@ def test_compare_runs_both(server, page):
 
 def test_a_pair_left_running_is_cancelled_and_space_does_not_start_another(server, page):
     page.goto(server.url + "/")
-    choose_demo(page, "gevent_sync_async", tasks=20, seconds=2)
+    # Both sides long (20 s blocking, 10 s cooperative): nothing here may end by itself.
+    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=10, play_seconds=10)
     page.get_by_test_id("run-both").click()
     page.wait_for_function("""() => window.coroscope.compare?.runs.every((r) => r && r.live)""",
                            timeout=15_000)
