@@ -598,15 +598,21 @@ function stopShownRun() {
   }
 }
 
+/** The form's parameters for `demo`, or null once the first bad one is reported. */
+function formParams(demo) {
+  try {
+    return readParams(demo);
+  } catch (err) {
+    report(err.message);
+    return null;
+  }
+}
+
 function startRun() {
   const demo = selectedDemo();
   if (!demo) return;
-  let params;
-  try {
-    params = readParams(demo);
-  } catch (err) {
-    return report(err.message);
-  }
+  const params = formParams(demo);
+  if (!params) return;
   stopShownRun();
   closeCompare();
   clearError();
@@ -687,12 +693,8 @@ function closeCompare() {
 async function runBoth() {
   const demo = selectedDemo();
   if (!demo?.compare?.length) return;
-  let typed;
-  try {
-    typed = readParams(demo);
-  } catch (err) {
-    return report(err.message);
-  }
+  const typed = formParams(demo);
+  if (!typed) return;
   stopShownRun();
   compare.cancel({ ownedOnly: true }); // the previous pair stops before the new one starts
   const token = ++pairToken;
