@@ -687,3 +687,20 @@ def test_screenshots_mid_run_and_panels(server, page):
     page.evaluate("window.coroscope.seek(1.2e9)")
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / "panels.png"))
+
+
+def test_a_bad_parameter_is_named_and_nothing_starts(server, page):
+    before = len(server.get("/api/runs")[1])
+    page.goto(server.url + "/")
+    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=99, play_seconds=0.1)
+    error = page.get_by_test_id("error")
+    for button in ("run", "run-both"):
+        page.get_by_test_id(button).click()
+        error.wait_for(state="visible")
+        assert "Parameter eat_seconds: must be between 0 and 10" in error.inner_text()
+        assert page.get_by_test_id("compare").is_hidden()
+    page.locator("[name=eat_seconds]").fill("")  # emptied
+    page.get_by_test_id("run").click()
+    page.wait_for_function("document.querySelector('[data-testid=error]').innerText"
+                           ".includes('must be a number')")
+    assert len(server.get("/api/runs")[1]) == before  # nothing was started
