@@ -249,8 +249,8 @@ export class Timeline {
       ctx.fillRect(x0, AXIS_H, x1 - x0, h - AXIS_H);
       // A word under the axis; the pointer's tooltip says the rest.
       ctx.font = `10.5px ${FONT_STACK}`;
-      const text = this.fit(tr("mark.loading"), x1 - x0 - 6);
-      if (text) {
+      const text = tr("mark.loading");
+      if (ctx.measureText(text).width <= x1 - x0 - 6) { // whole or not at all: "loadi…" says nothing
         ctx.textAlign = "left";
         ctx.textBaseline = "top";
         ctx.fillStyle = COLORS.axisText;
