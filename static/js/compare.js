@@ -258,7 +258,7 @@ export class Compare {
       for (const task of st.tasks) if ((task.kind === "hub") === hub) sum += task.running;
       // main "runs" while the demo file loads (imports, monkey.patch_all()): not the
       // demo's code, and longer on the patched side.
-      if (!hub) sum = Math.max(0, sum - (this.slots[k].store.marks.find((m) => m.text === "main()")?.t ?? 0));
+      if (!hub) sum = Math.max(0, sum - (this.slots[k].store.mainAt ?? 0));
       return formatDuration(sum);
     };
     const columns = [

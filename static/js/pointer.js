@@ -147,8 +147,8 @@ export class Pointer {
     const best = this.nearestSwitch(tl.timeAt(x));
     if (best < 0 || Math.abs(tl.xAt(g.set.t[best]) - x) > HOVER_PX) {
       this.mark.hidden = true;
-      const main = this.store.marks.find((m) => m.text === "main()");
-      if (main && tl.timeAt(x) < main.t) return this.showLoading(main, x, y);
+      const { mainAt } = this.store;
+      if (mainAt !== null && tl.timeAt(x) < mainAt) return this.showLoading(mainAt, x, y);
       this.tooltip.hidden = true;
       return;
     }
@@ -156,9 +156,9 @@ export class Pointer {
   }
 
   /** The shaded start of a demo run, before its main() was called. */
-  showLoading(main, x, y) {
+  showLoading(mainAt, x, y) {
     this.show(`<div class="tip-head"><b class="tip-kind">${escapeHtml(tr("tip.loading"))}</b>` +
-      ` <span class="tip-time">0 – ${formatInstant(main.t)}</span></div>` +
+      ` <span class="tip-time">0 – ${formatInstant(mainAt)}</span></div>` +
       `<div>${escapeHtml(tr("tip.loading.text"))}</div>`, x, y);
   }
 

@@ -267,6 +267,7 @@ export class Store {
     this.blocks = [];
     // Moments of the run itself, few: {t, text} ("main()": the demo's main() is called).
     this.marks = [];
+    this.mainAt = null; // t of the "main()" mark: before it the demo file was loading
     this.openBlock = new Map(); // task id -> its open block
     // Warnings: {kind, task, t, until, detail}; "starved" and "busy" come from blocks.
     this.warnings = [];
@@ -346,6 +347,7 @@ export class Store {
           break;
         case MARK:
           this.marks.push({ t, text: String(x) });
+          if (x === "main()" && this.mainAt === null) this.mainAt = t;
           break;
       }
     }

@@ -239,11 +239,11 @@ export class Timeline {
   /** Before the "main()" mark the child was loading the demo file (imports, a
    * monkey.patch_all()): shade it, say so, and mark where main() starts. */
   drawLoading(g) {
-    const mark = this.store.marks.find((m) => m.text === "main()");
-    if (!mark) return;
+    const mainAt = this.store.mainAt;
+    if (mainAt === null) return;
     const { ctx, h } = this;
     const x0 = Math.max(this.xAt(0), g.plotX0);
-    const x1 = Math.min(this.xAt(mark.t), g.plotX1);
+    const x1 = Math.min(this.xAt(mainAt), g.plotX1);
     if (x1 > x0) {
       ctx.fillStyle = COLORS.loading;
       ctx.fillRect(x0, AXIS_H, x1 - x0, h - AXIS_H);
@@ -257,8 +257,8 @@ export class Timeline {
         ctx.fillText(text, x0 + 3, AXIS_H + 3);
       }
     }
-    if (mark.t >= g.t0 && mark.t <= g.t1) {
-      const x = Math.round(this.xAt(mark.t)) + 0.5;
+    if (mainAt >= g.t0 && mainAt <= g.t1) {
+      const x = Math.round(this.xAt(mainAt)) + 0.5;
       ctx.strokeStyle = COLORS.axisText;
       ctx.setLineDash([3, 3]);
       ctx.beginPath();
