@@ -56,27 +56,27 @@ class EventPipe:
                 view = view[n:]
 
     def frame(self, obj: dict[str, Any]) -> None:
-        try:
-            body = orjson.dumps(obj)
-        except orjson.JSONEncodeError:  # a traceback quoting a non-UTF-8 file name
-            body = orjson.dumps(_utf8_safe(obj))
-        self.write(body + b"\n")
+        self.write(_dumps(obj) + b"\n")
 
     def batch(self, seq: int, rows: list[Any], max_rows: int) -> None:
         for i in range(0, len(rows), max_rows):
             chunk = rows[i : i + max_rows]
-            try:
-                body = orjson.dumps(chunk)
-            except orjson.JSONEncodeError:
-                body = orjson.dumps(_utf8_safe(chunk))
             self.write(b'{"type":"events","seq":%d,"n":%d,"rows":%s}\n'
-                       % (seq + i, len(chunk), body))
+                       % (seq + i, len(chunk), _dumps(chunk)))
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON of a frame or a batch of rows; strings JSON cannot carry are escaped."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:  # a print, or a traceback, of a non-UTF-8 file name
+        return orjson.dumps(_utf8_safe(value))
 
 
 def _utf8_safe(value: Any) -> Any:
     """``value`` with lone surrogates in its strings written as ``\\udcff``: a demo may
     print what ``os.listdir`` made of a non-UTF-8 file name, which JSON cannot carry.
-    Only called once a batch has failed to encode, so the common path pays nothing."""
+    Only called once a frame has failed to encode, so the common path pays nothing."""
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, list | tuple):
