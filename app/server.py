@@ -93,8 +93,7 @@ def host_names(host: str) -> set[str]:
     """
     from .web import LOOPBACK_NAMES  # the names forbidden_reason accepts by default
 
-    shown = f"[{host}]" if ":" in host else host
-    names = {shown}
+    names = {_as_host(host)}
     if host in LOOPBACK_HOSTS + WILDCARD_HOSTS:
         names |= set(LOOPBACK_NAMES)
     if host in WILDCARD_HOSTS:
@@ -104,10 +103,13 @@ def host_names(host: str) -> set[str]:
             infos = socket.getaddrinfo(machine, None)
         except OSError:
             infos = []
-        for info in infos:
-            address = info[4][0]
-            names.add(f"[{address}]" if ":" in address else address)
+        names |= {_as_host(info[4][0]) for info in infos}
     return names
+
+
+def _as_host(address: str) -> str:
+    """An address as a Host header (and a URL) spells it: IPv6 in brackets."""
+    return f"[{address}]" if ":" in address else address
 
 
 def serve(
@@ -121,7 +123,7 @@ def serve(
     loaded = [load_trace_file(path) for path in traces]
     listener = bind(host, port)
     port = listener.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
+    shown = _as_host(host)
     loopback = host in LOOPBACK_HOSTS
     allowed = {f"{name}:{port}" for name in host_names(host)}
     app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed),
