@@ -34,7 +34,7 @@ from gevent.os import make_nonblocking, nb_read
 
 from demos import Demo
 
-from .tracer.events import FINAL_STATUSES, event_to_row
+from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, event_to_row
 from .tracer.export import native_trace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -518,7 +518,7 @@ class RunRegistry:
     def _as_listed(self, meta: dict[str, Any]) -> dict[str, Any]:
         """A stored run that says it is running but is not held here was cut short (the
         disk refused even its final description): it is listed as such, not 'running'."""
-        if meta.get("status") in ("starting", "running") and meta.get("id") not in self._runs:
+        if meta.get("status") in LIVE_STATUSES and meta.get("id") not in self._runs:
             return self.store.interrupted(meta, server_stopped=False)
         return meta
 
@@ -530,7 +530,7 @@ class RunRegistry:
                   if self.store is not None else [])
         runs = list(held.values()) + [m for m in stored if m["id"] not in held]
         runs.sort(key=lambda m: m.get("started_at") or "", reverse=True)
-        runs.sort(key=lambda m: m.get("status") not in ("starting", "running"))  # stable
+        runs.sort(key=lambda m: m.get("status") not in LIVE_STATUSES)  # stable
         return runs
 
     def rename(self, run_id: str, title: str) -> dict[str, Any] | None:

@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from .tracer.events import LIVE_STATUSES
+
 _RUN_ID = re.compile(r"^r[0-9a-f]{12}$")
 
 
@@ -149,7 +151,7 @@ class RunStore:
                 meta = self.meta(folder.name)
             except KeyError:
                 continue
-            if meta.get("status") in ("starting", "running"):
+            if meta.get("status") in LIVE_STATUSES:
                 _write_atomic(folder / "meta.json", orjson.dumps(self.interrupted(meta)))
 
     def events_on_disk(self, run_id: str) -> int:

@@ -99,6 +99,7 @@ RUN_STATUSES: tuple[str, ...] = (
     "crashed",  # the child died without reporting (signal, os._exit, ...), or coroscope's
     #             own machinery in it failed; run.error says how
 )
+LIVE_STATUSES = frozenset(RUN_STATUSES[:2])
 FINAL_STATUSES = frozenset(RUN_STATUSES[2:])
 
 
