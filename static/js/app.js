@@ -17,7 +17,7 @@ import { SourcePanel } from "./source.js";
 import { StatsPanel } from "./stats.js";
 import { exportToBatches, Store } from "./store.js";
 import { taskColor, Timeline } from "./timeline.js";
-import { View } from "./view.js";
+import { LIVE_FRAME_SHARE, View } from "./view.js";
 
 const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
 // Final states whose `run.error` is a problem to show, not just an explanation.
@@ -95,7 +95,6 @@ const run = {
 let demos = [];
 let frameRequested = false;
 let dirty = true; // the canvas must be repainted (the cursor overlay alone does not need it)
-const LIVE_FRAME_SHARE = 10;
 let lastFrameAt = -Infinity;
 let lastFrameCost = 0;
 

@@ -6,10 +6,9 @@ import { Pointer } from "./pointer.js";
 import { cancelRun, LiveSocket } from "./api.js";
 import { computeStats, StatsAccumulator, Store } from "./store.js";
 import { Timeline } from "./timeline.js";
-import { View } from "./view.js";
+import { LIVE_FRAME_SHARE, View } from "./view.js";
 
 const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
-const LIVE_FRAME_SHARE = 10;
 
 export class Compare {
   constructor({ root, onError, onClose, onChange, onOpen, titleOf = (info) => info.title }) {
@@ -76,7 +75,6 @@ export class Compare {
       s.finished = false; // the server said it ended
       s.seqOk = true;
     });
-    this.loading = true;
     this.renderedAt = 0;
     this.lastFrameAt = 0;
     this.lastFrameCost = 0;
@@ -134,18 +132,16 @@ export class Compare {
   settle(s) {
     s.live = false;
     s.ended = true;
-    const socket = s.socket;
-    s.socket = null;
-    socket?.close();
-    this.loading = this.slots.some((x) => !x.ended);
+    dropSocket(s);
   }
 
   disconnect() {
-    for (const s of this.slots) {
-      const socket = s.socket;
-      s.socket = null;
-      socket?.close();
-    }
+    for (const s of this.slots) dropSocket(s);
+  }
+
+  /** Waiting for a side to end (test hook and header). */
+  get loading() {
+    return this.active && this.slots.some((s) => !s.ended);
   }
 
   /** Cancel the sides not known to have ended, also one whose socket dropped or whose
@@ -293,6 +289,12 @@ function sideName(s, other) {
   const theirs = other.run.params ?? {};
   const differ = Object.entries(mine).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(theirs[k]));
   return differ.length ? differ.map(([k, v]) => `${k}=${v}`).join(", ") : s.run.demo ?? "";
+}
+
+function dropSocket(s) {
+  const socket = s.socket;
+  s.socket = null;
+  socket?.close();
 }
 
 function paramsText(params) {
