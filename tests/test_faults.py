@@ -68,9 +68,9 @@ def test_a_hanging_demo_is_ended_by_the_time_limit(fault_server):
     done, trace = ended(fault_server, start(fault_server, "fault_hangs"))
     assert done["status"] == "limit" and done["error"] == "time limit reached: 3 s"
     assert 2.9 < time.monotonic() - t0 < 6
-    # The watchdog saw main never switch: a busy span, closed by the end of the trace.
-    assert any(e["kind"] == "block" and e["call"].startswith("busy: no switch in main()")
-               for e in trace["events"])
+    # A plain loop, no gevent: no Hub is starved, so no busy span (tests/test_cli_run.py
+    # has the busy greenlet that does get one).
+    assert not any(e["kind"] == "block" for e in trace["events"])
 
 
 def test_a_stdout_flood_is_ended_by_the_output_limit(fault_server):

@@ -58,6 +58,7 @@ _repr.maxstring = 40
 _repr.maxother = 40
 # Taken at import, before any monkey-patching can replace it with gevent's version.
 _get_ident = _thread.get_ident
+_get_native_id = _thread.get_native_id
 # greenlet's own `dead`: gevent's Greenlet overrides the attribute (and costs 5x more).
 _dead = greenlet.greenlet.dead.__get__
 
@@ -212,6 +213,8 @@ class Recorder:
         self._hub_tid: int | None = None
         self._saved_profile: Any = None
         self._main_thread = self.thread_id = _get_ident()
+        #: The OS's id of that thread (BusyWatch reads its scheduler statistics).
+        self.native_id = _get_native_id()
         #: Depth of wrapped blocking calls in this thread (set by BlockingProbes).
         self.blocked = 0
         #: The task flagged busy by BusyWatch, until its next switch.
