@@ -22,10 +22,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from app.tracer.blocking import BlockingProbes
-from app.tracer.export import native_trace
+from app.tracer.export import batch_bytes, native_trace_chunks
 from app.tracer.recorder import Recorder, TaskOutput
 
 __all__ = ["trace"]
@@ -76,8 +74,9 @@ def trace(path: str, *, generators: bool = False, title: str | None = None) -> I
             "source": {"file": os.path.basename(caller), "text": source},
         }
         drained = recorder.drain()
-        data = orjson.dumps(native_trace(run, drained[1] if drained else []))
+        batches = [batch_bytes(0, drained[1])] if drained else []
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "wb") as f:
-            f.write(data)
+            for chunk in native_trace_chunks(run, batches):
+                f.write(chunk)
         os.replace(tmp, path)

@@ -34,11 +34,14 @@ from gevent.os import make_nonblocking, nb_read
 
 from demos import Demo
 
-from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, event_to_row
-from .tracer.export import native_trace
+from .tracer.checker import check_header, iter_rows
+from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, VERSION
+from .tracer.export import chrome_trace_chunks, native_trace_chunks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
+#: How long after its time limit a child that has not ended itself is killed.
+_LIMIT_GRACE = 2.0
 _F_SETPIPE_SZ = 1031  # Linux: a bigger pipe lets the child run ahead of a busy server
 
 
@@ -70,6 +73,10 @@ class Limits:
     max_concurrent: int = 8
     keep_finished: int = 100
     stderr_tail: int = 64 * 1024
+    #: Reading an imported trace back (in its own process): a 256 MiB file parses to
+    #: about 1.6 GB of Python objects and takes ~10 s here.
+    import_seconds: float = 300.0
+    import_memory_bytes: int = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,12 @@ class Target:
         )
 
     @classmethod
+    def for_import(cls, path: str) -> Target:
+        """A trace file to read back (checked in a child: see runner/importer.py)."""
+        return cls(kind="import", name="import", title="importing a trace", file=path,
+                   user_files=())
+
+    @classmethod
     def for_script(cls, path: str, args: list[str], generators: bool = False) -> Target:
         full = os.path.abspath(path)
         return cls(kind="script", name=path, title=os.path.basename(path), file=full,
@@ -111,7 +124,7 @@ class Target:
                    generators=generators, passthrough=True)
 
     def source(self) -> dict[str, str]:
-        if not self.file:
+        if not self.file or self.kind == "import":  # its source is the file's own
             return {"file": "", "text": ""}
         try:
             text = Path(self.file).read_text(encoding="utf-8")
@@ -123,8 +136,11 @@ class Target:
 class Run:
     @classmethod
     def from_stored(cls, meta: dict[str, Any], batches: list[bytes], limits: Limits) -> Run:
-        """A run read back from the history on disk (see store.py)."""
-        target = Target(kind="import", name=meta.get("demo") or meta.get("title") or "run",
+        """A run read back from the history on disk: ``meta`` and ``batches`` as
+        ``RunStore.checked`` gives them (its fields typed, every batch well-formed)."""
+        # The name goes into a download's file name (a header): only safe characters.
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", meta.get("demo") or meta.get("title") or "")
+        target = Target(kind="import", name=name[:64] or "run",
                         title=meta.get("title") or "run", file="", user_files=(),
                         params=meta.get("params") or {})
         run = cls(target, limits)
@@ -133,31 +149,25 @@ class Run:
         run.status, run.error = meta["status"], meta.get("error")
         run.duration_ns, run.python = meta.get("duration_ns"), meta.get("python")
         run.batches = batches
-        run.events = sum(int(b[:80].split(b'"n":', 1)[1].split(b",", 1)[0]) for b in batches)
+        run.events = sum(int(_EVENTS_HEADER.match(b)[2]) for b in batches)
         run.ended.set()
         return run
 
     @classmethod
     def from_trace(cls, trace: dict[str, Any], limits: Limits) -> Run:
-        """A finished run read back from a (checked) native trace; it replays as recorded."""
-        info = trace["run"]
-        target = Target(kind="import", name=info.get("demo") or info.get("title") or "trace",
-                        title=info.get("title") or info.get("demo") or "imported trace",
-                        file="", user_files=(), params=info.get("params") or {})
-        run = cls(target, limits)
-        run.imported = trace
-        run.status = info["status"]
-        run.error = info.get("error")
-        run.duration_ns = info.get("duration_ns")
-        run.python = info.get("python")
-        tasks = {t["id"]: t for t in trace["tasks"]}
-        rows = [event_to_row(e, tasks) for e in trace["events"]]
+        """A finished run read back from a native trace in this process (``serve FILE``:
+        before the server starts, so nothing waits); it replays as recorded."""
+        run = cls(Target.for_import(""), limits)
+        version = check_header(trace)
+        run._on_trace({"version": version, "run": trace["run"], "tasks": trace["tasks"]})
+        rows = list(iter_rows(trace))
         for i in range(0, len(rows), 10_000):
             chunk = rows[i:i + 10_000]
             run.batches.append(b'{"type":"events","seq":%d,"n":%d,"rows":%s}'
                                % (i, len(chunk), orjson.dumps(chunk)))
         run.events = len(rows)
-        run.ended.set()
+        run._done_frame = {"type": "done", "status": "imported"}
+        run._finish()
         return run
 
     def __init__(self, target: Target, limits: Limits) -> None:
@@ -183,8 +193,11 @@ class Run:
         self._proc: subprocess.Popen | None = None
         self._stderr_reader: gevent.Greenlet | None = None
         self._timer: gevent.Greenlet | None = None
-        #: The file a run was imported from: its run and tasks are given back verbatim.
+        #: The header of the trace a run was imported from (version, run, tasks): given
+        #: back verbatim by the export, with the events rebuilt from the rows.
         self.imported: dict[str, Any] | None = None
+        #: Why an import was refused (the file is not a trace this version reads).
+        self.refused: str | None = None
         #: The description a run read back from the history had when it was stored.
         self.stored_meta: dict[str, Any] | None = None
         #: Where batches and the final description are saved (None: memory only).
@@ -202,6 +215,7 @@ class Run:
         except OSError:
             pass
         target = self.target
+        importing = target.kind == "import"
         spec = {
             "mode": target.kind,
             "file": target.file,
@@ -210,7 +224,9 @@ class Run:
             "argv": list(target.argv),
             "events_fd": w,
             "max_events": self.limits.max_events,
-            "max_memory_bytes": self.limits.max_memory_bytes,
+            "max_seconds": self.limits.max_seconds,
+            "max_memory_bytes": (self.limits.import_memory_bytes if importing
+                                 else self.limits.max_memory_bytes),
             "max_output_bytes": self.limits.max_output_bytes,
             "generators": target.generators,
         }
@@ -222,7 +238,8 @@ class Run:
         try:
             quiet = not target.passthrough
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "app.runner.child", orjson.dumps(spec).decode()],
+                [sys.executable, "-m", "app.runner.importer" if importing else "app.runner.child",
+                 orjson.dumps(spec).decode()],
                 pass_fds=(w,),
                 stdin=subprocess.DEVNULL if quiet else None,
                 stdout=subprocess.DEVNULL if quiet else None,
@@ -243,15 +260,20 @@ class Run:
         if self._proc.stderr is not None:
             self._stderr_reader = gevent.spawn(self._read_stderr)
         gevent.spawn(self._relay, r)
-        if self.limits.max_seconds:
-            self._timer = gevent.spawn_later(self.limits.max_seconds, self._time_limit)
+        seconds = self.limits.import_seconds if importing else self.limits.max_seconds
+        if seconds:
+            # The child ends itself at the limit, with its trace flushed (its own thread
+            # keeps the time, whatever this loop is doing); this kill is for a child too
+            # stuck to do so.
+            grace = 0 if importing else _LIMIT_GRACE
+            self._timer = gevent.spawn_later(seconds + grace, self._time_limit, seconds)
 
     def cancel(self) -> None:
         """Kill the child and its whole process group; the trace so far is kept."""
         self._kill("cancelled", "cancelled by the user")
 
-    def _time_limit(self) -> None:
-        self._kill("limit", f"time limit reached: {self.limits.max_seconds:g} s")
+    def _time_limit(self, seconds: float) -> None:
+        self._kill("limit", f"time limit reached: {seconds:g} s")
 
     def _kill(self, status: str, why: str) -> None:
         if self.ended.is_set() or self._stopping is not None or self._proc is None:
@@ -344,28 +366,29 @@ class Run:
                 self._notify()
         elif frame.get("type") == "done":
             self._done_frame = frame
+        elif frame.get("type") == "trace" and self.target.kind == "import":
+            self._on_trace(frame)
+
+    def _on_trace(self, frame: dict[str, Any]) -> None:
+        """The header of a trace being imported (checked): the run is described by it."""
+        self.imported = {"version": frame["version"], "run": frame["run"],
+                         "tasks": frame["tasks"]}
+        self.python = frame["run"].get("python")
 
     def _finish(self) -> None:
         elapsed = int((time.monotonic() - self._t_start) * 1e9)
         done = self._done_frame
-        if done is not None:
+        if self.target.kind == "import":
+            self._finish_import(done)
+        elif done is not None:
             self.status = done.get("status", "finished")
             self.error = done.get("error")
             self.duration_ns = done.get("t", elapsed)
         elif self._stopping is not None:
             self.status, self.error = self._stopping
         else:
-            code = self.exit_code
-            how = (
-                f"killed by signal {_signal_name(-code)}"
-                if code is not None and code < 0
-                else f"exited with code {code}"
-            )
-            tail = self._stderr.decode("utf-8", "replace").strip()
             self.status = "crashed"
-            self.error = f"the run's process {how} without finishing" + (
-                f":\n{tail}" if tail else ""
-            )
+            self.error = f"the run's process {self._how_it_died()}"
         if self.duration_ns is None:
             self.duration_ns = elapsed
         if self._timer is not None:
@@ -377,6 +400,29 @@ class Run:
         finally:
             self.ended.set()
             self._notify()
+
+    def _how_it_died(self) -> str:
+        """``killed by signal SIGKILL without finishing``, then the tail of its stderr."""
+        code = self.exit_code
+        how = (f"killed by signal {_signal_name(-code)}" if code is not None and code < 0
+               else f"exited with code {code}")
+        tail = self._stderr.decode("utf-8", "replace").strip()
+        return f"{how} without finishing" + (f":\n{tail}" if tail else "")
+
+    def _finish_import(self, done: dict[str, Any] | None) -> None:
+        """An import ends as the run it holds, or refused with the reason."""
+        if done is not None and done.get("status") == "imported" and self.imported is not None:
+            info = self.imported["run"]
+            self.status, self.error = info["status"], info.get("error")
+            self.duration_ns = info.get("duration_ns")
+            return
+        if done is not None:
+            self.refused = done.get("error") or "the trace could not be read"
+        elif self._stopping is not None:
+            self.refused = f"reading it was stopped: {self._stopping[1]}"
+        else:
+            self.refused = f"the process that reads it {self._how_it_died()}"
+        self.status, self.error = "error", self.refused
 
     def _save(self, write: Any, *args: Any) -> None:
         """Write to the history; if the disk refuses (full, read-only, permissions) the
@@ -432,6 +478,8 @@ class Run:
             return info if source else {k: v for k, v in info.items() if k != "source"}
         if self.imported is not None:
             info = dict(self.imported["run"], id=self.id, imported_from=self.imported["run"]["id"])
+            if not self.ended.is_set():  # still being read: how far it got
+                info.update(status=self.status, events=self.events)
             return info if source else {k: v for k, v in info.items() if k != "source"}
         target = self.target
         info: dict[str, Any] = {
@@ -454,12 +502,22 @@ class Run:
             info["source"] = target.source()
         return info
 
-    def export(self) -> dict[str, Any]:
-        """The native trace (``coroscope.trace``), valid at any moment of the run."""
+    def export_chunks(self, perfetto: bool = False, pause: Any = None) -> Iterator[bytes]:
+        """The native trace (or, ``perfetto``, the Chrome Trace Event file) in pieces,
+        valid at any moment of the run: the batches received so far."""
+        batches = list(self.batches)
         if self.imported is not None:
-            return self.imported
-        rows = (row for raw in list(self.batches) for row in orjson.loads(raw)["rows"])
-        return native_trace(self.describe(source=True), rows)
+            run, tasks = self.imported["run"], self.imported["tasks"]
+        else:
+            run, tasks = self.describe(source=True), None
+        if perfetto:
+            return chrome_trace_chunks(run, batches, tasks=tasks, pause=pause)
+        version = self.imported["version"] if self.imported is not None else VERSION
+        return native_trace_chunks(run, batches, tasks=tasks, version=version, pause=pause)
+
+    def export(self) -> dict[str, Any]:
+        """The native trace (``coroscope.trace``) as one object (small runs, tests)."""
+        return orjson.loads(b"".join(self.export_chunks()))
 
 
 class RunRegistry:
@@ -496,6 +554,22 @@ class RunRegistry:
         self._evict()
         return run
 
+    def import_file(self, path: str) -> Run:
+        """Read a trace file back as a finished run. It is read and checked in a child
+        process (runner/importer.py): this waits for it cooperatively, so the server
+        goes on serving. A refused file leaves nothing behind: RunError says why."""
+        run = self.launch(Target.for_import(path))
+        run.ended.wait()
+        if run.refused is not None:
+            self._runs.pop(run.id, None)
+            if self.store is not None:
+                try:
+                    self.store.delete(run.id)
+                except (KeyError, OSError):
+                    pass
+            raise RunError(run.refused)
+        return run
+
     def add_imported(self, trace: dict[str, Any]) -> Run:
         """Hold a checked native trace as a finished run (see export.check_trace)."""
         run = Run.from_trace(trace, self.limits)
@@ -512,15 +586,20 @@ class RunRegistry:
                 meta = self._as_listed(self.store.meta(run_id))
             except KeyError:
                 return None
-            run = Run.from_stored(meta, self.store.batches(run_id), self.limits)
+            # Checked batches: up to the first bad one, the run then marked incomplete.
+            run = Run.from_stored(*self.store.checked(meta), self.limits)
         return run
 
     def _as_listed(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """A stored run that says it is running but is not held here was cut short (the
-        disk refused even its final description): it is listed as such, not 'running'."""
-        if meta.get("status") in LIVE_STATUSES and meta.get("id") not in self._runs:
-            return self.store.interrupted(meta, server_stopped=False)
-        return meta
+        """A stored run that says it is running, is not held here and that no process is
+        writing (see store.py) was cut short: it is listed as such, not 'running'. One
+        that another process (`coroscope run`) is writing is running (its meta.json says
+        'starting' until it ends)."""
+        if meta["status"] not in LIVE_STATUSES or meta["id"] in self._runs:
+            return meta
+        if self.store.being_written(meta["id"]):
+            return dict(meta, status="running")
+        return self.store.interrupted(meta, server_stopped=not self.store.began(meta["id"]))
 
     def all(self) -> list[dict[str, Any]]:
         """Descriptions of every run: the ones still running first, then all the others,
@@ -529,39 +608,44 @@ class RunRegistry:
         stored = ([self._as_listed(m) for m in self.store.list()]
                   if self.store is not None else [])
         runs = list(held.values()) + [m for m in stored if m["id"] not in held]
-        runs.sort(key=lambda m: m.get("started_at") or "", reverse=True)
-        runs.sort(key=lambda m: m.get("status") not in LIVE_STATUSES)  # stable
+        runs.sort(key=lambda m: m.get("started_at") if isinstance(m.get("started_at"), str)
+                  else "", reverse=True)
+        runs.sort(key=lambda m: not (isinstance(m.get("status"), str)
+                                     and m["status"] in LIVE_STATUSES))  # stable
         return runs
 
     def rename(self, run_id: str, title: str) -> dict[str, Any] | None:
-        run = self.get(run_id)
-        if run is None:
-            return None
-        run.title = title
-        if run.stored_meta is not None:
-            run.stored_meta["title"] = title
-        if run.imported is not None:
-            run.imported["run"]["title"] = title
+        run = self._runs.get(run_id)
+        if run is not None:
+            run.title = title
+            if run.imported is not None:
+                run.imported["run"]["title"] = title
+        meta = None
         if self.store is not None:
             try:
-                self.store.rename(run_id, title)
+                meta = self.store.rename(run_id, title)
             except KeyError:
                 pass
-        return run.describe()
+        if run is not None:
+            return run.describe()
+        if meta is None:
+            return None
+        # A stored run: described as listed, without reading its events.
+        return {k: v for k, v in self._as_listed(meta).items() if k != "source"}
 
     def delete(self, run_id: str) -> bool:
-        run = self.get(run_id)
-        if run is None:
-            return False
-        run.cancel()
-        run.ended.wait(5)
-        self._runs.pop(run_id, None)
+        run = self._runs.get(run_id)
+        if run is not None:
+            run.cancel()
+            run.ended.wait(5)
+            self._runs.pop(run_id, None)
         if self.store is not None:
             try:
                 self.store.delete(run_id)
+                return True
             except KeyError:
                 pass
-        return True
+        return run is not None
 
     def _evict(self) -> None:
         ended = [r for r in self._runs.values() if r.ended.is_set()]

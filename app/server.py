@@ -25,6 +25,14 @@ class Handler(WSGIHandler):
     client's close frame) must not be parsed as a new HTTP request.
     """
 
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            # simple-websocket takes this socket as it is; from gevent's own environment
+            # it would dup() it: two descriptors for every open websocket.
+            environ["werkzeug.socket"] = self.socket
+        return environ
+
     def run_application(self) -> None:
         result = self.application(self.environ, self.start_response)
         if self.environ.get("coroscope.websocket"):
@@ -67,16 +75,13 @@ def bind(host: str, port: int, tries: int = 20) -> socket.socket:
 
 
 def load_trace_file(path: str) -> dict[str, Any]:
-    """Read and check a native trace; exit with a clear message if it cannot be used."""
-    import orjson
-
-    from .tracer.export import TraceError, check_trace
+    """Read and check a native trace; if it cannot be used, say why and exit (code 2)."""
+    from .cli import Refused, cannot, read_trace_file
 
     try:
-        with open(path, "rb") as f:
-            return check_trace(orjson.loads(f.read()))
-    except (OSError, orjson.JSONDecodeError, TraceError) as exc:
-        raise SystemExit(f"coroscope: cannot open {path}: {exc}") from None
+        return read_trace_file(path)
+    except Refused as exc:
+        raise SystemExit(cannot("open", path, exc)) from None
 
 
 #: Addresses (as given to --host) that only this machine can reach, and that all can.
@@ -88,7 +93,8 @@ def host_names(host: str) -> set[str]:
     """The names a browser may put in its Host header to reach a server bound to ``host``.
 
     Loopback: the loopback names. A wildcard (``0.0.0.0``, ``::``): those, plus this
-    machine's name and addresses, which is how others on the network reach it. Any other
+    machine's name and addresses, which is how others on the network reach it (and any
+    IP address, which ``forbidden_reason`` accepts on a wildcard bind). Any other
     address: itself. Everything else is refused (see ``forbidden_reason``).
     """
     from .web import LOOPBACK_NAMES  # the names forbidden_reason accepts by default
@@ -127,6 +133,7 @@ def serve(
     loopback = host in LOOPBACK_HOSTS
     allowed = {f"{name}:{port}" for name in host_names(host)}
     app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed),
+                          ANY_ADDRESS_PORT=port if host in WILDCARD_HOSTS else None,
                           WS_COMPRESSION=not loopback))
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else shown}:{port}/"
     for path, trace in zip(traces, loaded, strict=True):
@@ -135,6 +142,9 @@ def serve(
         url_to_open = f"{url}#run={run.id}"
     if not traces:
         url_to_open = url
+    store = app.extensions["coroscope.runs"].store
+    if store is not None:  # `coroscope run --open` finds this server through its history
+        store.announce(url)
     server = WSGIServer(listener, app, handler_class=Handler, log=None if quiet else "default")
     print(f"coroscope serving on {url}  (Ctrl+C to stop)", flush=True)
     if not loopback:

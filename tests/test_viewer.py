@@ -704,3 +704,30 @@ def test_a_bad_parameter_is_named_and_nothing_starts(server, page):
     page.wait_for_function("document.querySelector('[data-testid=error]').innerText"
                            ".includes('must be a number')")
     assert len(server.get("/api/runs")[1]) == before  # nothing was started
+
+
+def test_opening_a_big_file_shows_its_progress(server, page, tmp_path):
+    """Open... sends the file as it is read from disk; the header says how much has gone
+    up, then that the server is checking it, then shows the run."""
+    from benchmarks.server_load import synthetic_trace
+
+    path = tmp_path / "big.json"
+    path.write_bytes(synthetic_trace(330_000))  # about 29 MB
+    page.goto(server.url + "/")
+    page.wait_for_function("typeof window.coroscope?.loadTrace === 'function'")
+    page.evaluate("""() => {
+      window.__statuses = [];
+      const el = document.querySelector('[data-testid=status]');
+      new MutationObserver(() => window.__statuses.push(el.textContent))
+        .observe(el, { childList: true, characterData: true, subtree: true });
+    }""")
+    with page.expect_file_chooser() as fc:
+        page.get_by_test_id("open").click()
+    fc.value.set_files(str(path))
+    page.wait_for_function("window.coroscope.events === 330000", timeout=120_000)
+    seen = page.evaluate("window.__statuses")
+    uploading = [s for s in seen if s.startswith("opening big.json · ")]
+    assert uploading and uploading[0] == "opening big.json · 0%", seen
+    assert "checking big.json…" in seen, seen
+    assert seen.index("checking big.json…") > seen.index(uploading[-1])
+    assert page.get_by_test_id("error").is_hidden()

@@ -95,14 +95,19 @@ class Flusher:
         self.output = output
         self.max_output = spec.get("max_output_bytes") or 0
         #: Off while a demo's module loads: importing gevent and monkey-patching is
-        #: not a coroutine hogging the thread. A script is watched from its first line.
+        #: not a coroutine hogging the thread. A script is watched from its first line
+        #: (BusyWatch itself waits for the Hub and ignores imports).
         self.watching = spec.get("mode") == "script"
         self.watch = BusyWatch(recorder, recorder.thread_id,
-                               int(spec.get("busy_ms", 100) * 1_000_000))
+                               int(spec.get("busy_ms", 100) * 1_000_000), recorder.native_id)
         self.pipe = pipe
         self.interval = spec.get("flush_ms", 20) / 1000
         self.max_rows = spec.get("batch_rows", 10000)
         self.max_events = spec.get("max_events", 5_000_000)
+        #: The run's wall-time bound, kept here as well as by the server: this thread
+        #: sees the clock whatever the server's event loop is busy with.
+        self.max_seconds = spec.get("max_seconds") or 0
+        self._deadline = (time.monotonic() + self.max_seconds) if self.max_seconds else None
         self._stop = False
         self._look_failed = False
         self._done = _allocate_lock()
@@ -112,9 +117,13 @@ class Flusher:
         _thread.start_new_thread(self._loop, ())
 
     def flush(self) -> None:
+        began = self.recorder.now()
         drained = self.recorder.drain()
         if drained is not None:
             self.pipe.batch(drained[0], drained[1], self.max_rows)
+            # Holding the GIL to encode the batch, this thread kept the demo's one
+            # waiting: that time is not the demo's running task hogging the thread.
+            self.watch.note_pause(began, self.recorder.now())
 
     def _loop(self) -> None:
         try:
@@ -122,6 +131,8 @@ class Flusher:
                 _real_sleep(self.interval)
                 self._look()
                 self.flush()
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    self.limit(f"time limit reached: {self.max_seconds:g} s")
                 if self.recorder.count > self.max_events:
                     self.limit(f"event limit reached: more than {self.max_events} events")
                 if self.max_output and self.output.written > self.max_output:
@@ -174,9 +185,16 @@ class Flusher:
         self.flush()
 
 
-def _leave_the_run(pipe: EventPipe, recorder: Recorder) -> None:
+def _leave_the_run(pipe: EventPipe, recorder: Recorder, die_with_the_run: bool = False) -> None:
     """In a forked copy of the demo: close the events pipe (writes to it are dropped)
-    and stop tracing; the copy runs on as the program wrote it."""
+    and stop tracing; the copy runs on as the program wrote it.
+
+    ``die_with_the_run`` (a dashboard run): the copy also dies when the process that
+    forked it dies, as that one dies with the server. fork clears PR_SET_PDEATHSIG, so
+    a demo's sleeping grandchild outlived even ``kill -9`` of the server. A script run's
+    copies are the script's business (a daemon it starts lives on, as under python)."""
+    if die_with_the_run:
+        die_with_parent()
     try:
         os.close(pipe.fd)
     except OSError:
@@ -186,15 +204,33 @@ def _leave_the_run(pipe: EventPipe, recorder: Recorder) -> None:
     recorder.after_fork()
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process if the server dies, however it dies."""
-    try:
-        import ctypes
+#: This process's pid, once it has called die_with_parent; in a forked copy, until the
+#: copy calls it too, the pid of the process that forked it.
+_asked_as: int | None = None
+#: libc's prctl, looked up on the first call: a forked copy must not need the loader.
+_prctl: Any = None
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process if its parent dies, however it dies: the
+    server, for a run's child; the process that forked it, for a copy of the demo.
+    (Linux's parent here is the thread that forked: a copy forked by a thread of the
+    demo dies when that thread ends.)"""
+    global _asked_as, _prctl
+    parent, _asked_as = _asked_as, os.getpid()
+    try:
+        if _prctl is None:
+            import ctypes
+
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        _prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
     except (OSError, AttributeError):  # not Linux: the server's shutdown still kills us
-        pass
+        return
+    if parent is not None and os.getppid() != parent:
+        # The parent died between the fork and the prctl: its signal will never come.
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def apply_limits(spec: dict[str, Any]) -> None:
@@ -229,7 +265,7 @@ def run(spec: dict[str, Any]) -> int:
     # A demo that forks: the copy must not hold the events pipe open (the run would not
     # end until the copy did) nor, returning here, wait for a flusher thread it does
     # not have or send a second trace. Only the process that started the run is traced.
-    os.register_at_fork(after_in_child=lambda: _leave_the_run(pipe, recorder))
+    os.register_at_fork(after_in_child=lambda: _leave_the_run(pipe, recorder, not script))
 
     status, error, code = "finished", None, 0
     saved_stdout = sys.stdout

@@ -25,6 +25,9 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(
         # host:port strings this server answers to; None: any loopback name, any port.
         ALLOWED_HOSTS=None,
+        # Bound to a wildcard address (0.0.0.0, ::): its port. A Host that is an IP
+        # address with this port is accepted too (see _host_allowed). None: not so bound.
+        ANY_ADDRESS_PORT=None,
         LIMITS=Limits(),
         # Folder of the run history (None: keep runs in memory only, as the tests do).
         DATA_DIR=None,
@@ -44,7 +47,9 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["DATA_DIR"] is not None:
         from ..store import RunStore
 
-        store = RunStore(app.config["DATA_DIR"])
+        # The server's store: it holds the data dir's lock for the life of this process
+        # (store.DataDirError if another server does; `serve` says so and exits).
+        store = RunStore(app.config["DATA_DIR"], server=True)
     app.extensions["coroscope.runs"] = RunRegistry(app.config["LIMITS"], store)
 
     from . import api, live, views
@@ -52,10 +57,11 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     live.sock.init_app(app)
+    live.limit_sockets(app)
 
     @app.before_request
     def _check_host_and_origin():
-        why = forbidden_reason(app.config["ALLOWED_HOSTS"])
+        why = forbidden_reason(app.config["ALLOWED_HOSTS"], app.config["ANY_ADDRESS_PORT"])
         if why:
             return jsonify(error=why), 403
         return None
@@ -76,22 +82,51 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def _host_allowed(host: str, allowed: frozenset[str] | None) -> bool:
+def _host_allowed(host: str, allowed: frozenset[str] | None,
+                  any_address_port: int | None = None) -> bool:
     if allowed is not None:
-        return host in allowed
+        return host in allowed or _is_address_on(host, any_address_port)
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     return name in LOOPBACK_NAMES
 
 
-def forbidden_reason(allowed: frozenset[str] | None) -> str | None:
+def _is_address_on(host: str, port: int | None) -> bool:
+    """``host`` is ``ADDRESS:port``, ADDRESS an IPv4 address or a bracketed IPv6 one.
+
+    For a wildcard bind, where the machine's addresses (a classroom's LAN address, one
+    behind NAT) cannot all be listed. An address is safe to accept: DNS rebinding needs
+    a *name* the attacker controls, since the browser sends the name it resolved as the
+    Host (and takes the page's origin from it); a page served from an address is that
+    address's own origin. So any IP literal may name this server, names stay listed.
+    """
+    import ipaddress
+
+    name, sep, given = host.rpartition(":")
+    if port is None or not sep or given != str(port):
+        return False
+    try:
+        if name.startswith("[") and name.endswith("]"):
+            ipaddress.IPv6Address(name[1:-1])
+        else:
+            ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def forbidden_reason(allowed: frozenset[str] | None,
+                     any_address_port: int | None = None) -> str | None:
     """Why this request must be refused (DNS rebinding, cross-site use), or None.
 
     The Host header must name this server: a page on another site that rebinds its
     own domain to 127.0.0.1 still sends its own Host. A browser sends Origin on every
-    websocket handshake and cross-site POST; when present it must be this server.
+    websocket handshake and cross-site POST; when present it must be this server. It
+    also says where a request comes from in Sec-Fetch-Site, even where it sends no
+    Origin: a request that changes something must come from this server's own pages
+    (``same-origin``) or the user (``none``), not from another site's.
     """
     host = request.host
-    if not _host_allowed(host, allowed):
+    if not _host_allowed(host, allowed, any_address_port):
         return f"Host {host!r} is not this server"
     origin = request.headers.get("Origin")
     stateful = request.method not in ("GET", "HEAD", "OPTIONS") or request.headers.get(
@@ -99,6 +134,10 @@ def forbidden_reason(allowed: frozenset[str] | None) -> str | None:
     ).lower() == "websocket"
     if origin is not None and stateful and origin not in (f"http://{host}", f"https://{host}"):
         return f"Origin {origin!r} may not use this server (expected http://{host})"
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and stateful and fetch_site not in ("same-origin", "none"):
+        return (f"Sec-Fetch-Site {fetch_site!r}: a page of another site may not use this "
+                "server (only its own pages, Sec-Fetch-Site 'same-origin', may)")
     return None
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import orjson
-from flask import Blueprint, Response, jsonify, request
+import os
+import tempfile
+from typing import Any
+
+import gevent
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from demos import DEMOS, ParamError
 
 from ..runs import RunError
-from ..tracer.export import TraceError, check_trace, to_chrome_trace
 from . import registry
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -107,20 +110,46 @@ def cancel_run(run_id: str):
 
 @bp.post("/import")
 def import_trace():
-    """A native trace file, posted as the body: checked, then held as a finished run."""
-    data = request.get_data(cache=False)
-    if not data:
-        return _error("empty body: post the contents of a coroscope trace.json", 400)
+    """A native trace file, posted as the body: read and checked in a child process,
+    then held as a finished run. The body goes to a temporary file as it arrives; the
+    server's loop never parses it (a 178 MB trace held every request for minutes)."""
+    if request.mimetype != "application/json":
+        return _error("send the trace as Content-Type: application/json "
+                      f"(got {request.mimetype or 'none'})", 415)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        return _error(f"trace too big: {request.content_length >> 20} MiB, at most "
+                      f"{limit >> 20} MiB", 413)
+    fd, path = tempfile.mkstemp(prefix="coroscope-import-", suffix=".json")
     try:
-        trace = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return _error(f"not JSON: {exc}", 400)
-    try:
-        check_trace(trace)
-    except TraceError as exc:
-        return _error(str(exc), 400)
-    run = registry().add_imported(trace)
+        size = _receive(request.environ["wsgi.input"], fd, limit)
+        if size is None:
+            return _error(f"trace too big: more than {limit >> 20} MiB", 413)
+        if size == 0:
+            return _error("empty body: post the contents of a coroscope trace.json", 400)
+        try:
+            run = registry().import_file(path)
+        except RunError as exc:
+            return _error(str(exc), exc.status)
+    finally:
+        os.close(fd)
+        os.unlink(path)
     return jsonify(run.describe()), 201
+
+
+def _receive(stream: Any, fd: int, limit: int) -> int | None:
+    """Copy a request body (sized or chunked) to ``fd``; None once it exceeds ``limit``."""
+    size = 0
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            return size
+        size += len(chunk)
+        if size > limit:
+            return None
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 @bp.get("/runs/<run_id>/trace.json")
@@ -128,7 +157,8 @@ def export_run(run_id: str):
     run, err = _run_or_404(run_id)
     if err:
         return err
-    return _download(orjson.dumps(run.export()), f"coroscope-{run.target.name}-{run.id}.json")
+    body = run.export_chunks(pause=_pause)
+    return _download(body, f"coroscope-{_stem(run)}-{run.id}.json")
 
 
 @bp.get("/runs/<run_id>/trace.perfetto.json")
@@ -136,10 +166,42 @@ def export_run_perfetto(run_id: str):
     run, err = _run_or_404(run_id)
     if err:
         return err
-    body = orjson.dumps(to_chrome_trace(run.export()))
-    return _download(body, f"coroscope-{run.target.name}-{run.id}.perfetto.json")
+    body = run.export_chunks(perfetto=True, pause=_pause)
+    return _download(body, f"coroscope-{_stem(run)}-{run.id}.perfetto.json")
+
+
+def _stem(run: Any) -> str:
+    """A download's name: the demo, else the run's title (an import's, a script's)."""
+    info = run.describe()
+    return info.get("demo") or info.get("title") or run.target.name
+
+
+def _pause() -> None:
+    """Between two batches of a download (10-30 ms of work each): other requests run.
+    Not sleep(0): that only runs greenlets already ready, and the loop does not poll
+    sockets in between, so a request arriving meanwhile waited for the whole download
+    (2.4 s measured). A timer makes the loop go round and poll."""
+    gevent.sleep(0.001)
 
 
 def _download(body: bytes, filename: str) -> Response:
     return Response(body, mimetype="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                    headers={"Content-Disposition": _attachment(filename)})
+
+
+def _attachment(filename: str) -> str:
+    """``Content-Disposition: attachment`` naming ``filename`` as RFC 6266 says: a quoted
+    ASCII ``filename`` for old clients, then ``filename*`` (RFC 5987: UTF-8, percent-encoded)
+    with the real name, which browsers prefer. The name is the user's (a script path, an
+    imported or renamed title: ``协程.py``, an emoji, a CR LF): a header is Latin-1 and one
+    line, so sent raw it made the export a 500. Control and format characters (CR, LF,
+    bidi overrides) are dropped; path separators become ``_``."""
+    import unicodedata
+    from urllib.parse import quote
+
+    name = "".join("_" if c in "/\\" else c for c in filename
+                   if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp"))
+    # In the quoted fallback: printable ASCII only, without the quote and the backslash
+    # that end or escape it, nor the % that some clients would percent-decode.
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

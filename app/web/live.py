@@ -22,7 +22,7 @@ from typing import Any
 import gevent
 import orjson
 import simple_websocket.ws
-from flask import current_app, has_app_context, request
+from flask import current_app, g, has_app_context, jsonify, request
 from flask_sock import Sock
 from gevent.lock import RLock
 from simple_websocket import ConnectionClosed
@@ -173,6 +173,33 @@ class Connection:
         except (ConnectionClosed, OSError):
             # A vanished client shows up as BrokenPipe/ConnectionReset on send.
             pass
+
+
+def limit_sockets(app: Any) -> None:
+    """Cap the open websockets (``MAX_WEBSOCKETS``): past it a handshake is refused with
+    503 and a JSON error before it is accepted. Each holds a descriptor for as long as
+    the tab is open; without a cap, idle tabs (or a script) could take every descriptor
+    and leave none for plain requests: ~510 idle websockets did so under ulimit -n 1024."""
+    app.config.setdefault("MAX_WEBSOCKETS", 256)
+    state = app.extensions.setdefault("coroscope.websockets", {"open": 0})
+
+    @app.before_request
+    def _admit_websocket():
+        if request.path != "/ws" or request.headers.get("Upgrade", "").lower() != "websocket":
+            return None
+        cap = app.config["MAX_WEBSOCKETS"]
+        if state["open"] >= cap:
+            return jsonify(error=f"too many live connections ({cap}): close another "
+                                 "tab of this dashboard, or start the server with a "
+                                 "higher --max-sockets"), 503
+        state["open"] += 1
+        g.coroscope_websocket = True
+        return None
+
+    @app.teardown_request
+    def _release_websocket(exc: BaseException | None) -> None:
+        if g.pop("coroscope_websocket", False):
+            state["open"] -= 1
 
 
 @sock.route("/ws")

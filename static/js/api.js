@@ -111,9 +111,34 @@ export function deleteRun(runId) {
   return send("DELETE", `/api/runs/${encodeURIComponent(runId)}`);
 }
 
-/** POST the text of a trace file; resolves to the new run, or throws the server's message. */
-export function importTrace(text) {
-  return send("POST", "/api/import", text, true);
+/**
+ * POST a trace file (a File or Blob, sent as it is read from disk). `onProgress(f)` is
+ * called with the fraction uploaded, then with null while the server reads and checks
+ * it. Resolves to the new run, or throws the server's message.
+ */
+export function importTrace(file, onProgress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/import");
+    xhr.setRequestHeader("Content-Type", "application/json");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.upload.onload = () => onProgress(null);
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        // reported by its status below
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(new Error(body?.error ?? `${xhr.status} ${xhr.statusText}`));
+    };
+    xhr.onerror = () => reject(new Error("the server could not be reached"));
+    xhr.send(file);
+  });
 }
 
 /** Start a run without watching it here (compare subscribes to it on its own socket). */

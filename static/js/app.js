@@ -78,6 +78,7 @@ const state = {
   runClickedAt: null,
   drawnSwitches: 0,
   lastRedrawMs: 0,
+  importing: null, // {name, fraction} while Open... uploads (fraction null: being checked)
 };
 // What the page is showing: a run streamed over the socket or a loaded export.
 const run = {
@@ -324,7 +325,12 @@ function renderPredict() {
 function renderStatus() {
   const s = compare.active ? (compare.live ? "running" : "finished") : state.status;
   let text;
-  if (compare.active) {
+  if (state.importing) {
+    const { name, fraction } = state.importing;
+    text = fraction === null
+      ? t("status.checking", { name })
+      : t("status.uploading", { name, percent: Math.floor(fraction * 100) });
+  } else if (compare.active) {
     text = compare.headerStatus();
   } else if (s === "running") {
     text = run.awaiting
@@ -659,23 +665,33 @@ function loadTrace(trace) {
   return true;
 }
 
-/** Open a trace file: the server checks it and keeps it as a run, then we watch that run. */
+/** Open a trace file: the server checks it and keeps it as a run, then we watch that run.
+ * The header says how far the upload is, then that the server is checking it. */
 async function openFile(file) {
   if (!file) return;
-  let text;
+  clearError();
+  const token = ++importToken;
+  const progress = (fraction) => {
+    if (token !== importToken) return;
+    state.importing = { name: file.name, fraction };
+    renderStatus();
+  };
+  progress(0);
   try {
-    text = await file.text();
-  } catch (err) {
-    return report(t("error.import", { name: file.name, detail: err.message }));
-  }
-  try {
-    const created = await importTrace(text);
+    const created = await importTrace(file, progress);
+    if (token !== importToken) return;
+    state.importing = null;
     subscribe(created.id);
     historyPanel.refreshIfOpen();
   } catch (err) {
+    if (token !== importToken) return;
+    state.importing = null;
+    renderStatus();
     report(t("error.import", { name: file.name, detail: err.message }));
   }
 }
+
+let importToken = 0; // a newer Open... wins over one still uploading
 
 // ---- compare --------------------------------------------------------------------------
 

@@ -1,0 +1,112 @@
+"""A child process that reads a trace file for the server: ``python -m app.runner.importer SPEC``.
+
+Parsing and checking a trace is the server's most expensive request (a 178 MB file is
+2M events): done on the server's event loop it froze every other request for minutes.
+Here it runs in its own process, bounded like a demo run (time, memory), and speaks
+the demo child's protocol on its events pipe, so the server relays it with the same
+code and the page sees the rows arrive:
+
+``{"type": "hello", "pid": ..., "python": ...}``
+``{"type": "trace", "version": V, "run": {...}, "tasks": [...]}``  (header checked)
+``{"type": "events", "seq": S, "n": N, "rows": [...]}``  (as many as needed)
+``{"type": "done", "status": "imported"}`` or ``{"type": "done", "status": "refused",
+"error": "events[12].kind: ..."}``
+
+Events are checked while they are turned into rows (checker.py), so a file that goes
+bad at its millionth event has had its first rows relayed: the server keeps nothing of
+a refused import.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import orjson
+
+from app.runner.child import EventPipe, apply_limits
+from app.tracer.checker import TraceError, check_header, iter_rows
+
+#: Bigger than any import the server accepts (MAX_CONTENT_LENGTH): a file over it is
+#: refused before a byte is read.
+MAX_FILE_BYTES = 1 << 30
+
+
+def read_regular_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``; else a
+    TraceError. Opened without blocking: a FIFO would wait for a writer for ever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise TraceError(f"cannot read it: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        import stat
+
+        if not stat.S_ISREG(st.st_mode):
+            raise TraceError("not a regular file (a FIFO, a device or a folder)")
+        if st.st_size > max_bytes:
+            raise TraceError(f"too big: {st.st_size >> 20} MiB, at most {max_bytes >> 20} MiB")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 24)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def stream_trace(trace: Any, pipe: EventPipe, batch_rows: int) -> None:
+    """Check ``trace`` and send its header and rows on ``pipe`` (raises TraceError)."""
+    version = check_header(trace)
+    pipe.frame({"type": "trace", "version": version, "run": trace["run"],
+                "tasks": trace["tasks"]})
+    rows: list[Any] = []
+    seq = 0
+    for row in iter_rows(trace):
+        rows.append(row)
+        if len(rows) == batch_rows:
+            pipe.batch(seq, rows, batch_rows)
+            seq += len(rows)
+            rows = []
+    if rows:
+        pipe.batch(seq, rows, batch_rows)
+
+
+def run(spec: dict[str, Any]) -> int:
+    pipe = EventPipe(spec["events_fd"])
+    apply_limits(spec)
+    pipe.frame({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
+    try:
+        data = read_regular_file(spec["file"])
+        if not data.strip():
+            raise TraceError("empty file: it holds no trace")
+        try:
+            trace = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise TraceError(f"not JSON: {exc}") from None
+        del data
+        stream_trace(trace, pipe, spec.get("batch_rows", 10_000))
+    except TraceError as exc:
+        pipe.frame({"type": "done", "status": "refused", "error": str(exc)})
+        return 0
+    except MemoryError:
+        mib = (spec.get("max_memory_bytes") or 0) >> 20
+        pipe.frame({"type": "done", "status": "refused",
+                    "error": f"too big to import within {mib} MiB of memory"})
+        return 0
+    pipe.frame({"type": "done", "status": "imported"})
+    return 0
+
+
+def main() -> None:
+    code = run(orjson.loads(sys.argv[1]))
+    sys.stdout.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
