@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address space of a run's process, MiB (default 2048)")
     serve.add_argument("--max-output-kb", type=int, default=1024,
                        help="what a run may print, KiB (default 1024)")
+    serve.add_argument("--max-sockets", type=int, default=256,
+                       help="live connections (browser tabs) open at once (default 256)")
     serve.add_argument("--max-runs", type=int, default=8,
                        help="runs that may run at once (default 8)")
     serve.add_argument("--data-dir", help="where the run history is kept (default "
@@ -54,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--open", action="store_true",
                      help="then show the trace in the dashboard")
     run.add_argument("--data-dir", help="run history folder (as for serve)")
-    run.add_argument("--generators", action="store_true",
-                     help="also trace generator send/yield (slower: a profile hook)")
+    run.add_argument("--generators", action=argparse.BooleanOptionalAction, default=True,
+                     help="trace generator send/yield as switches too (the default; "
+                          "--no-generators: greenlets only, no profile hook)")
     run.add_argument("script", help="the Python file to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
 
@@ -68,30 +72,164 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import orjson
 
-    from .tracer.export import to_chrome_trace
+    from .tracer.checker import iter_rows
+    from .tracer.export import batch_bytes, chrome_trace_chunks
 
+    why = out_problem(args.out)
+    if why:
+        return cannot("write", args.out, why)
     try:
-        with open(args.trace, "rb") as f:
-            trace = orjson.loads(f.read())
-        converted = to_chrome_trace(trace)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"coroscope: cannot convert {args.trace}: {exc!r}", file=sys.stderr)
-        return 2
-    _write_atomic(args.out, orjson.dumps(converted))
-    print(f"{args.trace} -> {args.out} ({len(converted['traceEvents'])} trace events)")
+        trace = read_trace_file(args.trace)
+    except Refused as exc:
+        return cannot("convert", args.trace, exc)
+    rows = list(iter_rows(trace))
+    batches = [batch_bytes(i, rows[i:i + 10_000]) for i in range(0, len(rows), 10_000)]
+    del rows
+    run, tasks = trace["run"], trace["tasks"]
+    del trace  # the rows, as bytes, are all the conversion needs
+    try:
+        _write_atomic(args.out, chrome_trace_chunks(run, batches, tasks=tasks))
+    except (Refused, OSError) as exc:
+        return cannot("write", args.out, exc)
+    print(f"{args.trace} -> {args.out} ({run['events']} events)")
     return 0
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary name then rename: never a half-written file under ``path``."""
-    import os
+#: The largest trace file ``export`` and ``serve`` read: the dashboard's own import limit
+#: (MAX_CONTENT_LENGTH in app/web/__init__.py), so both take the same files; a 2-million-
+#: event trace is about 180 MB. A trace is read whole, then parsed into objects several
+#: times its size (reading a 1 GB file alone took 2 GB): the size is checked first.
+MAX_TRACE_BYTES = 256 << 20
 
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+
+class Refused(Exception):
+    """A file named on the command line cannot be used; the message says why."""
+
+
+def cannot(verb: str, path: str, why: object) -> int:
+    """Say ``coroscope: cannot VERB PATH: WHY`` on one line of stderr; return exit code 2."""
+    if isinstance(why, OSError) and why.strerror:  # "No space left on device", not the errno
+        why = why.strerror
+    text = " ".join(str(why).split())  # one line, whatever the reason holds
+    if len(text) > 500:
+        text = text[:500] + "..."
+    print(f"coroscope: cannot {verb} {path}: {text}", file=sys.stderr)
+    return 2
+
+
+def _kind(mode: int) -> str:
+    import stat
+
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def read_trace_file(path: str) -> dict:
+    """The native trace in the file ``path``, parsed and checked; else raise Refused.
+
+    Only a regular file of at most MAX_TRACE_BYTES is opened: a FIFO or a device would
+    block or never end (``/dev/zero``), and the size is known before reading.
+    """
+    import os
+    import stat
+
+    import orjson
+
+    from .tracer.export import TraceError, check_trace
+
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(f"it is {_kind(info.st_mode)}, not a regular file: give a trace file "
+                          "(.json) that coroscope wrote")
+        _check_size(info.st_size)
+        # O_NONBLOCK: should a FIFO take the file's place now, opening it does not wait.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise Refused(f"it is {_kind(info.st_mode)}, not a regular file")
+            _check_size(info.st_size)
+            data = f.read(info.st_size + 1)
+            if len(data) > info.st_size:  # it grows as it is read
+                data += f.read(MAX_TRACE_BYTES + 1 - len(data))
+        _check_size(len(data))
+    except OSError as exc:
+        raise Refused(exc.strerror or exc) from None
+    try:
+        return check_trace(orjson.loads(data))
+    except orjson.JSONDecodeError as exc:
+        raise Refused(f"not JSON: {exc}") from None
+    except TraceError as exc:
+        raise Refused(exc) from None
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_TRACE_BYTES:
+        raise Refused(f"it is {size:,} bytes, and a trace file may be at most "
+                      f"{MAX_TRACE_BYTES:,} bytes ({MAX_TRACE_BYTES >> 20} MiB; a 2-million-event "
+                      "trace is about 180 MB)")
+
+
+def out_problem(path: str) -> str | None:
+    """Why ``path`` cannot be written as an output file (checked before the work), or None.
+
+    Only a regular file is ever replaced: a symbolic link, a FIFO or a device (as root,
+    ``/dev/full`` itself) must not become a trace. The folder must exist and be writable.
+    """
+    import os
+    import stat
+
+    if not path:
+        return "give a file name"
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if mode is not None and not stat.S_ISREG(mode):
+        return (f"it is {_kind(mode)}, and coroscope replaces only regular files: give "
+                "a new file name, or that of a regular file")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        return f"there is no folder {folder}: create it first, or write elsewhere"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable: write elsewhere"
+    return None
+
+
+def _write_atomic(path: str, data: bytes | Iterable[bytes]) -> None:
+    """Write to a temporary name then rename: never a half-written file under ``path``.
+
+    Raises Refused if ``path`` is no longer a file that may be replaced (see out_problem);
+    the temporary file is new (O_EXCL, O_NOFOLLOW: a link planted there is not followed).
+    """
+    import os
+    import secrets
+
+    tmp = f"{path}.tmp{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o666)
+    try:
+        with open(fd, "wb") as f:
+            for chunk in [data] if isinstance(data, bytes) else data:
+                f.write(chunk)
+        why = out_problem(path)  # again: it may have changed while the work was done
+        if why:
+            raise Refused(why)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _data_dir(args: argparse.Namespace) -> str:
@@ -101,9 +239,15 @@ def _data_dir(args: argparse.Namespace) -> str:
 
 
 def _history(args: argparse.Namespace):
-    from .store import RunStore
+    """The history this command's run is saved in (beside a server's, if one runs: see
+    store.py), or None if the folder cannot be used: the run goes on, unsaved."""
+    from .store import DataDirError, RunStore
 
-    return RunStore(_data_dir(args))
+    try:
+        return RunStore(_data_dir(args))
+    except DataDirError as exc:
+        print(f"coroscope: {exc}; this run is not saved in the history", file=sys.stderr)
+        return None
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -119,7 +263,6 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def _record(args: argparse.Namespace) -> int:
-    import orjson
 
     from demos import DEMOS, ParamError
 
@@ -134,9 +277,15 @@ def _record(args: argparse.Namespace) -> int:
     except ParamError as exc:
         print(f"coroscope: {exc}", file=sys.stderr)
         return 2
+    why = out_problem(args.out)
+    if why:
+        return cannot("write", args.out, why)
     run = RunRegistry(store=_history(args)).start(demo, params)
     run.ended.wait()
-    _write_atomic(args.out, orjson.dumps(run.export()))
+    try:
+        _write_atomic(args.out, run.export_chunks())
+    except (Refused, OSError) as exc:
+        return cannot("write", args.out, exc)
     seconds = (run.duration_ns or 0) / 1e9
     print(f"{demo.id}: {run.status} in {seconds:.3f} s, {run.events} events -> {args.out}")
     if run.unsaved:
@@ -149,29 +298,80 @@ def _record(args: argparse.Namespace) -> int:
 def _run_script(args: argparse.Namespace) -> int:
     import os
 
-    import orjson
-
     from .runs import Limits, RunRegistry, Target
 
     if not os.path.isfile(args.script):
         print(f"coroscope: no such script: {args.script}", file=sys.stderr)
         return 2
     out = args.out or f"{os.path.splitext(os.path.basename(args.script))[0]}.coroscope.json"
+    why = out_problem(out)
+    if why:
+        return cannot("write", out, why)
     registry = RunRegistry(Limits(max_seconds=0), store=_history(args))
-    run = registry.launch(Target.for_script(args.script, args.args, args.generators))
+    # Generators are traced by default, but only those of the script's own file can be
+    # (its user_files): a script that defines none runs without the profile hook, which
+    # would record nothing there and slow every call (2.3x a call-heavy gevent script).
+    generators = _generator_names(args.script)
+    run = registry.launch(Target.for_script(args.script, args.args,
+                                            args.generators and bool(generators)))
     try:
         run.ended.wait()
     except KeyboardInterrupt:
         run.ended.wait(5)
-    _write_atomic(out, orjson.dumps(run.export()))
+    try:
+        _write_atomic(out, run.export_chunks())
+    except (Refused, OSError) as exc:
+        return cannot("write", out, exc)
     code = run.exit_code if run.exit_code is not None else 1
     print(f"coroscope: {run.status}, exit code {code}, {run.events} events -> {out}",
           file=sys.stderr)
     if run.unsaved:
         print(f"coroscope: this run is {run.unsaved}", file=sys.stderr)
+    if generators and not args.generators:
+        print(f"coroscope: generators were not traced (--no-generators): the send/yield "
+              f"switches of {', '.join(generators)} are not in the trace", file=sys.stderr)
     if args.open:
-        _serve_trace(out)
+        _open_trace(args, out, run)
     return code if code >= 0 else 128 - code
+
+
+def _generator_names(path: str) -> list[str]:
+    """The generators (functions and expressions) the script's own code defines."""
+    import inspect
+    import types
+
+    try:
+        with open(path, "rb") as f:
+            code = compile(f.read(), path, "exec")
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names, todo = set(), [code]
+    while todo:
+        code = todo.pop()
+        if code.co_flags & inspect.CO_GENERATOR:
+            names.add(f"{code.co_name}()")
+        todo.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return sorted(names)
+
+
+def _open_trace(args: argparse.Namespace, path: str, run) -> None:
+    """Show the run in the dashboard: the one already serving this history if there is
+    one (the run was saved there), else a new server on the trace file."""
+    from .store import server_holding
+
+    held = server_holding(_data_dir(args))
+    if held is None:
+        _serve_trace(path)
+    elif held[1] is not None and not run.unsaved:
+        import webbrowser
+
+        url = f"{held[1]}#run={run.id}"
+        print(f"coroscope: shown by the server already running (pid {held[0]}): {url}",
+              file=sys.stderr)
+        webbrowser.open(url)
+    else:
+        print(f"coroscope: a coroscope server (pid {held[0]}) holds this history; open "
+              f"{path} there with Open...", file=sys.stderr)
 
 
 def _serve_trace(path: str) -> None:
@@ -215,9 +415,16 @@ def main(argv: list[str] | None = None) -> int:
                         max_memory_bytes=args.max_memory_mb << 20,
                         max_output_bytes=args.max_output_kb << 10,
                         max_concurrent=args.max_runs, keep_finished=args.keep_runs)
-        serve(host=args.host, port=args.port, open_browser=not args.no_browser,
-              quiet=args.quiet, traces=args.traces,
-              config={"LIMITS": limits, "DATA_DIR": _data_dir(args)})
+        from .store import DataDirError
+
+        try:
+            serve(host=args.host, port=args.port, open_browser=not args.no_browser,
+                  quiet=args.quiet, traces=args.traces,
+                  config={"LIMITS": limits, "DATA_DIR": _data_dir(args),
+                          "MAX_WEBSOCKETS": args.max_sockets})
+        except DataDirError as exc:  # another server holds the history, or it is unusable
+            print(f"coroscope: {exc}", file=sys.stderr)
+            return 1
     elif args.command == "record":
         return _record(args)
     elif args.command == "demos":

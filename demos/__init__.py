@@ -42,10 +42,19 @@ class Param:
                 )
             return value
         if isinstance(value, bool):
-            raise ParamError(f"parameter {self.name!r} must be {self.type}, not a boolean")
+            what = "an integer" if self.type == "int" else "a number"
+            raise ParamError(f"parameter {self.name!r} must be {what}, not a boolean")
         if self.type == "int":
+            # Only a JSON integer: never a float, even an integral one. JSON writers (the
+            # dashboard's JSON.stringify, Python's json) write a whole number without a
+            # fraction or exponent, so 3.0 or 1e23 was written as a float on purpose, and
+            # beyond 2**53 such a float is not even the integer it looks like (int(1e23)
+            # is 99999999999999991611392). The trace checker reads counts the same way.
             if isinstance(value, float) and value.is_integer():
-                value = int(value)
+                raise ParamError(
+                    f"parameter {self.name!r} must be an integer, got {value!r}: "
+                    "write it without a decimal point or exponent (1000, not 1000.0 or 1e3)"
+                )
             if not isinstance(value, int):
                 raise ParamError(
                     f"parameter {self.name!r} must be an integer, got {type(value).__name__}"
