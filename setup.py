@@ -6,4 +6,5 @@ pure-Python hook is used (same rows, slower): see app/tracer/recorder.py.
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("app.tracer._hook", ["app/tracer/_hook.c"], optional=True)])
+# Installed as coroscope.tracer._hook (app/ is the package coroscope: pyproject.toml).
+setup(ext_modules=[Extension("coroscope.tracer._hook", ["app/tracer/_hook.c"], optional=True)])

@@ -1,17 +1,52 @@
 """coroscope: see coroutines switch.
 
+Installed, this folder *is* the package ``coroscope`` (the wheel maps ``app/`` to
+``coroscope/``, ``demos/`` to ``coroscope/demos``, and ``static/`` and ``templates/`` into
+it: see pyproject.toml); in a checkout it is imported as ``app``, beside ``demos/``.
+So code inside never names its own package: imports are relative, a child process is
+started as ``python -m {PACKAGE}.runner.child``, and the demos come from ``_demos``.
+
 This module stays import-light on purpose: the CLI must be able to monkey-patch the
 server process with gevent before Flask loads, and the run's child process imports
-``app.runner`` without ever importing Flask.
+``runner`` without ever importing Flask. ``coroscope.trace`` is loaded on first use.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+#: This package's import name: "coroscope" installed, "app" in a checkout.
+PACKAGE = __name__
+
+
+def version() -> str:
+    """The installed distribution's version (a checkout's, if installed editable)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    try:
+        return _version("coroscope")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "0+unknown"
+
 
 def create_app(config: dict[str, Any] | None = None):  # -> flask.Flask
-    """The Flask application factory (see ``app.web``)."""
+    """The Flask application factory (see ``web``)."""
     from .web import build_app
 
     return build_app(config)
+
+
+def __getattr__(name: str) -> Any:
+    # The Python API, ``coroscope.trace(...)``: loaded when first asked for, so that
+    # ``import coroscope`` (and the CLI) stays light.
+    if name == "trace":
+        from .tracing import trace
+
+        return trace
+    if name == "__version__":
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["PACKAGE", "create_app", "trace", "version"]

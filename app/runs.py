@@ -19,6 +19,7 @@ import re
 import secrets
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -32,13 +33,19 @@ from gevent import subprocess
 from gevent.event import Event
 from gevent.os import make_nonblocking, nb_read
 
-from demos import Demo
-
+from . import PACKAGE
+from ._demos import Demo
 from .tracer.checker import check_header, iter_rows
 from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, VERSION
 from .tracer.export import chrome_trace_chunks, native_trace_chunks
 
+#: The folder that holds this package: the checkout, or site-packages once installed.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: A checkout is run from its folder (``python -m app``): its children need it on their path.
+_CHECKOUT = PACKAGE == "app"
+#: Where a demo runs: the checkout, as `python demos/x.py` from it would; installed, not
+#: in site-packages but a scratch folder (no demo writes files; a user's edit might).
+DEMO_CWD = str(PROJECT_ROOT) if _CHECKOUT else tempfile.gettempdir()
 _EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
 #: How long after its time limit a child that has not ended itself is killed.
 _LIMIT_GRACE = 2.0
@@ -91,7 +98,7 @@ class Target:
     params: dict[str, Any] = field(default_factory=dict)  # as shown and exported
     call_params: dict[str, Any] = field(default_factory=dict)  # passed to main()
     argv: tuple[str, ...] = ()
-    cwd: str = str(PROJECT_ROOT)
+    cwd: str = DEMO_CWD
     generators: bool = False
     passthrough: bool = False  # the child's stdin/stdout/stderr are the caller's
 
@@ -231,14 +238,16 @@ class Run:
             "generators": target.generators,
         }
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p
-        )
+        if _CHECKOUT:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p
+            )
         env["PYTHONUNBUFFERED"] = "1"
         try:
             quiet = not target.passthrough
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "app.runner.importer" if importing else "app.runner.child",
+                [sys.executable, "-m",
+                 f"{PACKAGE}.runner.importer" if importing else f"{PACKAGE}.runner.child",
                  orjson.dumps(spec).decode()],
                 pass_fds=(w,),
                 stdin=subprocess.DEVNULL if quiet else None,

@@ -1,4 +1,5 @@
-"""Entry point of a run's child process: ``python -m app.runner.child SPEC_JSON``.
+"""Entry point of a run's child process: ``python -m coroscope.runner.child SPEC_JSON``
+(``app.runner.child`` in a checkout: see ``app/__init__.py``).
 
 The child loads one demo file (or, later, a user script) under the recorder and
 streams event batches as newline-delimited JSON on its own pipe (``events_fd``),
@@ -37,8 +38,8 @@ from typing import Any  # noqa: E402
 
 import orjson  # noqa: E402
 
-from app.tracer.blocking import BlockingProbes, BusyWatch  # noqa: E402
-from app.tracer.recorder import Recorder, TaskOutput  # noqa: E402
+from ..tracer.blocking import BlockingProbes, BusyWatch  # noqa: E402
+from ..tracer.recorder import Recorder, TaskOutput  # noqa: E402
 
 
 class EventPipe:

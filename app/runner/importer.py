@@ -1,4 +1,5 @@
-"""A child process that reads a trace file for the server: ``python -m app.runner.importer SPEC``.
+"""A child process that reads a trace file for the server: ``python -m coroscope.runner.importer
+SPEC`` (``app.runner.importer`` in a checkout).
 
 Parsing and checking a trace is the server's most expensive request (a 178 MB file is
 2M events): done on the server's event loop it froze every other request for minutes.
@@ -25,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from app.runner.child import EventPipe, apply_limits
-from app.tracer.checker import TraceError, check_header, iter_rows
+from ..tracer.checker import TraceError, check_header, iter_rows
+from .child import EventPipe, apply_limits
 
 #: Bigger than any import the server accepts (MAX_CONTENT_LENGTH): a file over it is
 #: refused before a byte is read.

@@ -251,7 +251,7 @@ static PyMethodDef RowBuffer_methods[] = {
 
 static PyTypeObject RowBufferType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "app.tracer._hook.RowBuffer",
+    .tp_name = "coroscope.tracer._hook.RowBuffer",
     .tp_basicsize = sizeof(RowBuffer),
     .tp_dealloc = (destructor)RowBuffer_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -581,7 +581,7 @@ static PyMemberDef Hook_members[] = {
 
 static PyTypeObject HookType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "app.tracer._hook.Hook",
+    .tp_name = "coroscope.tracer._hook.Hook",
     .tp_basicsize = sizeof(Hook),
     .tp_dealloc = (destructor)Hook_dealloc,
     .tp_call = (ternaryfunc)Hook_call,
@@ -1027,7 +1027,7 @@ static PyMethodDef Profiler_methods[] = {
 
 static PyTypeObject ProfilerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "app.tracer._hook.Profiler",
+    .tp_name = "coroscope.tracer._hook.Profiler",
     .tp_basicsize = sizeof(Profiler),
     .tp_dealloc = (destructor)Profiler_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -1052,7 +1052,7 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef hookmodule = {
-    PyModuleDef_HEAD_INIT, "app.tracer._hook", "C fast path of the recorder.", -1,
+    PyModuleDef_HEAD_INIT, "coroscope.tracer._hook", "C fast path of the recorder.", -1,
     module_methods,
 };
 

@@ -10,7 +10,12 @@ from werkzeug.exceptions import HTTPException
 
 from ..runs import Limits, RunRegistry
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+
+def _resources(name: str) -> Path:
+    """``static``/``templates``: inside the package once installed, else the checkout's."""
+    package = Path(__file__).resolve().parent.parent
+    inside = package / name
+    return inside if inside.is_dir() else package.parent / name
 
 #: Hostnames a browser may use to reach a loopback-bound server.
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -19,8 +24,8 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 def build_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         "coroscope",
-        static_folder=str(ROOT / "static"),
-        template_folder=str(ROOT / "templates"),
+        static_folder=str(_resources("static")),
+        template_folder=str(_resources("templates")),
     )
     app.config.update(
         # host:port strings this server answers to; None: any loopback name, any port.

@@ -22,9 +22,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from app.tracer.blocking import BlockingProbes
-from app.tracer.export import batch_bytes, native_trace_chunks
-from app.tracer.recorder import Recorder, TaskOutput
+from .tracer.blocking import BlockingProbes
+from .tracer.export import batch_bytes, native_trace_chunks
+from .tracer.recorder import Recorder, TaskOutput
 
 __all__ = ["trace"]
 
