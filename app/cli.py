@@ -7,10 +7,17 @@ import sys
 from collections.abc import Iterable
 
 
+def _version() -> str:
+    from . import version
+
+    return version()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coroscope", description="See coroutines switch: a local tracing dashboard."
     )
+    parser.add_argument("--version", action="version", version=f"coroscope {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the dashboard and open it in a browser")
     serve.add_argument("traces", nargs="*", metavar="TRACE.json",
@@ -65,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="convert a native trace to another format")
     export.add_argument("trace", help="a native coroscope trace JSON file")
-    export.add_argument("--format", choices=["perfetto"], default="perfetto",
-                        help="perfetto: Chrome Trace Event JSON for ui.perfetto.dev")
+    export.add_argument("--format", choices=["perfetto", "html"], default="perfetto",
+                        help="perfetto: Chrome Trace Event JSON for ui.perfetto.dev; html: "
+                             "one file with the run and the viewer, that opens offline")
     export.add_argument("--out", required=True, help="where to write the converted file")
     return parser
 
@@ -74,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
 
     from .tracer.checker import iter_rows
-    from .tracer.export import batch_bytes, chrome_trace_chunks
+    from .tracer.export import batch_bytes, chrome_trace_chunks, native_trace_chunks
 
     why = out_problem(args.out)
     if why:
@@ -86,10 +94,16 @@ def _export(args: argparse.Namespace) -> int:
     rows = list(iter_rows(trace))
     batches = [batch_bytes(i, rows[i:i + 10_000]) for i in range(0, len(rows), 10_000)]
     del rows
-    run, tasks = trace["run"], trace["tasks"]
+    run, tasks, version = trace["run"], trace["tasks"], trace["version"]
     del trace  # the rows, as bytes, are all the conversion needs
+    if args.format == "html":
+        from .standalone import html_chunks
+
+        pieces = html_chunks(native_trace_chunks(run, batches, tasks=tasks, version=version))
+    else:
+        pieces = chrome_trace_chunks(run, batches, tasks=tasks)
     try:
-        _write_atomic(args.out, chrome_trace_chunks(run, batches, tasks=tasks))
+        _write_atomic(args.out, pieces)
     except (Refused, OSError) as exc:
         return cannot("write", args.out, exc)
     print(f"{args.trace} -> {args.out} ({run['events']} events)")
@@ -264,8 +278,7 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 def _record(args: argparse.Namespace) -> int:
 
-    from demos import DEMOS, ParamError
-
+    from ._demos import DEMOS, ParamError
     from .runs import RunRegistry
 
     demo = DEMOS.get(args.demo)
@@ -380,11 +393,13 @@ def _serve_trace(path: str) -> None:
 
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "app", "serve", path])
+    from . import PACKAGE
+
+    os.execv(sys.executable, [sys.executable, "-m", PACKAGE, "serve", path])
 
 
 def _demos() -> int:
-    from demos import DEMOS
+    from ._demos import DEMOS
 
     for demo in DEMOS.values():
         params = ", ".join(
@@ -404,8 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         from gevent import monkey
 
         monkey.patch_all()
-        from demos import load_extra
-
+        from ._demos import load_extra
         from .runs import Limits
         from .server import serve
 

@@ -9,9 +9,9 @@ from typing import Any
 import gevent
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from demos import DEMOS, ParamError
-
+from .._demos import DEMOS, ParamError
 from ..runs import RunError
+from ..standalone import html_chunks
 from . import registry
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -170,6 +170,16 @@ def export_run_perfetto(run_id: str):
     return _download(body, f"coroscope-{_stem(run)}-{run.id}.perfetto.json")
 
 
+@bp.get("/runs/<run_id>/trace.html")
+def export_run_html(run_id: str):
+    """The run and the viewer in one HTML file that opens offline (see standalone.py)."""
+    run, err = _run_or_404(run_id)
+    if err:
+        return err
+    body = html_chunks(run.export_chunks(pause=_pause))
+    return _download(body, f"coroscope-{_stem(run)}-{run.id}.html", "text/html")
+
+
 def _stem(run: Any) -> str:
     """A download's name: the demo, else the run's title (an import's, a script's)."""
     info = run.describe()
@@ -184,8 +194,9 @@ def _pause() -> None:
     gevent.sleep(0.001)
 
 
-def _download(body: bytes, filename: str) -> Response:
-    return Response(body, mimetype="application/json",
+def _download(body: Any, filename: str, mimetype: str = "application/json") -> Response:
+    """A download: ``body`` is bytes or pieces of bytes (streamed)."""
+    return Response(body, mimetype=mimetype,
                     headers={"Content-Disposition": _attachment(filename)})
 
 

@@ -73,6 +73,10 @@ export class LiveSocket {
   }
 }
 
+export function htmlUrl(runId) {
+  return `/api/runs/${encodeURIComponent(runId)}/trace.html`;
+}
+
 export function perfettoUrl(runId) {
   return `/api/runs/${encodeURIComponent(runId)}/trace.perfetto.json`;
 }

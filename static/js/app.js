@@ -4,7 +4,7 @@
 
 import {
   cancelRun, deleteRun, exportUrl, fetchDemos, fetchRuns, importTrace, LiveSocket,
-  perfettoUrl, renameRun, startRunRest,
+  htmlUrl, perfettoUrl, renameRun, startRunRest,
 } from "./api.js";
 import { Compare } from "./compare.js";
 import { Console } from "./console.js";
@@ -23,6 +23,8 @@ const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
 // Final states whose `run.error` is a problem to show, not just an explanation.
 const ALARMING = ["error", "limit", "crashed", "cancelled"];
 const PREFS = { lang: "coroscope.lang", hub: "coroscope.showHub" };
+// A run exported as one HTML file (app/standalone.py): its trace, and no server behind it.
+const STANDALONE = window.coroscopeStandalone ?? null;
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const ui = {
@@ -37,6 +39,7 @@ const ui = {
   history: $("history"),
   export: $("export"),
   perfetto: $("export-perfetto"),
+  exportHtml: $("export-html"),
   lang: $("lang"),
   status: $("status"),
   error: $("error"),
@@ -425,7 +428,8 @@ function endRun(info) {
 }
 
 function setExport(runId) {
-  for (const [el, href] of [[ui.export, runId ? exportUrl(runId) : null], [ui.perfetto, runId ? perfettoUrl(runId) : null]]) {
+  for (const [el, href] of [[ui.export, runId ? exportUrl(runId) : null],
+    [ui.perfetto, runId ? perfettoUrl(runId) : null], [ui.exportHtml, runId ? htmlUrl(runId) : null]]) {
     if (href) {
       el.href = href;
       el.removeAttribute("aria-disabled");
@@ -670,6 +674,7 @@ function loadTrace(trace) {
 async function openFile(file) {
   if (!file) return;
   clearError();
+  if (STANDALONE) return openLocally(file);
   const token = ++importToken;
   const progress = (fraction) => {
     if (token !== importToken) return;
@@ -692,6 +697,17 @@ async function openFile(file) {
 }
 
 let importToken = 0; // a newer Open... wins over one still uploading
+
+/** A page with no server (one exported HTML file): a dropped trace is read here. */
+async function openLocally(file) {
+  let trace;
+  try {
+    trace = JSON.parse(await file.text());
+  } catch (err) {
+    return report(t("error.import", { name: file.name, detail: err.message }));
+  }
+  loadTrace(trace);
+}
 
 // ---- compare --------------------------------------------------------------------------
 
@@ -792,9 +808,11 @@ ui.export.addEventListener("click", (e) => {
     ui.export.download = "";
   }
 });
-ui.perfetto.addEventListener("click", (e) => {
-  if (ui.perfetto.hasAttribute("aria-disabled")) e.preventDefault();
-});
+for (const link of [ui.perfetto, ui.exportHtml]) {
+  link.addEventListener("click", (e) => {
+    if (link.hasAttribute("aria-disabled")) e.preventDefault();
+  });
+}
 ui.open.addEventListener("click", () => ui.openFile.click());
 ui.openFile.addEventListener("change", () => {
   openFile(ui.openFile.files[0]);
@@ -1012,13 +1030,20 @@ sourcePanel.setSource(null);
 statsPanel.reset();
 statsPanel.render(store);
 invalidate();
-ui.demo.append(new Option(t("demo.loading"), ""));
-fetchDemos()
-  .then((list) => {
-    demos = list;
-    fillPicker();
-    renderDemo();
-    if (run.shown) showInPicker(run.shown.demo, run.shown.params); // opened before the list came
-  })
-  .catch((err) => report(t("error.demos", { detail: err.message })));
-openFromHash();
+if (STANDALONE) {
+  // What needs the server (Run, Open..., History, the Perfetto download) is hidden by
+  // the stylesheet; the run is shown as a loaded export, ready to play.
+  document.body.classList.add("standalone");
+  loadTrace(STANDALONE.trace);
+} else {
+  ui.demo.append(new Option(t("demo.loading"), ""));
+  fetchDemos()
+    .then((list) => {
+      demos = list;
+      fillPicker();
+      renderDemo();
+      if (run.shown) showInPicker(run.shown.demo, run.shown.params); // opened before the list came
+    })
+    .catch((err) => report(t("error.demos", { detail: err.message })));
+  openFromHash();
+}
