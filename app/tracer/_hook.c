@@ -22,6 +22,8 @@
  * pause inside a library when Python said it depends on nothing else (gevent.sleep(0)
  * pauses on one line: no need to ask Python each time). An entry holds a strong
  * reference to its code object, so an address is never reused while cached. */
+/* The row kind this hook writes: events.py's SWITCH (tests/test_event_model.py pins it). */
+#define KIND_SWITCH 0
 #define CACHE_SIZE 512
 typedef struct {
     PyObject *code;   /* NULL: empty slot */
@@ -136,7 +138,7 @@ entry_row(Entry *e)  /* the row as a tuple: a new reference */
         line = PyLong_FromLong(e->line);
     Py_INCREF(e->obj);
     PyTuple_SET_ITEM(row, 0, t);
-    PyTuple_SET_ITEM(row, 1, PyLong_FromLong(0));  /* SWITCH */
+    PyTuple_SET_ITEM(row, 1, PyLong_FromLong(KIND_SWITCH));
     PyTuple_SET_ITEM(row, 2, src);
     PyTuple_SET_ITEM(row, 3, dst);
     PyTuple_SET_ITEM(row, 4, line);

@@ -28,8 +28,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .events import BLOCK, UNBLOCK
-
 if TYPE_CHECKING:
     from .recorder import Recorder
 
@@ -59,11 +57,11 @@ class BlockingProbes:
             on_main = _get_ident() == main
             if on_main:
                 rec.blocked += 1
-            rec.rows.append((t, BLOCK, task, None, {"call": label(*args), "since": t}))
+            rec.emit_block(t, task, label(*args), t)
             try:
                 return original(*args, **kwargs)
             finally:
-                rec.rows.append((rec.now(), UNBLOCK, task, None, None))
+                rec.emit_unblock(rec.now(), task)
                 if on_main:
                     rec.blocked -= 1
 

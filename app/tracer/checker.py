@@ -24,13 +24,13 @@ from .events import (
     FORMAT,
     KIND_CODES,
     KIND_NAMES,
+    KINDS,
     MARK,
     RUN_STATUSES,
     SPAWN,
     STDOUT,
     SWITCH,
     TASK_KINDS,
-    TASKINFO,
     THROW,
     UNBLOCK,
     VERSION,
@@ -43,16 +43,7 @@ class TraceError(ValueError):
 
 #: The keys each kind's event may carry besides seq, t and kind: (required, optional).
 _EVENT_KEYS: dict[int, tuple[frozenset[str], frozenset[str]]] = {
-    SWITCH: (frozenset({"from", "to", "line"}), frozenset({"cause"})),
-    THROW: (frozenset({"from", "to", "line"}), frozenset({"cause"})),
-    SPAWN: (frozenset({"task", "parent"}), frozenset()),
-    FINISH: (frozenset({"task"}), frozenset()),
-    UNBLOCK: (frozenset({"task"}), frozenset()),
-    STDOUT: (frozenset({"task", "text"}), frozenset()),
-    MARK: (frozenset({"task", "text"}), frozenset()),
-    BLOCK: (frozenset({"task", "call", "since"}), frozenset()),
-    TASKINFO: (frozenset({"task", "thread"}), frozenset()),
-}
+    k.code: (frozenset(k.fields) - k.optional, k.optional) for k in KINDS}
 _BASE = frozenset({"seq", "t", "kind"})
 _ALLOWED = {kind: _BASE | req | opt for kind, (req, opt) in _EVENT_KEYS.items()}
 # (The fast path in iter_rows counts keys instead: keep its len() checks in step.)

@@ -23,21 +23,16 @@ and the rows follow without gaps, so a reader can prove nothing was dropped::
 
 Kinds
 -----
-=====  ========  =====  ======  ==================================================
-code   name      a      b       x
-=====  ========  =====  ======  ==================================================
-0      switch    from   to      line in user code where ``from`` paused, or null;
-                                then the cause, see "Causes" below
-1      throw     from   to      same as switch (``to`` resumes with an exception)
-2      spawn     task   parent  task record ``{"name", "kind"[, "args"][, "thread"]}``
-3      finish    task   null    null
-4      stdout    task   null    one printed line, without its newline
-5      block     task   null    ``{"call": "time.sleep(2)", "since": ns}``: the OS thread
-                                is stuck in a call gevent cannot switch out of, since
-                                ``since`` (earlier than ``t`` when found by the watchdog)
-6      unblock   task   null    null: that call returned
-7      taskinfo  task   null    ``{"thread": "Dummy-1"}``: learned later about a task
-=====  ========  =====  ======  ==================================================
+Every kind is declared once, in :data:`KINDS` below: its code, its name, what ``a``,
+``b`` and ``x`` hold, the fields of its export object, and one line of documentation.
+Everything else is made from that table or pinned to it by ``tests/test_event_model.py``:
+the constants here, the browser's ``static/js/kinds.js`` (generated: ``python -m
+app.tracer.events --write``), the table in ``docs/trace-format.md`` (generated, the
+same way), the kind enums of ``trace.schema.json``, and the C hook's ``KIND_SWITCH``.
+
+To add a kind: append a :class:`Kind` to :data:`KINDS` (never renumber one), write its
+two conversions below, run ``python -m app.tracer.events --write``, add it to the
+schema, and bump :data:`VERSION` (an older reader must refuse the file, not misread it).
 
 Worked example: the seed's greenlet eat/play::
 
@@ -56,34 +51,62 @@ generator), ``send`` (``next``/``send`` resumes it), ``yield``, ``return``.
 Task ids are small integers given in order of first sight (``main`` is 0);
 ``id()`` of a greenlet is reused after it dies, so it is never used.
 
-The native export (``coroscope.trace`` version 1) spells the same events as
-self-describing objects; :func:`row_to_event` is the one mapping between the
-two, and ``docs/trace-format.md`` plus ``trace.schema.json`` document it.
+The native export (``coroscope.trace`` version 2) spells the same events as
+self-describing objects; :func:`row_to_event` and :func:`event_to_row` are the one
+mapping between the two, and ``docs/trace-format.md`` plus ``trace.schema.json``
+document it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 FORMAT = "coroscope.trace"
 #: 2 added the ``mark`` kind; version 1 files (no marks) are read as they were.
 VERSION = 2
 
-SWITCH = 0
-THROW = 1
-SPAWN = 2
-FINISH = 3
-STDOUT = 4
-BLOCK = 5
-UNBLOCK = 6
-TASKINFO = 7
-MARK = 8
+
+@dataclass(frozen=True)
+class Kind:
+    """One event kind: how its row reads and how its export object is spelled."""
+
+    code: int  #: the integer on the wire; never reused, never renumbered
+    name: str  #: the name in the export and the browser
+    a: str  #: what the row's ``a`` holds (docs)
+    b: str  #: what the row's ``b`` holds (docs)
+    x: str  #: what the row's ``x`` holds (docs)
+    fields: tuple[str, ...]  #: the export object's fields after seq, t and kind
+    optional: frozenset[str] = frozenset()  #: fields an export may leave out
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(0, "switch", "from", "to",
+         "line in the user's file where `from` paused, or `null`; then the cause",
+         ("from", "to", "line", "cause"), frozenset({"cause"})),
+    Kind(1, "throw", "from", "to", "same as `switch`; `to` resumes with an exception",
+         ("from", "to", "line", "cause"), frozenset({"cause"})),
+    Kind(2, "spawn", "task", "parent",
+         'task record `{"name", "kind"[, "args"][, "thread"]}`', ("task", "parent")),
+    Kind(3, "finish", "task", "`null`", "`null`: the task ended", ("task",)),
+    Kind(4, "stdout", "task", "`null`", "one printed line, without its newline",
+         ("task", "text")),
+    Kind(5, "block", "task", "`null`",
+         '`{"call": "time.sleep(2)", "since": ns}`: the thread is stuck in that call',
+         ("task", "call", "since")),
+    Kind(6, "unblock", "task", "`null`", "`null`: the blocking call returned", ("task",)),
+    Kind(7, "taskinfo", "task", "`null`",
+         '`{"thread": "Dummy-1"}`: learned about a task after its spawn', ("task", "thread")),
+    Kind(8, "mark", "task", "`null`", 'a moment of the run itself, today `"main()"`',
+         ("task", "text")),
+)
+assert [k.code for k in KINDS] == list(range(len(KINDS))), "codes are the table's order"
+
+SWITCH, THROW, SPAWN, FINISH, STDOUT, BLOCK, UNBLOCK, TASKINFO, MARK = (k.code for k in KINDS)
 
 #: code -> name, in code order (the browser receives this table in the run frame).
-KIND_NAMES: tuple[str, ...] = (
-    "switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo", "mark",
-)
-KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(KIND_NAMES)}
+KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)
+KIND_CODES: dict[str, int] = {k.name: k.code for k in KINDS}
 
 #: Task kinds a ``spawn`` record may carry.
 TASK_KINDS: tuple[str, ...] = ("main", "hub", "greenlet", "generator", "function", "thread")
@@ -106,7 +129,7 @@ FINAL_STATUSES = frozenset(RUN_STATUSES[2:])
 def row_to_event(seq: int, row: list[Any]) -> dict[str, Any]:
     """Turn one wire row into its self-describing export object."""
     t, kind, a, b, x = row[:5]
-    if not isinstance(kind, int) or not 0 <= kind < len(KIND_NAMES):
+    if type(kind) is not int or not 0 <= kind < len(KIND_NAMES):
         raise ValueError(f"unknown event kind code {kind!r} at seq {seq}")
     name = KIND_NAMES[kind]
     if kind == SWITCH or kind == THROW:
@@ -144,3 +167,63 @@ def event_to_row(event: dict[str, Any], tasks: dict[int, dict[str, Any]]) -> lis
     if kind == TASKINFO:
         return [t, kind, event["task"], None, {"thread": event["thread"]}]
     return [t, kind, event["task"], None, event["text"]]
+
+
+# -- what is made from the table -------------------------------------------------------
+
+def js_module() -> str:
+    """``static/js/kinds.js``: the kind codes and the run statuses, for the browser."""
+    consts = "\n".join(f"export const {k.name.upper()} = {k.code};" for k in KINDS)
+    names = ", ".join(f'"{k.name}"' for k in KINDS)
+    final = ", ".join(f'"{s}"' for s in RUN_STATUSES if s in FINAL_STATUSES)
+    return (
+        "// Generated from app/tracer/events.py (python -m app.tracer.events --write):\n"
+        "// the event kinds and run statuses, declared once there. Do not edit.\n\n"
+        f"{consts}\n"
+        f"export const KIND_NAMES = [{names}];\n"
+        "/** How a run may end: a run whose status is one of these is over. */\n"
+        f"export const FINAL_STATUSES = [{final}];\n"
+    )
+
+
+def docs_table() -> str:
+    """The kinds table of ``docs/trace-format.md``."""
+    rows = ["| code | kind | a | b | x |", "|------|------|---|---|---|"]
+    rows += [f"| {k.code} | `{k.name}` | {k.a} | {k.b} | {k.x} |" for k in KINDS]
+    return "\n".join(rows) + "\n"
+
+
+_DOCS_BEGIN = "<!-- kinds: generated from app/tracer/events.py -->\n"
+_DOCS_END = "<!-- end of kinds -->\n"
+
+
+def _generated(root: Any) -> dict[Any, str]:
+    """Each generated file and the text it must hold."""
+    docs = root / "docs" / "trace-format.md"
+    text = docs.read_text(encoding="utf-8")
+    head, _, rest = text.partition(_DOCS_BEGIN)
+    _, _, tail = rest.partition(_DOCS_END)
+    return {root / "static" / "js" / "kinds.js": js_module(),
+            docs: head + _DOCS_BEGIN + docs_table() + _DOCS_END + tail}
+
+
+def main(argv: list[str]) -> int:
+    """``--write`` the generated files; ``--check`` says which differ (exit 1)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent.parent
+    stale = [path for path, text in _generated(root).items()
+             if not path.exists() or path.read_text(encoding="utf-8") != text]
+    if "--write" in argv:
+        for path, text in _generated(root).items():
+            path.write_text(text, encoding="utf-8")
+        return 0
+    for path in stale:
+        print(f"{path} is out of date: python -m app.tracer.events --write")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -29,8 +29,6 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .events import FINISH, SPAWN, SWITCH, THROW
-
 if TYPE_CHECKING:
     from .recorder import Recorder
 
@@ -90,7 +88,7 @@ class GeneratorTracer:
         # new generator, a throw, a finish or a driver returning.
         profiler = Profiler(self.user_files, self.generators, self.drivers, self._resume,
                             self._leave, self._driver_returns, self.closing,
-                            self._at_yield, self.rec._fast)
+                            self._at_yield, self.rec.fast_hook)
         self._tool = _monitoring_tool() if _MONITORING else None
         if self._tool is None:
             profiler.install()
@@ -181,7 +179,7 @@ class GeneratorTracer:
         tid = rec.allocate_task_id()
         record = {"name": name, "kind": kind}
         rec.tasks[tid] = dict(record, id=tid, parent=parent, spawned_at=t)
-        rec.rows.append((t, SPAWN, tid, parent, record))
+        rec.emit_spawn(t, tid, parent, record)
         return tid
 
     def _resume(self, frame: Any, thrown: bool | None = None) -> None:
@@ -202,7 +200,7 @@ class GeneratorTracer:
             if origin is None:
                 self.closing.add(frame)
                 return
-            rec.rows.append((t, THROW, origin, target, caller.f_lineno, "throw"))
+            rec.emit_throw(t, origin, target, caller.f_lineno)
             rec.note_switch(target, t)
             rec.current_override = target
             return
@@ -215,7 +213,7 @@ class GeneratorTracer:
                 outer = caller.f_back
                 line = outer.f_lineno if outer is not None and self._is_user(
                     outer.f_code) else None
-                rec.rows.append((t, SWITCH, base, origin, line, "call"))
+                rec.emit_switch(t, base, origin, line, "call")
                 rec.note_switch(origin, t)
             else:
                 origin = base
@@ -224,7 +222,7 @@ class GeneratorTracer:
             target = self._new_task(frame.f_code.co_name, "generator", origin, t)
             self.generators[frame] = target
         line = caller.f_lineno if caller is not None else None
-        rec.rows.append((t, SWITCH, origin, target, line, "send"))
+        rec.emit_switch(t, origin, target, line, "send")
         rec.note_switch(target, t)
         rec.current_override = target
 
@@ -237,7 +235,7 @@ class GeneratorTracer:
         if frame in self.closing:
             self.closing.discard(frame)
             del self.generators[frame]
-            rec.rows.append((t, FINISH, src, None, None))
+            rec.emit_finish(t, src)
             return
         dst = self._task_of_frame(frame.f_back)
         if dst is None:
@@ -245,11 +243,11 @@ class GeneratorTracer:
         if yielded is None:
             yielded = self._at_yield(frame, leaving=True)
         if yielded:
-            rec.rows.append((t, SWITCH, src, dst, frame.f_lineno, "yield"))
+            rec.emit_switch(t, src, dst, frame.f_lineno, "yield")
         else:
             del self.generators[frame]
-            rec.rows.append((t, FINISH, src, None, None))
-            rec.rows.append((t, SWITCH, src, dst, None, "finish"))
+            rec.emit_finish(t, src)
+            rec.emit_switch(t, src, dst, None, "finish")
         rec.note_switch(dst, t)
         rec.current_override = self._task_of_frame(frame.f_back)
 
@@ -260,7 +258,7 @@ class GeneratorTracer:
         dst = self._task_of_frame(frame.f_back)
         if dst is None:
             dst = rec.greenlet_task()
-        rec.rows.append((t, FINISH, src, None, None))
-        rec.rows.append((t, SWITCH, src, dst, None, "return"))
+        rec.emit_finish(t, src)
+        rec.emit_switch(t, src, dst, None, "return")
         rec.note_switch(dst, t)
         rec.current_override = self._task_of_frame(frame.f_back)

@@ -533,6 +533,34 @@ class Recorder:
                 self.busy_task = None
                 self._sync_fast_locked()
 
+    # -- writing rows -------------------------------------------------------------
+    # The one way code outside the hooks writes a row (generators.py, blocking.py): the
+    # row shapes of events.py KINDS, spelled once. Each is one append (atomic under the
+    # GIL, as the hooks' own), so they may be called from any thread.
+
+    def emit_switch(self, t: int, src: int, dst: int, line: int | None, cause: str) -> None:
+        self.rows.append((t, SWITCH, src, dst, line, cause))
+
+    def emit_throw(self, t: int, src: int, dst: int, line: int | None) -> None:
+        self.rows.append((t, THROW, src, dst, line, "throw"))
+
+    def emit_spawn(self, t: int, task: int, parent: int | None, record: dict[str, Any]) -> None:
+        self.rows.append((t, SPAWN, task, parent, record))
+
+    def emit_finish(self, t: int, task: int) -> None:
+        self.rows.append((t, FINISH, task, None, None))
+
+    def emit_block(self, t: int, task: int, call: str, since: int) -> None:
+        self.rows.append((t, BLOCK, task, None, {"call": call, "since": since}))
+
+    def emit_unblock(self, t: int, task: int) -> None:
+        self.rows.append((t, UNBLOCK, task, None, None))
+
+    @property
+    def fast_hook(self) -> Any:
+        """The C hook while it is installed (the C generator profiler records into it)."""
+        return self._fast
+
     def mark(self, text: str) -> None:
         """A moment of the run itself (``"main()"``: a demo's main() is called now)."""
         self.rows.append((self.now(), MARK, self.running, None, text))

@@ -9,6 +9,7 @@ import {
 import { Compare } from "./compare.js";
 import { Console } from "./console.js";
 import { formatDuration, formatInstant } from "./format.js";
+import { FINAL_STATUSES } from "./kinds.js";
 import { HistoryPanel } from "./history.js";
 import { formatCount, language, setLanguage, t, translatePage } from "./i18n.js";
 import { Player, SPEEDS } from "./player.js";
@@ -19,7 +20,6 @@ import { exportToBatches, Store } from "./store.js";
 import { taskColor, Timeline } from "./timeline.js";
 import { LIVE_FRAME_SHARE, View } from "./view.js";
 
-const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
 // Final states whose `run.error` is a problem to show, not just an explanation.
 const ALARMING = ["error", "limit", "crashed", "cancelled"];
 const PREFS = { lang: "coroscope.lang", hub: "coroscope.showHub" };
@@ -339,7 +339,7 @@ function renderStatus() {
     text = run.awaiting
       ? t("status.connecting")
       : t("status.running", { elapsed: formatDuration(extent()) });
-  } else if (FINAL.includes(s)) {
+  } else if (FINAL_STATUSES.includes(s)) {
     text = t(`status.${s}`, { duration: formatDuration(run.durationNs ?? store.lastT) });
   } else {
     text = t("status.idle");
@@ -414,7 +414,7 @@ function ingest(seq, rows) {
 function endRun(info) {
   run.live = false;
   run.durationNs = info.duration_ns ?? store.lastT;
-  state.status = FINAL.includes(info.status) ? info.status : "finished";
+  state.status = FINAL_STATUSES.includes(info.status) ? info.status : "finished";
   if (!run.warningsDone) {
     run.warningsDone = true;
     store.finishWarnings(extent());
@@ -447,7 +447,7 @@ function onMessage(msg) {
     case "run":
       if (!run.following) return;
       run.awaiting = false;
-      run.live = !FINAL.includes(msg.run.status);
+      run.live = !FINAL_STATUSES.includes(msg.run.status);
       run.frameAt = performance.now() - (run.live && msg.run.duration_ns ? msg.run.duration_ns / 1e6 : 0);
       run.shown = run.fromPicker ? null : { demo: msg.run.demo, params: msg.run.params };
       if (run.shown) showInPicker(run.shown.demo, run.shown.params);

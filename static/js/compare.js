@@ -1,6 +1,7 @@
 // Two runs one above the other on the same time scale, with their totals side by side.
 
 import { formatDuration } from "./format.js";
+import { FINAL_STATUSES } from "./kinds.js";
 import { formatCount, t as tr } from "./i18n.js";
 import { Pointer } from "./pointer.js";
 import { cancelRun, LiveSocket } from "./api.js";
@@ -8,7 +9,6 @@ import { computeStats, StatsAccumulator, Store } from "./store.js";
 import { Timeline } from "./timeline.js";
 import { LIVE_FRAME_SHARE, View } from "./view.js";
 
-const FINAL = ["finished", "error", "cancelled", "limit", "crashed"];
 
 export class Compare {
   constructor({ root, onError, onClose, onChange, onOpen, titleOf = (info) => info.title }) {
@@ -98,7 +98,7 @@ export class Compare {
         s.store.reset(msg.kinds);
         s.acc = new StatsAccumulator();
         s.run = msg.run;
-        s.live = !FINAL.includes(msg.run.status);
+        s.live = !FINAL_STATUSES.includes(msg.run.status);
         s.frameAt = performance.now() - (s.live && msg.run.duration_ns ? msg.run.duration_ns / 1e6 : 0);
         this.render();
         break;

@@ -5,7 +5,8 @@
 import { formatDuration, formatInstant } from "./format.js";
 import { t as tr } from "./i18n.js";
 import { warningText } from "./stats.js";
-import { lowerBound, THROW, upperBound } from "./store.js";
+import { THROW } from "./kinds.js";
+import { lowerBound, upperBound } from "./store.js";
 import { AXIS_H, GUTTER, taskColor } from "./timeline.js";
 
 const HOVER_PX = 8; // how far from a switch the pointer may be and still pick it

@@ -2,16 +2,10 @@
 // from them (tasks, lanes, running spans, switch and stdout indexes), all built while
 // rows are ingested so that drawing never has to scan the whole trace.
 
-export const SWITCH = 0;
-export const THROW = 1;
-export const SPAWN = 2;
-export const FINISH = 3;
-export const STDOUT = 4;
-export const BLOCK = 5;
-export const UNBLOCK = 6;
-export const TASKINFO = 7;
-export const MARK = 8;
-export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo", "mark"];
+import {
+  BLOCK, FINISH, KIND_NAMES, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK,
+} from "./kinds.js";
+
 const UNKNOWN = 255;
 const NONE = -1;
 

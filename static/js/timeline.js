@@ -5,7 +5,8 @@
 
 import { niceStep, tickFormatter } from "./format.js";
 import { t as tr } from "./i18n.js";
-import { lowerBound, THROW, upperBound } from "./store.js";
+import { THROW } from "./kinds.js";
+import { lowerBound, upperBound } from "./store.js";
 
 export const WARN_COLOR = "#c2410c";
 
