@@ -101,6 +101,7 @@ class Target:
     cwd: str = DEMO_CWD
     generators: bool = False
     passthrough: bool = False  # the child's stdin/stdout/stderr are the caller's
+    pass_fd: int | None = None  # a descriptor the child inherits (an import's file)
 
     @classmethod
     def for_demo(cls, demo: Demo, params: dict[str, Any]) -> Target:
@@ -118,10 +119,13 @@ class Target:
         )
 
     @classmethod
-    def for_import(cls, path: str) -> Target:
-        """A trace file to read back (checked in a child: see runner/importer.py)."""
+    def for_import(cls, path: str, fd: int | None = None) -> Target:
+        """A trace file to read back (checked in a child: see runner/importer.py); or the
+        open descriptor ``fd`` of one, which the child reads as ``/proc/self/fd/N``."""
+        if fd is not None:
+            path = f"/proc/self/fd/{fd}"
         return cls(kind="import", name="import", title="importing a trace", file=path,
-                   user_files=())
+                   user_files=(), pass_fd=fd)
 
     @classmethod
     def for_script(cls, path: str, args: list[str], generators: bool = False) -> Target:
@@ -249,7 +253,7 @@ class Run:
                 [sys.executable, "-m",
                  f"{PACKAGE}.runner.importer" if importing else f"{PACKAGE}.runner.child",
                  orjson.dumps(spec).decode()],
-                pass_fds=(w,),
+                pass_fds=(w,) if target.pass_fd is None else (w, target.pass_fd),
                 stdin=subprocess.DEVNULL if quiet else None,
                 stdout=subprocess.DEVNULL if quiet else None,
                 stderr=subprocess.PIPE if quiet else None,
@@ -321,13 +325,19 @@ class Run:
 
     def _relay(self, fd: int) -> None:
         try:
-            pending = b""
+            pending: list[bytes] = []  # the pieces of a line not yet ended
             while True:
                 data = nb_read(fd, 1 << 20)
                 if not data:
                     break
-                lines = (pending + data).split(b"\n")
-                pending = lines.pop()
+                if b"\n" not in data:  # a long line goes on: joined once, when it ends
+                    pending.append(data)
+                    continue
+                lines = data.split(b"\n")
+                if pending:
+                    lines[0] = b"".join(pending) + lines[0]
+                rest = lines.pop()
+                pending = [rest] if rest else []
                 for line in lines:
                     self._on_line(line)
         except Exception as exc:
@@ -377,6 +387,8 @@ class Run:
             self._done_frame = frame
         elif frame.get("type") == "trace" and self.target.kind == "import":
             self._on_trace(frame)
+        elif frame.get("type") == "tasks" and self.imported is not None:
+            self.imported["tasks"].extend(frame["tasks"])
 
     def _on_trace(self, frame: dict[str, Any]) -> None:
         """The header of a trace being imported (checked): the run is described by it."""
@@ -422,6 +434,13 @@ class Run:
         """An import ends as the run it holds, or refused with the reason."""
         if done is not None and done.get("status") == "imported" and self.imported is not None:
             info = self.imported["run"]
+            if info["status"] in LIVE_STATUSES:
+                # Downloaded while its run was going on: what it holds is all there is, and
+                # nothing will add to it; "running" would be listed as live for ever.
+                info = self.imported["run"] = dict(
+                    info, status="cancelled", incomplete=True,
+                    error=f"saved while its run was still {info['status']}: the trace holds "
+                          f"what had been recorded until then ({self.events} events)")
             self.status, self.error = info["status"], info.get("error")
             self.duration_ns = info.get("duration_ns")
             return
@@ -563,11 +582,12 @@ class RunRegistry:
         self._evict()
         return run
 
-    def import_file(self, path: str) -> Run:
-        """Read a trace file back as a finished run. It is read and checked in a child
-        process (runner/importer.py): this waits for it cooperatively, so the server
-        goes on serving. A refused file leaves nothing behind: RunError says why."""
-        run = self.launch(Target.for_import(path))
+    def import_file(self, path: str = "", fd: int | None = None) -> Run:
+        """Read a trace file (``path``, or the open descriptor ``fd``) back as a finished
+        run. It is read and checked in a child process (runner/importer.py): this waits
+        for it cooperatively, so the server goes on serving. A refused file leaves
+        nothing behind: RunError says why."""
+        run = self.launch(Target.for_import(path, fd))
         run.ended.wait()
         if run.refused is not None:
             self._runs.pop(run.id, None)

@@ -8,7 +8,8 @@ the demo child's protocol on its events pipe, so the server relays it with the s
 code and the page sees the rows arrive:
 
 ``{"type": "hello", "pid": ..., "python": ...}``
-``{"type": "trace", "version": V, "run": {...}, "tasks": [...]}``  (header checked)
+``{"type": "trace", "version": V, "run": {...}, "tasks": [...]}``  (header checked; a long
+task table goes on in ``{"type": "tasks", "tasks": [...]}`` frames)
 ``{"type": "events", "seq": S, "n": N, "rows": [...]}``  (as many as needed)
 ``{"type": "done", "status": "imported"}`` or ``{"type": "done", "status": "refused",
 "error": "events[12].kind: ..."}``
@@ -29,6 +30,7 @@ import orjson
 from ..tracer.checker import TraceError, check_header, iter_rows
 from .child import EventPipe, apply_limits
 
+TASKS_PER_FRAME = 2000
 #: Bigger than any import the server accepts (MAX_CONTENT_LENGTH): a file over it is
 #: refused before a byte is read.
 MAX_FILE_BYTES = 1 << 30
@@ -63,8 +65,13 @@ def read_regular_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 def stream_trace(trace: Any, pipe: EventPipe, batch_rows: int) -> None:
     """Check ``trace`` and send its header and rows on ``pipe`` (raises TraceError)."""
     version = check_header(trace)
+    # The task table in frames of TASKS_PER_FRAME: a run can have hundreds of thousands
+    # of tasks, and the server parses these frames (not the event batches) on its loop.
+    tasks = trace["tasks"]
     pipe.frame({"type": "trace", "version": version, "run": trace["run"],
-                "tasks": trace["tasks"]})
+                "tasks": tasks[:TASKS_PER_FRAME]})
+    for i in range(TASKS_PER_FRAME, len(tasks), TASKS_PER_FRAME):
+        pipe.frame({"type": "tasks", "tasks": tasks[i:i + TASKS_PER_FRAME]})
     rows: list[Any] = []
     seq = 0
     for row in iter_rows(trace):

@@ -121,8 +121,14 @@ def native_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
     if tasks is None:
         tasks = tasks_of(batches, pause)
     head = orjson.dumps({"format": FORMAT, "version": version,
-                         "run": dict(run, events=events), "tasks": tasks, "events": []})
-    yield head[:-2]  # up to and including `"events":[`
+                         "run": dict(run, events=events), "tasks": []})
+    yield head[:-2]  # up to and including `"tasks":[`
+    for i in range(0, len(tasks), STEP_ROWS):  # a run may have hundreds of thousands
+        piece = orjson.dumps(tasks[i:i + STEP_ROWS])[1:-1]
+        yield piece if i == 0 else b"," + piece
+        if pause is not None:
+            pause()
+    yield b'],"events":['
     seq = 0
     for rows in _rows(batches, pause):
         if not rows:
@@ -165,16 +171,24 @@ def chrome_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
     meta: list[dict[str, Any]] = [
         {"ph": "M", "pid": PID, "name": "process_name", "args": {"name": f"coroscope: {title}"}},
     ]
-    order = {"main": 0, "hub": 1}
-    names: dict[int, str] = {}
-    for i, task in enumerate(sorted(tasks, key=lambda t: (order.get(t["kind"], 2), t["id"]))):
-        names[task["id"]] = task["name"]
-        label = task["name"] + (f" [{task['thread']}]" if task.get("thread") else "")
-        meta.append({"ph": "M", "pid": PID, "tid": task["id"] + 1, "name": "thread_name",
-                     "args": {"name": f"{label} #{task['id']}"}})
-        meta.append({"ph": "M", "pid": PID, "tid": task["id"] + 1,
-                     "name": "thread_sort_index", "args": {"sort_index": i}})
     yield b'{"traceEvents":' + orjson.dumps(meta)[:-1]
+    names: dict[int, str] = {}
+    # main, then the Hub, then every other task in the table's order (spawn order): one
+    # pass, where sorting hundreds of thousands of tasks would hold the server's loop.
+    ordered = ([t for t in tasks if t["kind"] == "main"] + [t for t in tasks if t["kind"] == "hub"]
+               + [t for t in tasks if t["kind"] not in ("main", "hub")])
+    for start in range(0, len(ordered), STEP_ROWS):  # a run may have hundreds of thousands
+        meta = []
+        for i, task in enumerate(ordered[start:start + STEP_ROWS], start):
+            names[task["id"]] = task["name"]
+            label = task["name"] + (f" [{task['thread']}]" if task.get("thread") else "")
+            meta.append({"ph": "M", "pid": PID, "tid": task["id"] + 1, "name": "thread_name",
+                         "args": {"name": f"{label} #{task['id']}"}})
+            meta.append({"ph": "M", "pid": PID, "tid": task["id"] + 1,
+                         "name": "thread_sort_index", "args": {"sort_index": i}})
+        yield b"," + orjson.dumps(meta)[1:-1]
+        if pause is not None:
+            pause()
 
     running: dict[int, int] = {}  # task -> since (ns)
     blocks: dict[int, list[Any]] = {}  # task -> its block row

@@ -121,6 +121,7 @@ def import_trace():
         return _error(f"trace too big: {request.content_length >> 20} MiB, at most "
                       f"{limit >> 20} MiB", 413)
     fd, path = tempfile.mkstemp(prefix="coroscope-import-", suffix=".json")
+    os.unlink(path)  # only the descriptor holds it: nothing is left if the server is killed
     try:
         size = _receive(request.environ["wsgi.input"], fd, limit)
         if size is None:
@@ -128,12 +129,11 @@ def import_trace():
         if size == 0:
             return _error("empty body: post the contents of a coroscope trace.json", 400)
         try:
-            run = registry().import_file(path)
+            run = registry().import_file(fd=fd)
         except RunError as exc:
             return _error(str(exc), exc.status)
     finally:
         os.close(fd)
-        os.unlink(path)
     return jsonify(run.describe()), 201
 
 
