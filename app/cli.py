@@ -1,4 +1,4 @@
-"""``coroscope`` command line: ``serve``, ``record``, ``demos``."""
+"""``coroscope`` command line: ``serve``, ``record``, ``run``, ``export``, ``demos``."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
 
     from .tracer.checker import iter_rows
-    from .tracer.export import batch_bytes, chrome_trace_chunks, native_trace_chunks
+    from .tracer.events import encode_batch
+    from .tracer.export import chrome_trace_chunks, native_trace_chunks
 
     why = out_problem(args.out)
     if why:
@@ -92,7 +93,7 @@ def _export(args: argparse.Namespace) -> int:
     except Refused as exc:
         return cannot("convert", args.trace, exc)
     rows = list(iter_rows(trace))
-    batches = [batch_bytes(i, rows[i:i + 10_000]) for i in range(0, len(rows), 10_000)]
+    batches = [encode_batch(i, rows[i:i + 10_000]) for i in range(0, len(rows), 10_000)]
     del rows
     run, tasks, version = trace["run"], trace["tasks"], trace["version"]
     del trace  # the rows, as bytes, are all the conversion needs

@@ -1,6 +1,7 @@
 """Runs: start a demo in a child process, keep its whole trace, fan it out.
 
-A :class:`Run` owns one child process (``python -m app.runner.child``) and the read
+A :class:`Run` owns one child process (``python -m coroscope.runner.child``, started
+with a ``runner.protocol.Spec``) and the read
 end of its events pipe. One greenlet relays the pipe: event batches are counted from
 their header and stored as the exact bytes the child wrote (about 20 bytes an event),
 so relaying to a websocket never re-encodes. Every viewer walks the same list of
@@ -35,6 +36,7 @@ from gevent.os import make_nonblocking, nb_read
 
 from . import PACKAGE
 from ._demos import Demo
+from .runner.protocol import Spec, batch_header, decode_frame, encode_batch
 from .tracer.checker import check_header, iter_rows
 from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, VERSION
 from .tracer.export import chrome_trace_chunks, native_trace_chunks
@@ -46,7 +48,6 @@ _CHECKOUT = PACKAGE == "app"
 #: Where a demo runs: the checkout, as `python demos/x.py` from it would; installed, not
 #: in site-packages but a scratch folder (no demo writes files; a user's edit might).
 DEMO_CWD = str(PROJECT_ROOT) if _CHECKOUT else tempfile.gettempdir()
-_EVENTS_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
 #: How long after its time limit a child that has not ended itself is killed.
 _LIMIT_GRACE = 2.0
 _F_SETPIPE_SZ = 1031  # Linux: a bigger pipe lets the child run ahead of a busy server
@@ -160,7 +161,7 @@ class Run:
         run.status, run.error = meta["status"], meta.get("error")
         run.duration_ns, run.python = meta.get("duration_ns"), meta.get("python")
         run.batches = batches
-        run.events = sum(int(_EVENTS_HEADER.match(b)[2]) for b in batches)
+        run.events = sum(batch_header(b)[1] for b in batches)
         run.ended.set()
         return run
 
@@ -174,8 +175,7 @@ class Run:
         rows = list(iter_rows(trace))
         for i in range(0, len(rows), 10_000):
             chunk = rows[i:i + 10_000]
-            run.batches.append(b'{"type":"events","seq":%d,"n":%d,"rows":%s}'
-                               % (i, len(chunk), orjson.dumps(chunk)))
+            run.batches.append(encode_batch(i, chunk))
         run.events = len(rows)
         run._done_frame = {"type": "done", "status": "imported"}
         run._finish()
@@ -227,20 +227,20 @@ class Run:
             pass
         target = self.target
         importing = target.kind == "import"
-        spec = {
-            "mode": target.kind,
-            "file": target.file,
-            "user_files": list(target.user_files),
-            "params": target.call_params,
-            "argv": list(target.argv),
-            "events_fd": w,
-            "max_events": self.limits.max_events,
-            "max_seconds": self.limits.max_seconds,
-            "max_memory_bytes": (self.limits.import_memory_bytes if importing
-                                 else self.limits.max_memory_bytes),
-            "max_output_bytes": self.limits.max_output_bytes,
-            "generators": target.generators,
-        }
+        spec = Spec(
+            mode=target.kind,
+            file=target.file,
+            user_files=target.user_files,
+            params=target.call_params,
+            argv=target.argv,
+            events_fd=w,
+            max_events=self.limits.max_events,
+            max_seconds=self.limits.max_seconds,
+            max_memory_bytes=(self.limits.import_memory_bytes if importing
+                              else self.limits.max_memory_bytes),
+            max_output_bytes=self.limits.max_output_bytes,
+            generators=target.generators,
+        )
         env = dict(os.environ)
         if _CHECKOUT:
             env["PYTHONPATH"] = os.pathsep.join(
@@ -252,7 +252,7 @@ class Run:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m",
                  f"{PACKAGE}.runner.importer" if importing else f"{PACKAGE}.runner.child",
-                 orjson.dumps(spec).decode()],
+                 spec.to_json()],
                 pass_fds=(w,) if target.pass_fd is None else (w, target.pass_fd),
                 stdin=subprocess.DEVNULL if quiet else None,
                 stdout=subprocess.DEVNULL if quiet else None,
@@ -360,9 +360,9 @@ class Run:
                 self._finish()
 
     def _on_line(self, line: bytes) -> None:
-        m = _EVENTS_HEADER.match(line)
-        if m is not None:
-            seq, n = int(m[1]), int(m[2])
+        header = batch_header(line)
+        if header is not None:
+            seq, n = header
             if seq != self.events:
                 self._kill("crashed", f"event stream out of order: got seq {seq}, "
                                       f"expected {self.events}")
@@ -374,8 +374,8 @@ class Run:
             self._notify()
             return
         try:
-            frame = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            frame = decode_frame(line)
+        except ValueError:
             self._kill("crashed", f"unreadable frame from the child: {line[:80]!r}")
             return
         if frame.get("type") == "hello":
@@ -555,6 +555,7 @@ class RunRegistry:
         self.limits = limits or Limits()
         self.store = store  # a store.RunStore, or None: memory only
         self._runs: dict[str, Run] = {}
+        self._reading: dict[str, Event] = {}  # stored runs being read back (get), by id
 
     def start(self, demo: Demo, params: dict[str, Any]) -> Run:
         return self.launch(Target.for_demo(demo, params))
@@ -609,26 +610,65 @@ class RunRegistry:
         return run
 
     def get(self, run_id: str) -> Run | None:
+        """A held run, or a stored one read back. Reading a big run takes seconds (in
+        slices that let other requests in: see store.py), so it is read once and then held
+        like a finished run (bounded by ``keep_finished``) while its events file stays as
+        read; a run another process is writing is read again each time. Requests for a
+        run being read wait for that one read."""
         run = self._runs.get(run_id)
-        if run is None and self.store is not None:
+        if run is not None and (run.stored_meta is None or self.store is None
+                                or self.store.known_events(run_id) is not None):
+            return run
+        if self.store is None:
+            return None
+        reading = self._reading.get(run_id)
+        if reading is not None:
+            reading.wait()
+            return self.get(run_id)  # held now, or read again (not kept, or it failed)
+        self._reading[run_id] = reading = Event()
+        try:
+            self._runs.pop(run_id, None)  # changed on disk since it was read (by hand)
             try:
                 meta = self._as_listed(self.store.meta(run_id))
             except KeyError:
                 return None
             # Checked batches: up to the first bad one, the run then marked incomplete.
             run = Run.from_stored(*self.store.checked(meta), self.limits)
-        return run
+            if (run.status not in LIVE_STATUSES and run_id not in self._runs
+                    and self.store.known_events(run_id) is not None):  # not since deleted
+                self._runs[run_id] = run
+                self._evict()
+            return run
+        finally:
+            del self._reading[run_id]
+            reading.set()
+
+    def describe(self, run_id: str) -> dict[str, Any] | None:
+        """What GET /api/runs/<id> answers: a held run's description; a stored one's
+        from its meta.json and what checking its events found (as listed), its events
+        read (:meth:`get`) only if they never were, or another process is writing it."""
+        run = self._runs.get(run_id)
+        if run is not None and run.stored_meta is None:
+            return run.describe()
+        if self.store is not None:
+            try:
+                meta = self._as_listed(self.store.listed_meta(run_id))
+            except KeyError:
+                return None
+            if (meta["status"] not in LIVE_STATUSES
+                    and self.store.known_events(run_id) is not None):
+                return meta
+        run = self.get(run_id)
+        return None if run is None else run.describe()
 
     def _as_listed(self, meta: dict[str, Any]) -> dict[str, Any]:
         """A stored run that says it is running, is not held here and that no process is
-        writing (see store.py) was cut short: it is listed as such, not 'running'. One
-        that another process (`coroscope run`) is writing is running (its meta.json says
-        'starting' until it ends)."""
+        writing (see store.py) was cut short: it is listed as such, not 'running' (and a
+        server's store saves it so, once). One that another process (`coroscope run`) is
+        writing is running (its meta.json says 'starting' until it ends)."""
         if meta["status"] not in LIVE_STATUSES or meta["id"] in self._runs:
             return meta
-        if self.store.being_written(meta["id"]):
-            return dict(meta, status="running")
-        return self.store.interrupted(meta, server_stopped=not self.store.began(meta["id"]))
+        return self.store.settle(meta)
 
     def all(self) -> list[dict[str, Any]]:
         """Descriptions of every run: the ones still running first, then all the others,
@@ -649,6 +689,8 @@ class RunRegistry:
             run.title = title
             if run.imported is not None:
                 run.imported["run"]["title"] = title
+            if run.stored_meta is not None:  # read back from the history, and held
+                run.stored_meta = dict(run.stored_meta, title=title)
         meta = None
         if self.store is not None:
             try:

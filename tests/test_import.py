@@ -206,8 +206,8 @@ def test_the_streamed_export_is_byte_for_byte_the_whole_one(server, recorded):
     whole export as the previous writer built it (run, tasks, then every event)."""
     import orjson
 
-    from app.tracer.events import SPAWN, TASKINFO
-    from app.tracer.export import batch_bytes, native_trace_chunks
+    from app.tracer.events import SPAWN, TASKINFO, encode_batch
+    from app.tracer.export import native_trace_chunks
 
     trace = json.loads(recorded)
     rows = [list(r) for r in _rows_of(trace)]
@@ -226,7 +226,7 @@ def test_the_streamed_export_is_byte_for_byte_the_whole_one(server, recorded):
                           "run": dict(trace["run"], events=len(rows)), "tasks": tasks,
                           "events": [row_to_event(i, r) for i, r in enumerate(rows)]})
     for size in (1, 3, 7, len(rows)):  # batches of any size, a spawn in any of them
-        batches = [batch_bytes(i, rows[i:i + size]) for i in range(0, len(rows), size)]
+        batches = [encode_batch(i, rows[i:i + size]) for i in range(0, len(rows), size)]
         assert b"".join(native_trace_chunks(trace["run"], batches)) == whole
     assert whole == recorded  # and the server's download is that too
 

@@ -1,15 +1,10 @@
 """Entry point of a run's child process: ``python -m coroscope.runner.child SPEC_JSON``
 (``app.runner.child`` in a checkout: see ``app/__init__.py``).
 
-The child loads one demo file (or, later, a user script) under the recorder and
-streams event batches as newline-delimited JSON on its own pipe (``events_fd``),
-never on stdout, which belongs to the demo. Frames it writes:
-
-``{"type": "hello", "pid": ..., "python": "3.11.7", "started_unix": ...}``
-``{"type": "events", "seq": S, "n": N, "rows": [...]}``  (``n`` lets the server count
-rows without parsing them; the header is written in exactly this order)
-``{"type": "done", "status": "finished"|"error"|"limit"|"crashed", "error": str|null,
-"t": ns}`` (``crashed``: coroscope's own flusher failed; the error has its traceback)
+The child loads one demo file (or a user script) under the recorder and streams event
+batches as frames on its own pipe (``events_fd``), never on stdout, which belongs to
+the demo: the protocol, and the :class:`~.protocol.Spec` it is started with, are in
+``protocol.py``.
 
 A real OS thread (started before the demo can monkey-patch ``_thread``) flushes the
 buffer every ``flush_ms``, so events reach the browser while the demo sleeps.
@@ -36,10 +31,9 @@ import traceback  # noqa: E402
 import types  # noqa: E402
 from typing import Any  # noqa: E402
 
-import orjson  # noqa: E402
-
 from ..tracer.blocking import BlockingProbes, BusyWatch  # noqa: E402
 from ..tracer.recorder import Recorder, TaskOutput  # noqa: E402
+from .protocol import Spec, encode_batch, encode_frame  # noqa: E402
 
 
 class EventPipe:
@@ -57,57 +51,34 @@ class EventPipe:
                 view = view[n:]
 
     def frame(self, obj: dict[str, Any]) -> None:
-        self.write(_dumps(obj) + b"\n")
+        self.write(encode_frame(obj))
 
     def batch(self, seq: int, rows: list[Any], max_rows: int) -> None:
         for i in range(0, len(rows), max_rows):
-            chunk = rows[i : i + max_rows]
-            self.write(b'{"type":"events","seq":%d,"n":%d,"rows":%s}\n'
-                       % (seq + i, len(chunk), _dumps(chunk)))
-
-
-def _dumps(value: Any) -> bytes:
-    """JSON of a frame or a batch of rows; strings JSON cannot carry are escaped."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:  # a print, or a traceback, of a non-UTF-8 file name
-        return orjson.dumps(_utf8_safe(value))
-
-
-def _utf8_safe(value: Any) -> Any:
-    """``value`` with lone surrogates in its strings written as ``\\udcff``: a demo may
-    print what ``os.listdir`` made of a non-UTF-8 file name, which JSON cannot carry.
-    Only called once a frame has failed to encode, so the common path pays nothing."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, list | tuple):
-        return [_utf8_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
-    return value
+            self.write(encode_batch(seq + i, rows[i : i + max_rows]) + b"\n")
 
 
 class Flusher:
     """Drains the recorder every ``interval`` seconds from a real OS thread."""
 
     def __init__(self, recorder: Recorder, output: TaskOutput, pipe: EventPipe,
-                 spec: dict[str, Any]) -> None:
+                 spec: Spec) -> None:
         self.recorder = recorder
         self.output = output
-        self.max_output = spec.get("max_output_bytes") or 0
+        self.max_output = spec.max_output_bytes
         #: Off while a demo's module loads: importing gevent and monkey-patching is
         #: not a coroutine hogging the thread. A script is watched from its first line
         #: (BusyWatch itself waits for the Hub and ignores imports).
-        self.watching = spec.get("mode") == "script"
+        self.watching = spec.mode == "script"
         self.watch = BusyWatch(recorder, recorder.thread_id,
-                               int(spec.get("busy_ms", 100) * 1_000_000), recorder.native_id)
+                               int(spec.busy_ms * 1_000_000), recorder.native_id)
         self.pipe = pipe
-        self.interval = spec.get("flush_ms", 20) / 1000
-        self.max_rows = spec.get("batch_rows", 10000)
-        self.max_events = spec.get("max_events", 5_000_000)
+        self.interval = spec.flush_ms / 1000
+        self.max_rows = spec.batch_rows
+        self.max_events = spec.max_events
         #: The run's wall-time bound, kept here as well as by the server: this thread
         #: sees the clock whatever the server's event loop is busy with.
-        self.max_seconds = spec.get("max_seconds") or 0
+        self.max_seconds = spec.max_seconds
         self._deadline = (time.monotonic() + self.max_seconds) if self.max_seconds else None
         self._stop = False
         self._look_failed = False
@@ -234,15 +205,15 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def apply_limits(spec: dict[str, Any]) -> None:
+def apply_limits(spec: Spec) -> None:
     die_with_parent()
-    mem = spec.get("max_memory_bytes")
+    mem = spec.max_memory_bytes
     if mem:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 
 
-def run(spec: dict[str, Any]) -> int:
-    pipe = EventPipe(spec["events_fd"])
+def run(spec: Spec) -> int:
+    pipe = EventPipe(spec.events_fd)
     apply_limits(spec)
     pipe.frame(
         {
@@ -252,10 +223,9 @@ def run(spec: dict[str, Any]) -> int:
             "started_unix": time.time(),
         }
     )
-    file = spec["file"]
-    script = spec.get("mode") == "script"
-    recorder = Recorder(user_files=spec.get("user_files") or [file],
-                        generators=bool(spec.get("generators")))
+    file = spec.file
+    script = spec.mode == "script"
+    recorder = Recorder(user_files=spec.user_files or [file], generators=spec.generators)
     # As `python demo.py` would: the file's folder is importable (for its helpers).
     sys.path.insert(0, os.path.dirname(file))
     output = TaskOutput(recorder, passthrough=sys.stdout if script else None)
@@ -275,7 +245,7 @@ def run(spec: dict[str, Any]) -> int:
     recorder.start()
     try:
         if script:
-            run_as_main(file, spec["argv"])
+            run_as_main(file, list(spec.argv))
         else:
             namespace = runpy.run_path(file, run_name="__coroscope_demo__")
             recorder.switched_at = max(recorder.switched_at, recorder.now())
@@ -285,7 +255,7 @@ def run(spec: dict[str, Any]) -> int:
             recorder.watch_dummy_threads()
             flusher.watching = True
             recorder.mark("main()")  # what came before was loading the file
-            namespace["main"](**spec.get("params", {}))
+            namespace["main"](**spec.params)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code:
@@ -293,7 +263,7 @@ def run(spec: dict[str, Any]) -> int:
         if not isinstance(exc.code, int | None):
             print(exc.code, file=sys.stderr)  # as Python prints sys.exit("message")
     except MemoryError as exc:
-        mib = (spec.get("max_memory_bytes") or 0) >> 20
+        mib = spec.max_memory_bytes >> 20
         status, code = "limit", 1
         error = f"memory limit reached ({mib} MiB of address space)\n" + user_traceback(exc, file)
     except BaseException as exc:
@@ -343,8 +313,7 @@ def user_traceback(exc: BaseException, file: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
-    spec = orjson.loads(argv[1])
-    code = run(spec)
+    code = run(Spec.from_json(argv[1]))
     # os._exit: paused greenlets must not be woken by interpreter shutdown (their
     # GreenletExit would run demo code after the trace ended), and a demo's
     # leftover threads must not keep the child alive.

@@ -29,6 +29,7 @@ import orjson
 
 from ..tracer.checker import TraceError, check_header, iter_rows
 from .child import EventPipe, apply_limits
+from .protocol import Spec
 
 TASKS_PER_FRAME = 2000
 #: Bigger than any import the server accepts (MAX_CONTENT_LENGTH): a file over it is
@@ -84,12 +85,12 @@ def stream_trace(trace: Any, pipe: EventPipe, batch_rows: int) -> None:
         pipe.batch(seq, rows, batch_rows)
 
 
-def run(spec: dict[str, Any]) -> int:
-    pipe = EventPipe(spec["events_fd"])
+def run(spec: Spec) -> int:
+    pipe = EventPipe(spec.events_fd)
     apply_limits(spec)
     pipe.frame({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
     try:
-        data = read_regular_file(spec["file"])
+        data = read_regular_file(spec.file)
         if not data.strip():
             raise TraceError("empty file: it holds no trace")
         try:
@@ -97,12 +98,12 @@ def run(spec: dict[str, Any]) -> int:
         except orjson.JSONDecodeError as exc:
             raise TraceError(f"not JSON: {exc}") from None
         del data
-        stream_trace(trace, pipe, spec.get("batch_rows", 10_000))
+        stream_trace(trace, pipe, spec.batch_rows)
     except TraceError as exc:
         pipe.frame({"type": "done", "status": "refused", "error": str(exc)})
         return 0
     except MemoryError:
-        mib = (spec.get("max_memory_bytes") or 0) >> 20
+        mib = spec.max_memory_bytes >> 20
         pipe.frame({"type": "done", "status": "refused",
                     "error": f"too big to import within {mib} MiB of memory"})
         return 0
@@ -111,7 +112,7 @@ def run(spec: dict[str, Any]) -> int:
 
 
 def main() -> None:
-    code = run(orjson.loads(sys.argv[1]))
+    code = run(Spec.from_json(sys.argv[1]))
     sys.stdout.flush()
     os._exit(code)
 

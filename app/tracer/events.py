@@ -59,8 +59,11 @@ document it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 FORMAT = "coroscope.trace"
 #: 2 added the ``mark`` kind; version 1 files (no marks) are read as they were.
@@ -167,6 +170,44 @@ def event_to_row(event: dict[str, Any], tasks: dict[int, dict[str, Any]]) -> lis
     if kind == TASKINFO:
         return [t, kind, event["task"], None, {"thread": event["thread"]}]
     return [t, kind, event["task"], None, event["text"]]
+
+
+# -- batches: rows as they travel and are stored ------------------------------------------
+
+_BATCH_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
+
+
+def encode_batch(seq: int, rows: list[Any]) -> bytes:
+    """One batch of rows, without a newline: how the child sends them and the server
+    stores and relays them. The header comes in exactly this order (see batch_header)."""
+    return b'{"type":"events","seq":%d,"n":%d,"rows":%s}' % (seq, len(rows), json_bytes(rows))
+
+
+def batch_header(line: bytes) -> tuple[int, int] | None:
+    """``(seq, n)`` read from a batch's header without parsing its rows; None if ``line``
+    is not a batch."""
+    m = _BATCH_HEADER.match(line)
+    return None if m is None else (int(m[1]), int(m[2]))
+
+
+def json_bytes(value: Any) -> bytes:
+    """JSON of rows or a frame; strings JSON cannot carry (lone surrogates: a demo may print
+    what ``os.listdir`` made of a non-UTF-8 file name) are written as ``\\udcff``. Only
+    a value that failed to encode is walked, so the common path pays nothing."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_utf8_safe(value))
+
+
+def _utf8_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_utf8_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
+    return value
 
 
 # -- what is made from the table -------------------------------------------------------

@@ -45,27 +45,17 @@ from .events import (
     THROW,
     UNBLOCK,
     VERSION,
+    batch_header,
+    encode_batch,
     row_to_event,
 )
 
+batch_bytes = encode_batch  # the name app/notebook.py still uses
+
 PID = 1
-_BATCH_N = re.compile(rb'\{"type":"events","seq":\d+,"n":(\d+),')
 # A row that starts a task record or adds to one: ``[t,2,`` (spawn) or ``[t,7,`` (taskinfo).
 # A printed text may look like one too: that batch is just read for nothing.
 _TASK_ROW = re.compile(rb"\[\d+,[27],")
-
-
-def batch_bytes(seq: int, rows: list[Any]) -> bytes:
-    """One batch of rows as the child writes it (see events.py)."""
-    return b'{"type":"events","seq":%d,"n":%d,"rows":%s}' % (seq, len(rows), orjson.dumps(rows))
-
-
-def batch_size(batch: bytes) -> int:
-    """The ``n`` of a batch, read from its header without parsing its rows."""
-    m = _BATCH_N.match(batch)
-    if m is None:
-        raise ValueError(f"not an event batch: {batch[:60]!r}")
-    return int(m[1])
 
 
 #: Rows turned into one piece of a download: 2,500 rows is ~7 ms of work for the Chrome
@@ -117,7 +107,7 @@ def native_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
     stored batches, not a gigabyte. ``tasks`` (an import keeps its file's) saves a
     pass; ``pause`` is called between batches (the server yields to other requests).
     """
-    events = sum(batch_size(b) for b in batches)
+    events = sum(batch_header(b)[1] for b in batches)
     if tasks is None:
         tasks = tasks_of(batches, pause)
     head = orjson.dumps({"format": FORMAT, "version": version,
@@ -142,7 +132,7 @@ def native_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
 def native_trace(run: dict[str, Any], rows: Iterable[Any]) -> dict[str, Any]:
     """The native export of ``rows`` as one object (small traces, tests)."""
     rows = list(rows)
-    batches = [batch_bytes(0, rows)] if rows else []
+    batches = [encode_batch(0, rows)] if rows else []
     return orjson.loads(b"".join(native_trace_chunks(run, batches)))
 
 
@@ -253,7 +243,7 @@ def to_chrome_trace(trace: dict[str, Any]) -> dict[str, Any]:
     from .checker import iter_rows
 
     rows = list(iter_rows(trace))
-    batches = [batch_bytes(0, rows)] if rows else []
+    batches = [encode_batch(0, rows)] if rows else []
     return orjson.loads(b"".join(chrome_trace_chunks(trace["run"], batches,
                                                      tasks=trace["tasks"])))
 
