@@ -8,7 +8,8 @@ started as ``python -m {PACKAGE}.runner.child``, and the demos come from ``_demo
 
 This module stays import-light on purpose: the CLI must be able to monkey-patch the
 server process with gevent before Flask loads, and the run's child process imports
-``runner`` without ever importing Flask. ``coroscope.trace`` is loaded on first use.
+``runner`` without ever importing Flask. ``coroscope.trace`` is loaded on first use, and
+so are ``coroscope.show`` and the notebook extension (``notebook``, which needs IPython).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def __getattr__(name: str) -> Any:
         from .tracing import trace
 
         return trace
+    # Notebook support (``%load_ext coroscope`` looks up ``load_ipython_extension``):
+    # IPython is imported only then, and only if installed (the ``notebook`` extra).
+    if name in ("show", "load_ipython_extension"):
+        from . import notebook
+
+        return getattr(notebook, name)
     if name == "__version__":
         return version()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@
     with coroscope.trace("out.json"):
         gevent.joinall([gevent.spawn(work, n) for n in range(3)])
 
-On leaving the block the native trace (``coroscope.trace`` v1) is written atomically:
+On leaving the block the native trace (``coroscope.trace`` version 2) is written atomically:
 open it with ``coroscope serve out.json`` or convert it with ``coroscope export``. Only the
 calling OS thread's greenlets are traced (``greenlet.settrace`` is per thread), as with
 ``coroscope run``; printed lines are recorded and still printed; calls to ``time.sleep``
@@ -19,25 +19,39 @@ import datetime as _dt
 import inspect
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .tracer.blocking import BlockingProbes
-from .tracer.export import batch_bytes, native_trace_chunks
+from .tracer.events import encode_batch
+from .tracer.export import native_trace_chunks
 from .tracer.recorder import Recorder, TaskOutput
 
 __all__ = ["trace"]
 
 
 @contextlib.contextmanager
-def trace(path: str, *, generators: bool = False, title: str | None = None) -> Iterator[Recorder]:
+def trace(path: str, *, generators: bool = False, title: str | None = None,
+          user_files: Iterable[str] | None = None, source: str | None = None,
+          source_name: str | None = None) -> Iterator[Recorder]:
     """Record the greenlet (and, with ``generators=True``, generator) switches of the block.
 
     The trace is written to ``path`` even if the block raises; the exception is recorded
     as the run's error and propagates.
+
+    The lines reported (where each coroutine paused) are those of the calling file,
+    unless ``user_files`` names the files (``co_filename``) to report instead: code
+    compiled from a string, such as a notebook cell, has no file of its own to find.
+    The viewer's source panel shows that file's text, or ``source``, named
+    ``source_name`` (by default the file's base name, which also titles the run).
     """
-    caller = inspect.stack()[2].filename  # the file whose lines are worth showing
-    recorder = Recorder(user_files=[os.path.abspath(caller), caller], generators=generators)
+    if user_files is None:
+        caller = inspect.stack()[2].filename  # the file whose lines are worth showing
+        files = [os.path.abspath(caller), caller]
+    else:
+        files = list(user_files)
+        caller = files[0] if files else ""
+    recorder = Recorder(user_files=files, generators=generators)
     output = TaskOutput(recorder, passthrough=sys.stdout)
     probes = BlockingProbes(recorder)
     started = _dt.datetime.now(_dt.UTC)
@@ -56,25 +70,27 @@ def trace(path: str, *, generators: bool = False, title: str | None = None) -> I
         probes.uninstall()
         sys.stdout = saved
         output.close_lines()
-        try:
-            with open(caller, encoding="utf-8") as f:
-                source = f.read()
-        except OSError:
-            source = ""
+        if source is None:
+            try:
+                with open(caller, encoding="utf-8") as f:
+                    source = f.read()
+            except OSError:
+                source = ""
+        name = source_name or os.path.basename(caller)
         run: dict[str, Any] = {
             "id": "api-" + started.strftime("%Y%m%dT%H%M%S"),
             "demo": None,
-            "title": title or os.path.basename(caller),
+            "title": title or name,
             "params": {},
             "status": status,
             "error": error,
             "started_at": started.isoformat(),
             "duration_ns": recorder.now(),
             "python": sys.version.split()[0],
-            "source": {"file": os.path.basename(caller), "text": source},
+            "source": {"file": name, "text": source},
         }
         drained = recorder.drain()
-        batches = [batch_bytes(0, drained[1])] if drained else []
+        batches = [encode_batch(0, drained[1])] if drained else []
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "wb") as f:
             for chunk in native_trace_chunks(run, batches):
