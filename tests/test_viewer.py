@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from app.tracer.stats import compute_stats
+from app.spans import compute_stats
 from demos import DEMOS
 
 from .conftest import ROOT, choose_demo, state

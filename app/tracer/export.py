@@ -34,8 +34,8 @@ from typing import Any
 
 import orjson
 
+from ..spans import SpanModel
 from .events import (
-    BLOCK,
     FORMAT,
     MARK,
     SPAWN,
@@ -43,14 +43,11 @@ from .events import (
     SWITCH,
     TASKINFO,
     THROW,
-    UNBLOCK,
     VERSION,
     batch_header,
     encode_batch,
     row_to_event,
 )
-
-batch_bytes = encode_batch  # the name app/notebook.py still uses
 
 PID = 1
 # A row that starts a task record or adds to one: ``[t,2,`` (spawn) or ``[t,7,`` (taskinfo).
@@ -180,23 +177,28 @@ def chrome_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
         if pause is not None:
             pause()
 
-    running: dict[int, int] = {}  # task -> since (ns)
-    blocks: dict[int, list[Any]] = {}  # task -> its block row
-    if any(t["id"] == 0 for t in tasks):
-        running[0] = 0
+    # The spans come from the one model of a run (spans.py), as they close.
+    out: list[dict[str, Any]] = []
+
+    def running(task: int, since: int, until: int) -> None:
+        out.append({"ph": "X", "pid": PID, "tid": task + 1, "name": "running",
+                    "cat": "run", "ts": _us(since), "dur": _us(until - since)})
+
+    def blocked(task: int, since: int, until: int, call: str) -> None:
+        out.append({"ph": "X", "pid": PID, "tid": task + 1, "cat": "block",
+                    "name": f"blocked: {call}", "ts": _us(since), "dur": _us(until - since)})
+
+    model = SpanModel(main_running=any(t["id"] == 0 for t in tasks))
+    model.on_running, model.on_blocked = running, blocked
     seq = 0
     for rows in _rows(batches, pause):
-        out: list[dict[str, Any]] = []
         append = out.append
         for row in rows:
+            model.feed(row)
             kind, t = row[1], row[0]
             if kind == SWITCH or kind == THROW:
                 name = "switch" if kind == SWITCH else "throw"
                 src, dst = row[2], row[3]
-                since = running.pop(src, None)
-                if since is not None:
-                    append({"ph": "X", "pid": PID, "tid": src + 1, "name": "running",
-                            "cat": "run", "ts": _us(since), "dur": _us(t - since)})
                 append({"ph": "X", "pid": PID, "tid": src + 1, "cat": name,
                         "name": f"{name} -> {names.get(dst, str(dst))}", "ts": _us(t), "dur": 0,
                         "args": {"line": row[4], "seq": seq}})
@@ -204,7 +206,6 @@ def chrome_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
                         "id": seq, "ts": _us(t)})
                 append({"ph": "f", "pid": PID, "tid": dst + 1, "cat": name, "name": name,
                         "id": seq, "ts": _us(t), "bp": "e"})
-                running[dst] = t
             elif kind == STDOUT:
                 append({"ph": "i", "pid": PID, "tid": row[2] + 1, "s": "t",
                         "cat": "stdout", "name": row[4][:80] or "(empty line)",
@@ -212,30 +213,15 @@ def chrome_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
             elif kind == MARK:
                 append({"ph": "i", "pid": PID, "tid": row[2] + 1, "s": "g",
                         "cat": "mark", "name": row[4], "ts": _us(t)})
-            elif kind == BLOCK:
-                blocks[row[2]] = row
-            elif kind == UNBLOCK and row[2] in blocks:
-                b = blocks.pop(row[2])
-                append(_block_span(b, t))
             seq += 1
         if out:
             yield b"," + orjson.dumps(out)[1:-1]
-    tail: list[dict[str, Any]] = []
-    for task, since in running.items():
-        tail.append({"ph": "X", "pid": PID, "tid": task + 1, "name": "running",
-                     "cat": "run", "ts": _us(since), "dur": _us(end_ns - since)})
-    for b in blocks.values():  # still blocked when the run ended
-        tail.append(_block_span(b, end_ns))
+            out.clear()
+    model.close(end_ns)  # still running, still blocked when the run ended
     other = {"coroscope_run": run.get("id"), "demo": run.get("demo"),
              "status": run.get("status"), "started_at": run.get("started_at")}
-    yield ((b"," + orjson.dumps(tail)[1:-1] if tail else b"") + b'],"displayTimeUnit":"ms",'
+    yield ((b"," + orjson.dumps(out)[1:-1] if out else b"") + b'],"displayTimeUnit":"ms",'
            b'"otherData":' + orjson.dumps(other) + b"}")
-
-
-def _block_span(block: list[Any], end: int) -> dict[str, Any]:
-    since = block[4]["since"]
-    return {"ph": "X", "pid": PID, "tid": block[2] + 1, "cat": "block",
-            "name": f"blocked: {block[4]['call']}", "ts": _us(since), "dur": _us(end - since)}
 
 
 def to_chrome_trace(trace: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-// Per-task statistics (the definitions of app/tracer/stats.py) and the run's warnings.
+// Per-task statistics (the definitions of app/spans.py) and the run's warnings.
 
 import { formatDuration } from "./format.js";
 import { formatCount, t as tr } from "./i18n.js";

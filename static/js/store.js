@@ -688,7 +688,7 @@ function closeStats(byId, rows, openBlocks, starved, end, threshold) {
 }
 
 /**
- * Per-task statistics: exactly the definitions of app/tracer/stats.py (`compute_stats`),
+ * Per-task statistics: exactly the definitions of app/spans.py (`compute_stats`),
  * same field names, integer nanoseconds, in one pass over every row. The reference
  * StatsAccumulator falls back to.
  */
