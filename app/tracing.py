@@ -22,10 +22,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .tracer.blocking import BlockingProbes
 from .tracer.events import encode_batch
 from .tracer.export import native_trace_chunks
-from .tracer.recorder import Recorder, TaskOutput
+from .tracer.recorder import Recorder
+from .tracer.session import Session
 
 __all__ = ["trace"]
 
@@ -51,25 +51,18 @@ def trace(path: str, *, generators: bool = False, title: str | None = None,
     else:
         files = list(user_files)
         caller = files[0] if files else ""
-    recorder = Recorder(user_files=files, generators=generators)
-    output = TaskOutput(recorder, passthrough=sys.stdout)
-    probes = BlockingProbes(recorder)
+    session = Session(files, generators=generators, passthrough=sys.stdout)
+    recorder = session.recorder
     started = _dt.datetime.now(_dt.UTC)
     status, error = "finished", None
-    saved = sys.stdout
-    sys.stdout = output
-    probes.install()
-    recorder.start()
+    session.start()
     try:
         yield recorder
     except BaseException as exc:
         status, error = "error", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        recorder.stop()
-        probes.uninstall()
-        sys.stdout = saved
-        output.close_lines()
+        session.stop()
         if source is None:
             try:
                 with open(caller, encoding="utf-8") as f:

@@ -31,8 +31,9 @@ import traceback  # noqa: E402
 import types  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ..tracer.blocking import BlockingProbes, BusyWatch  # noqa: E402
+from ..tracer.blocking import BusyWatch  # noqa: E402
 from ..tracer.recorder import Recorder, TaskOutput  # noqa: E402
+from ..tracer.session import Session  # noqa: E402
 from .protocol import Spec, encode_batch, encode_frame  # noqa: E402
 
 
@@ -225,11 +226,11 @@ def run(spec: Spec) -> int:
     )
     file = spec.file
     script = spec.mode == "script"
-    recorder = Recorder(user_files=spec.user_files or [file], generators=spec.generators)
+    session = Session(spec.user_files or [file], generators=spec.generators,
+                      passthrough=sys.stdout if script else None)
+    recorder, output = session.recorder, session.output
     # As `python demo.py` would: the file's folder is importable (for its helpers).
     sys.path.insert(0, os.path.dirname(file))
-    output = TaskOutput(recorder, passthrough=sys.stdout if script else None)
-    probes = BlockingProbes(recorder)
     flusher = Flusher(recorder, output, pipe, spec)
     flusher.start()
     pid = os.getpid()
@@ -239,10 +240,7 @@ def run(spec: Spec) -> int:
     os.register_at_fork(after_in_child=lambda: _leave_the_run(pipe, recorder, not script))
 
     status, error, code = "finished", None, 0
-    saved_stdout = sys.stdout
-    sys.stdout = output
-    probes.install()
-    recorder.start()
+    session.start()
     try:
         if script:
             run_as_main(file, list(spec.argv))
@@ -274,14 +272,11 @@ def run(spec: Spec) -> int:
         if os.getpid() != pid:
             # A fork of the demo's process got here (untraced since the fork): it ends
             # as the program would, without the flusher it does not have.
-            sys.stdout = saved_stdout
+            sys.stdout = session.saved_stdout
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-        recorder.stop()
-        probes.uninstall()
-        sys.stdout = saved_stdout
-        output.close_lines()
+        session.stop()
     # The run ends here, not after the flusher has woken from its sleep (up to flush_ms
     # later, more on a loaded machine): that wait was drawn as the demo still running.
     ended = recorder.now()
