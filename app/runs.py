@@ -684,6 +684,9 @@ class RunRegistry:
         return runs
 
     def rename(self, run_id: str, title: str) -> dict[str, Any] | None:
+        reading = self._reading.get(run_id)
+        if reading is not None:  # read back now (get): renamed once it is held
+            reading.wait()
         run = self._runs.get(run_id)
         if run is not None:
             run.title = title

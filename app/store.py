@@ -28,8 +28,9 @@ run whose ``meta.json`` says ``starting``/``running`` is being written if that l
 held (by any process: it is listed as running), and was cut short if it is free (the
 process writing it was killed): it is listed as ``crashed`` and ``incomplete``, with the
 events recorded up to then. The server's store rewrites such runs so on disk when it
-opens; no other store ever rewrites a run it is not writing. A rename made by another
-process while a run is written is kept when the run ends.
+opens, and when it finds one later (a ``coroscope run`` killed beside it), once: listings
+then read its ``meta.json`` only. No other store ever rewrites a run it is not writing. A
+rename made by another process while a run is written is kept when the run ends.
 
 Every stored file is untrusted input: edited by hand, copied from another machine or
 version, damaged by a full disk. Nothing read from it may stop the server, hang it or
@@ -50,8 +51,9 @@ fail a request:
   shapes events.py documents, and ``seq`` following on without a gap. The run keeps the
   batches before it and is marked ``incomplete`` with the reason. Checking costs about
   what parsing costs (about 3 s for a 5M-event run here); the result is remembered per
-  file until the file changes, so a run is checked once per server, yielding to other
-  requests between batches.
+  file until the file changes, so a run is checked once per server. Reading and checking
+  let other requests in every ~10 ms (:class:`_Turns`): opening a big run never holds
+  the server.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ import reprlib
 import shutil
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +94,9 @@ META_MAX_BYTES = 16 << 20
 EVENTS_MAX_BYTES = 512 << 20
 #: server.lock holds a pid and the URL the server answers on.
 _LOCK_MAX_BYTES = 512
+#: A server starting tries to lock it this many times, this far apart, before it says
+#: another server holds it (it may be someone looking: see _lock_data_dir).
+_LOCK_TRIES, _LOCK_WAIT = 10, 0.01
 
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 _WRITE = os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
@@ -143,11 +149,15 @@ def _open_regular(path: Path, flags: int = _READ, mode: int = 0o600) -> int:
     return fd
 
 
-def _read_capped(fd: int, name: str, cap: int) -> bytes:
+def _refuse_bigger(fd: int, name: str, cap: int) -> None:
     size = os.fstat(fd).st_size
     if size > cap:
         raise Refused(errno.EFBIG, f"{name} is {size} bytes, more than the "
                                    f"{cap >> 20} MiB it may have")
+
+
+def _read_capped(fd: int, name: str, cap: int) -> bytes:
+    _refuse_bigger(fd, name, cap)
     chunks = []
     total = 0
     while total <= cap:
@@ -157,6 +167,54 @@ def _read_capped(fd: int, name: str, cap: int) -> bytes:
         chunks.append(data)
         total += len(data)
     raise Refused(errno.EFBIG, f"{name} grew past the {cap >> 20} MiB it may have")
+
+
+#: How long reading a stored run back may hold the server's loop at a time.
+_TURN_SECONDS = 0.01
+#: What is read at once (from the page cache, about 1 ms).
+_READ_CHUNK = 4 << 20
+
+
+class _Turns:
+    """Called between two slices of work: every ~10 ms, lets the server answer others.
+    Not ``gevent.sleep(0)``: that only runs greenlets already ready, the loop does not poll
+    sockets in between, so a request arriving meanwhile waited for the whole read (2.7 s
+    opening a 4M-event run). A timer makes the loop go round and poll (as web/api.py's
+    ``_pause``). In a process without a server it costs 1 ms in 10."""
+
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self._since >= _TURN_SECONDS:
+            gevent.sleep(0.001)
+            self._since = time.perf_counter()
+
+
+def _read_lines(fd: int, name: str, cap: int, turn: _Turns) -> list[bytes]:
+    """The non-empty lines of a file, read a slice at a time; a torn last line (no newline
+    after it: a crash) is left out. Never one copy of the whole file: a line is joined
+    from its pieces once its end is read."""
+    _refuse_bigger(fd, name, cap)
+    lines: list[bytes] = []
+    pending: list[bytes] = []  # the start of a line that goes on in the next slice
+    total = 0
+    while True:
+        data = os.read(fd, min(cap + 1 - total, _READ_CHUNK))
+        if not data:
+            return lines
+        total += len(data)
+        if total > cap:
+            raise Refused(errno.EFBIG, f"{name} grew past the {cap >> 20} MiB it may have")
+        parts = data.split(b"\n")
+        tail = parts.pop()
+        if parts and pending:
+            parts[0] = b"".join([*pending, parts[0]])
+            pending = []
+        if tail:
+            pending.append(tail)
+        lines.extend(line for line in parts if line)
+        turn()
 
 
 def _reason(exc: OSError, name: str) -> str:
@@ -204,20 +262,27 @@ def _lock_data_dir(root: Path) -> int:
     except OSError as exc:
         raise DataDirError(f"cannot lock the history in {root}: "
                            f"{_reason(exc, 'server.lock')}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        text = os.pread(fd, _LOCK_MAX_BYTES, 0).strip() if exc.errno in (
-            errno.EWOULDBLOCK, errno.EAGAIN) else None
-        os.close(fd)
-        if text is None:
-            raise DataDirError(f"cannot lock the history in {root}: "
-                               f"{exc.strerror or exc}") from None
-        pid = _holder(text)[0]
-        raise DataDirError(
-            f"another coroscope server (pid {pid}) is using the history in {root}; "
-            "stop it, or start this one with a history of its own: --data-dir DIR"
-        ) from None
+    for tries_left in range(_LOCK_TRIES - 1, -1, -1):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as exc:
+            busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+            if busy and tries_left:
+                # Perhaps no server holds it: `coroscope run --open` looks with a shared
+                # lock, for a moment (server_holding). A server holds it for good.
+                time.sleep(_LOCK_WAIT)
+                continue
+            text = os.pread(fd, _LOCK_MAX_BYTES, 0).strip() if busy else None
+            os.close(fd)
+            if text is None:
+                raise DataDirError(f"cannot lock the history in {root}: "
+                                   f"{exc.strerror or exc}") from None
+            pid = _holder(text)[0]
+            raise DataDirError(
+                f"another coroscope server (pid {pid}) is using the history in {root}; "
+                "stop it, or start this one with a history of its own: --data-dir DIR"
+            ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, b"%d\n" % os.getpid(), 0)
     return fd
@@ -368,9 +433,9 @@ def _rows_ok(rows: Any) -> bool:
     return True
 
 
-def _check_batches(lines: list[bytes]) -> tuple[int, int, str | None]:
+def _check_batches(lines: list[bytes], turn: _Turns) -> tuple[int, int, str | None]:
     """How many of ``lines`` are good batches in a row, their events, and why the next
-    one is not (None: all are)."""
+    one is not (None: all are). ``turn`` is called after each batch."""
     events = 0
     for i, line in enumerate(lines):
         where = f"events.jsonl line {i + 1}"
@@ -391,8 +456,7 @@ def _check_batches(lines: list[bytes]) -> tuple[int, int, str | None]:
         if not _rows_ok(rows):
             return i, events, f"{where} holds a row that is not an event"
         events += n
-        if i % 16 == 15:
-            gevent.sleep(0)  # a big run: let the server answer others meanwhile
+        turn()  # a big run: let the server answer others meanwhile
     return len(lines), events, None
 
 
@@ -439,6 +503,7 @@ class RunStore:
         # run id -> (identity of its events file, good batches, events, problem)
         self._checked: dict[str, tuple[tuple[int, ...], int, int, str | None]] = {}
         self._warned: set[str] = set()
+        self._server_stopped: set[str] = set()  # cut short before this server, not saved so
         self._lock_fd: int | None = None
         if server:
             self._lock_fd = _lock_data_dir(self.root)
@@ -477,7 +542,9 @@ class RunStore:
         fd = _open_regular(folder / "events.jsonl",
                            _WRITE | os.O_APPEND | os.O_CREAT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Waits (not LOCK_NB): a listing that meets the new file takes a shared lock on
+            # it for a moment (being_written); no writer holds it, the run is new.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             f = open(fd, "ab")  # noqa: SIM115
         except BaseException:
             os.close(fd)
@@ -584,33 +651,31 @@ class RunStore:
 
     def stored_events(self, run_id: str) -> StoredEvents:
         """The batches of a run up to the first that is not good (see the module
-        docstring); a torn last line (a crash) is left out without a word."""
+        docstring); a torn last line (a crash) is left out without a word. Read and
+        checked in slices that let the server answer others (:class:`_Turns`)."""
         path = self._dir(run_id) / "events.jsonl"
+        turn = _Turns()
         try:
             fd = _open_regular(path)
             try:
                 st = os.fstat(fd)
-                data = _read_capped(fd, "events.jsonl", EVENTS_MAX_BYTES)
+                lines = _read_lines(fd, "events.jsonl", EVENTS_MAX_BYTES, turn)
             finally:
                 os.close(fd)
         except FileNotFoundError:
             return StoredEvents([], 0)
         except OSError as exc:
             why = _reason(exc, "events.jsonl")
-            with contextlib.suppress(OSError):  # for listings (see _known_events)
+            with contextlib.suppress(OSError):  # for listings (see known_events)
                 self._checked[run_id] = (_identity(os.lstat(path)), 0, 0, why)
             self._warn(run_id, why)
             return StoredEvents([], 0, why)
-        lines = data.split(b"\n")
-        if lines and lines[-1] and not data.endswith(b"\n"):
-            lines.pop()
-        lines = [line for line in lines if line]
         key = _identity(st)
         cached = self._checked.get(run_id)
         if cached is not None and cached[0] == key:
             good, events, why = cached[1:]
         else:
-            good, events, why = _check_batches(lines)
+            good, events, why = _check_batches(lines, turn)
             self._checked[run_id] = (key, good, events, why)
         if why is not None:
             self._warn(run_id, why)
@@ -654,15 +719,20 @@ class RunStore:
         metas = []
         for run_id in self._run_ids():
             try:
-                meta = self.meta(run_id)
+                metas.append(self.listed_meta(run_id))
             except KeyError:
                 continue
-            meta.pop("source", None)
-            known = self._known_events(run_id)
-            metas.append(meta if known is None else _with_events(meta, *known))
         return iter(sorted(metas, key=lambda m: m["started_at"] or "", reverse=True))
 
-    def _known_events(self, run_id: str) -> tuple[int, str | None] | None:
+    def listed_meta(self, run_id: str) -> dict[str, Any]:
+        """A stored run's description as listed (no source text; its events as checking
+        them found, if they were: see :meth:`known_events`); KeyError as :meth:`meta`."""
+        meta = self.meta(run_id)
+        meta.pop("source", None)
+        known = self.known_events(run_id)
+        return meta if known is None else _with_events(meta, *known)
+
+    def known_events(self, run_id: str) -> tuple[int, str | None] | None:
         """What checking a run's events found, if its file has not changed since (a
         listing never reads events: it shows what opening the run found)."""
         cached = self._checked.get(run_id)
@@ -721,16 +791,56 @@ class RunStore:
                                       orjson.dumps(self.interrupted(meta)))
                     except OSError as exc:
                         self._warn(run_id, f"cannot mark it cut short: {exc}")
+                        self._server_stopped.add(run_id)
+
+    def settle(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """``meta`` of a run stored as ``starting``/``running``, as it is: ``running`` if a
+        process writes it (see :meth:`being_written`), else cut short (:meth:`interrupted`,
+        saying whose stop cut it). A server's store saves that in its ``meta.json``, once
+        (under the run's lock, as at start-up): listings stop reading its events."""
+        run_id = meta["id"]
+        if run_id in self._open:
+            return dict(meta, status="running")
+        with self._unless_written(run_id) as free:
+            if not free:
+                return dict(meta, status="running")  # `coroscope run` is writing it
+            if self.began(run_id):  # this server's own run: its end could not be saved
+                cause = "disk"
+            elif run_id in self._server_stopped:  # found so at start-up, not saved so
+                cause = "server"
+            else:  # begun by another process after this server opened
+                cause = "writer"
+            try:
+                fresh = self.meta(run_id)  # again, under the lock: it may have just ended
+            except KeyError:  # deleted meanwhile (reading a big run lets requests in)
+                return self.interrupted(meta, cause)
+            cut = (self.interrupted(fresh, cause) if fresh["status"] in LIVE_STATUSES
+                   else fresh)
+            if self._lock_fd is not None and cut is not fresh:
+                try:
+                    _write_atomic(self._dir(run_id) / "meta.json", orjson.dumps(cut))
+                except OSError as exc:
+                    self._warn(run_id, f"cannot mark it cut short: {exc}")
+        if "source" not in meta:
+            cut.pop("source", None)
+        return cut
 
     def events_on_disk(self, run_id: str) -> int:
         """How many events the good stored batches of a run hold."""
         return self.stored_events(run_id).events
 
-    def interrupted(self, meta: dict[str, Any], server_stopped: bool = True) -> dict[str, Any]:
+    #: Why a run stored as running is not (see :meth:`interrupted`).
+    _CAUSES = {
+        "server": "the server stopped while this run was running",
+        "disk": "the disk refused this run's history before its end was saved",
+        "writer": "the process recording it (coroscope run/record) stopped before the run "
+                  "ended",
+    }
+
+    def interrupted(self, meta: dict[str, Any], cause: str = "server") -> dict[str, Any]:
         """The description of a run stored as running that is not: cut short, with the
-        events that reached the disk."""
+        events that reached the disk; ``cause``: whose stop cut it (see ``_CAUSES``)."""
         events = self.events_on_disk(meta["id"])
-        why = ("the server stopped while this run was running" if server_stopped
-               else "the disk refused this run's history before its end was saved")
+        why = self._CAUSES[cause]
         return dict(meta, status="crashed", incomplete=True, events=events,
                     error=f"incomplete: {why}; {events} events were recorded up to then")

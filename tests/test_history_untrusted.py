@@ -9,15 +9,19 @@ crashed.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 
+import orjson
 import pytest
 
 from .conftest import ROOT, Server, follow_run, validate_trace, ws_connect
@@ -522,3 +526,149 @@ def test_run_open_shows_the_run_in_the_server_already_serving_the_history(tmp_pa
         assert status == 200 and run["status"] == "finished" and run["title"] == "prog.py"
     finally:
         srv.stop()
+
+
+class _Poller(threading.Thread):
+    """GET a path every 10 ms until stopped; the slowest answer, in seconds."""
+
+    def __init__(self, srv: Server, path: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.slowest, self.answered = srv.url + path, 0.0, 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            t0 = time.monotonic()
+            with urllib.request.urlopen(self.url, timeout=60) as resp:
+                resp.read()
+            self.slowest = max(self.slowest, time.monotonic() - t0)
+            self.answered += 1
+            self._stop_event.wait(0.01)
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join(60)
+        return self.slowest
+
+
+def test_opening_a_big_stored_run_does_not_hold_the_server(tmp_path):
+    """2M events (77 MB): opening it read and checked the whole file on the server's loop
+    (its gevent.sleep(0) let no request in): every request waited 2.2 s here, and again
+    ~150 ms on each later request for the run, which read it all again. Now it is read in
+    slices that let others in, and held once read."""
+    data = tmp_path / "data"
+    events = 2_000_000
+    folder = stored(data, rid(1), meta_of(rid(1), events=events), events=None)
+    with open(folder / "events.jsonl", "wb") as f:
+        for seq in range(0, events, 10_000):  # as a run writes them; half spawns
+            rows = [[i * 10, 2, i, 0, {"name": "t", "kind": "greenlet"}] if i % 2
+                    else [i * 10, 0, 1, 0, 12, "switch"]
+                    for i in range(seq, min(events, seq + 10_000))]
+            f.write(b'{"type":"events","seq":%d,"n":%d,"rows":%s}\n'
+                    % (seq, len(rows), orjson.dumps(rows)))
+    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
+    try:
+        poller = _Poller(srv, "/api/demos")
+        poller.start()
+        status, run = _timed_get(srv, f"/api/runs/{rid(1)}", timeout=120)
+        assert status == 200 and run["events"] == events and "incomplete" not in run, run
+        for _ in range(3):  # every later request for it read the file again
+            assert _timed_get(srv, f"/api/runs/{rid(1)}")[1] == run
+            assert srv.request("POST", f"/api/runs/{rid(1)}/cancel")[1] == run
+        slowest = poller.stop()
+        assert poller.answered > 0
+        assert slowest < 1.0, f"GET /api/demos waited {slowest:.2f} s for the stored run"
+        # Held once read: a rename shows, and a delete lets it go.
+        status, renamed = srv.request("PATCH", f"/api/runs/{rid(1)}", {"title": "big"})
+        assert status == 200 and renamed == dict(run, title="big")
+        assert srv.get(f"/api/runs/{rid(1)}")[1]["title"] == "big"
+        assert listed(srv)[rid(1)] == dict(run, title="big")
+        assert_deleted(srv, data, rid(1))
+        assert_still_serving(srv)
+    finally:
+        srv.stop()
+
+
+def test_a_cli_run_killed_beside_a_server_is_cut_short_by_its_process(tmp_path):
+    """`coroscope run` killed (kill -9, out of memory) while a server shares its history:
+    it was listed "the server stopped while this run was running" (the server never did),
+    and every listing read its whole events file again (1.4 s for a big one). The server
+    says which process stopped, and saves it so once."""
+    data = tmp_path / "data"
+    (tmp_path / "prog.py").write_text(WAITS)
+    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
+    cli = None
+    try:
+        with open(tmp_path / "cli.log", "w") as log:
+            cli = _cli("run", "--data-dir", str(data), "--out", "t.json", "prog.py",
+                       cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                       start_new_session=True)  # its group: the CLI and its child
+        run_id = _wait("the CLI run listed running", lambda: next(
+            (r["id"] for r in srv.get("/api/runs")[1] if r["status"] == "running"), None))
+        os.killpg(cli.pid, signal.SIGKILL)
+        cli.wait(30)
+        run = _wait("the run listed cut short",
+                    lambda: (r := listed(srv)[run_id])["status"] == "crashed" and r)
+        assert run["incomplete"] is True
+        assert run["error"] == ("incomplete: the process recording it (coroscope run/record) "
+                                "stopped before the run ended; "
+                                f"{run['events']} events were recorded up to then"), run
+        on_disk = json.loads((data / "runs" / run_id / "meta.json").read_text())
+        assert on_disk["status"] == "crashed" and on_disk["error"] == run["error"]
+        assert listed(srv)[run_id] == run and srv.get(f"/api/runs/{run_id}")[1] == run
+        status, trace = srv.get(f"/api/runs/{run_id}/trace.json")
+        assert status == 200 and len(trace["events"]) == run["events"]
+        assert_still_serving(srv)
+    finally:
+        if cli is not None and cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait()
+        srv.stop()
+
+
+def test_beginning_a_run_waits_for_a_listing_glancing_at_its_events_file(tmp_path):
+    """A listing meeting a run's new events file takes a shared lock on it for a moment
+    (is it being written?); begin's LOCK_NB then failed: 2-6 runs in 20,000 were not saved
+    in the history."""
+    from app.store import RunStore
+
+    store = RunStore(tmp_path / "data")
+    folder = tmp_path / "data" / "runs" / rid(1)
+    folder.mkdir()
+    fd = os.open(folder / "events.jsonl", os.O_RDONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # the listing's glance, made long
+    glance = threading.Timer(0.2, os.close, (fd,))
+    glance.start()
+    try:
+        store.begin(meta_of(rid(1), status="starting", events=0))  # was BlockingIOError
+        store.append(rid(1), batch(0, ROWS))
+        store.end(meta_of(rid(1)))
+    finally:
+        glance.join()
+    assert RunStore(tmp_path / "data").checked(store.meta(rid(1)))[1] == [batch(0, ROWS)]
+
+
+def test_a_server_starting_while_run_open_looks_for_one_is_not_refused(tmp_path):
+    """`coroscope run --open` looks for a server with a shared lock on server.lock, for a
+    moment; a server starting then was refused ("another coroscope server (pid N) is using
+    the history", N long gone): 302 of 5,000 starts."""
+    from app.store import DataDirError, RunStore, server_holding
+
+    data = tmp_path / "data"
+    RunStore(data)
+    (data / "server.lock").write_text("999999 http://127.0.0.1:1/\n")  # a server gone
+    assert server_holding(data) is None
+    fd = os.open(data / "server.lock", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # the look, made long
+    look = threading.Timer(0.02, os.close, (fd,))
+    look.start()
+    try:
+        store = RunStore(data, server=True)  # was DataDirError
+    finally:
+        look.join()
+    try:
+        assert server_holding(data) == (str(os.getpid()), None)
+        with pytest.raises(DataDirError, match=f"another coroscope server \\(pid {os.getpid()}"):
+            RunStore(data, server=True)  # a server that holds it still refuses a second
+    finally:
+        os.close(store._lock_fd)

@@ -77,8 +77,9 @@ def _run_or_404(run_id: str):
 
 @bp.get("/runs/<run_id>")
 def get_run(run_id: str):
-    run, err = _run_or_404(run_id)
-    return err or jsonify(run.describe())
+    # A stored run is described from its meta.json, its events not read again.
+    info = registry().describe(run_id)
+    return jsonify(info) if info is not None else _error(f"no run {run_id!r}", 404)
 
 
 @bp.patch("/runs/<run_id>")
