@@ -220,43 +220,28 @@ def out_problem(path: str) -> str | None:
 
 
 def _write_atomic(path: str, data: bytes | Iterable[bytes]) -> None:
-    """Write to a temporary name then rename: never a half-written file under ``path``.
+    """Write ``path`` whole or not at all (atomic.py); Refused if it is no longer a file
+    that may be replaced (see out_problem): it may have changed while the work was done."""
+    from .atomic import write_atomic
 
-    Raises Refused if ``path`` is no longer a file that may be replaced (see out_problem);
-    the temporary file is new (O_EXCL, O_NOFOLLOW: a link planted there is not followed).
-    """
-    import os
-    import secrets
-
-    tmp = f"{path}.tmp{os.getpid()}.{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o666)
-    try:
-        with open(fd, "wb") as f:
-            for chunk in [data] if isinstance(data, bytes) else data:
-                f.write(chunk)
-        why = out_problem(path)  # again: it may have changed while the work was done
+    def still_replaceable() -> None:
+        why = out_problem(path)
         if why:
             raise Refused(why)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    write_atomic(path, data, before_replace=still_replaceable)
 
 
 def _data_dir(args: argparse.Namespace) -> str:
-    from .store import default_data_dir
+    from .history import default_data_dir
 
     return str(args.data_dir or default_data_dir())
 
 
 def _history(args: argparse.Namespace):
     """The history this command's run is saved in (beside a server's, if one runs: see
-    store.py), or None if the folder cannot be used: the run goes on, unsaved."""
-    from .store import DataDirError, RunStore
+    history.py), or None if the folder cannot be used: the run goes on, unsaved."""
+    from .history import DataDirError, RunStore
 
     try:
         return RunStore(_data_dir(args))
@@ -371,7 +356,7 @@ def _generator_names(path: str) -> list[str]:
 def _open_trace(args: argparse.Namespace, path: str, run) -> None:
     """Show the run in the dashboard: the one already serving this history if there is
     one (the run was saved there), else a new server on the trace file."""
-    from .store import server_holding
+    from .history import server_holding
 
     held = server_holding(_data_dir(args))
     if held is None:
@@ -430,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                         max_memory_bytes=args.max_memory_mb << 20,
                         max_output_bytes=args.max_output_kb << 10,
                         max_concurrent=args.max_runs, keep_finished=args.keep_runs)
-        from .store import DataDirError
+        from .history import DataDirError
 
         try:
             serve(host=args.host, port=args.port, open_browser=not args.no_browser,

@@ -553,7 +553,7 @@ class RunRegistry:
 
     def __init__(self, limits: Limits | None = None, store: Any = None) -> None:
         self.limits = limits or Limits()
-        self.store = store  # a store.RunStore, or None: memory only
+        self.store = store  # a history.RunStore, or None: memory only
         self._runs: dict[str, Run] = {}
         self._reading: dict[str, Event] = {}  # stored runs being read back (get), by id
 
@@ -611,7 +611,7 @@ class RunRegistry:
 
     def get(self, run_id: str) -> Run | None:
         """A held run, or a stored one read back. Reading a big run takes seconds (in
-        slices that let other requests in: see store.py), so it is read once and then held
+        slices that let other requests in: see history.py), so it is read once and then held
         like a finished run (bounded by ``keep_finished``) while its events file stays as
         read; a run another process is writing is read again each time. Requests for a
         run being read wait for that one read."""
@@ -663,7 +663,7 @@ class RunRegistry:
 
     def _as_listed(self, meta: dict[str, Any]) -> dict[str, Any]:
         """A stored run that says it is running, is not held here and that no process is
-        writing (see store.py) was cut short: it is listed as such, not 'running' (and a
+        writing (see history.py) was cut short: it is listed as such, not 'running' (and a
         server's store saves it so, once). One that another process (`coroscope run`) is
         writing is running (its meta.json says 'starting' until it ends)."""
         if meta["status"] not in LIVE_STATUSES or meta["id"] in self._runs:

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .atomic import write_atomic
 from .tracer.events import encode_batch
 from .tracer.export import native_trace_chunks
 from .tracer.recorder import Recorder
@@ -84,8 +85,4 @@ def trace(path: str, *, generators: bool = False, title: str | None = None,
         }
         drained = recorder.drain()
         batches = [encode_batch(0, drained[1])] if drained else []
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            for chunk in native_trace_chunks(run, batches):
-                f.write(chunk)
-        os.replace(tmp, path)
+        write_atomic(path, native_trace_chunks(run, batches))

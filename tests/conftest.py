@@ -55,7 +55,7 @@ class Server:
     def __init__(self, log_path: Path, *options: str) -> None:
         self.log_path = log_path
         self.log = open(log_path, "w+")  # a file, not a pipe: a full pipe would block it
-        if "--data-dir" not in options:  # one server per history (store.py: server.lock)
+        if "--data-dir" not in options:  # one server per history (history.py: server.lock)
             options = (*options, "--data-dir", str(log_path.with_suffix(".data")))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--no-browser", "--port", "0", "--quiet",

@@ -119,8 +119,8 @@ def test_a_disk_that_fails_mid_run_loses_nothing_but_the_history(tmp_path):
     what reached the disk. (It used to kill the relay: the run stayed "running" for ever.)"""
     import errno
 
+    from app.history import RunStore
     from app.runs import Limits, RunRegistry
-    from app.store import RunStore
     from demos import DEMOS
 
     class FullDisk(RunStore):
@@ -152,8 +152,8 @@ def test_a_run_whose_end_the_disk_refused_is_not_listed_as_running(tmp_path):
     server's memory it is listed (and opened) as cut short, not as running."""
     import errno
 
+    from app.history import RunStore
     from app.runs import Limits, RunRegistry
-    from app.store import RunStore
     from demos import DEMOS
 
     class ReadOnly(RunStore):
@@ -182,8 +182,10 @@ def test_a_history_write_that_fails_is_a_json_500_and_the_server_goes_on(tmp_pat
     try:
         _, run = srv.request("POST", "/api/runs", {"demo": "greenlet_eat_play", "params": {}})
         srv.wait_run(run["id"])
-        # The temporary file a rename writes first is a directory: a real EISDIR.
-        (data / "runs" / run["id"] / f".meta.json.tmp{srv.proc.pid}").mkdir()
+        # meta.json is now a directory: replacing it fails with a real EISDIR.
+        meta = data / "runs" / run["id"] / "meta.json"
+        meta.unlink()
+        meta.mkdir()
         status, body = srv.request("PATCH", f"/api/runs/{run['id']}", {"title": "x"})
         assert status == 500
         assert body["error"].startswith("internal error: [Errno 21] Is a directory")
@@ -194,8 +196,8 @@ def test_a_history_write_that_fails_is_a_json_500_and_the_server_goes_on(tmp_pat
 
 
 def test_runs_are_listed_running_first_then_newest_first(tmp_path):
+    from app.history import RunStore
     from app.runs import RunRegistry
-    from app.store import RunStore
     from demos import DEMOS
 
     store = RunStore(tmp_path / "data")

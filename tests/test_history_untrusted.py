@@ -1,4 +1,4 @@
-"""Every file of the run history is untrusted input (see app/store.py).
+"""Every file of the run history is untrusted input (see app/history.py).
 
 Whatever lies in a data dir (a description of the wrong shape, a FIFO, a device, a huge
 file, garbage batches), the real server starts, answers every request in JSON without a
@@ -630,7 +630,7 @@ def test_beginning_a_run_waits_for_a_listing_glancing_at_its_events_file(tmp_pat
     """A listing meeting a run's new events file takes a shared lock on it for a moment
     (is it being written?); begin's LOCK_NB then failed: 2-6 runs in 20,000 were not saved
     in the history."""
-    from app.store import RunStore
+    from app.history import RunStore
 
     store = RunStore(tmp_path / "data")
     folder = tmp_path / "data" / "runs" / rid(1)
@@ -652,7 +652,7 @@ def test_a_server_starting_while_run_open_looks_for_one_is_not_refused(tmp_path)
     """`coroscope run --open` looks for a server with a shared lock on server.lock, for a
     moment; a server starting then was refused ("another coroscope server (pid N) is using
     the history", N long gone): 302 of 5,000 starts."""
-    from app.store import DataDirError, RunStore, server_holding
+    from app.history import DataDirError, RunStore, server_holding
 
     data = tmp_path / "data"
     RunStore(data)

@@ -50,7 +50,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     store = None
     if app.config["DATA_DIR"] is not None:
-        from ..store import RunStore
+        from ..history import RunStore
 
         # The server's store: it holds the data dir's lock for the life of this process
         # (store.DataDirError if another server does; `serve` says so and exits).

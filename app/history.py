@@ -76,6 +76,7 @@ from typing import Any
 import gevent
 import orjson
 
+from .atomic import write_atomic
 from .tracer.events import LIVE_STATUSES, RUN_STATUSES
 
 _RUN_ID = re.compile(r"^r[0-9a-f]{12}$")
@@ -224,13 +225,8 @@ def _reason(exc: OSError, name: str) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = _open_regular(tmp, _WRITE | os.O_CREAT | os.O_TRUNC)
-    with open(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Private to this user, on disk before it replaces the old one (a crash keeps one)."""
+    write_atomic(path, data, mode=0o600, fsync=True)
 
 
 def _make_private_dir(path: Path) -> None:
