@@ -71,6 +71,8 @@ def test_every_demo_has_a_file_a_main_and_documented_params():
 
 
 def test_ruff_is_clean():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "app", "demos", "tests",
-                             "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    # Without its cache: a cached verdict outlived a change of what counts as first-party.
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "app",
+                             "demos", "tests", "benchmarks"],
+                            cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
