@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -113,6 +114,38 @@ class Server:
     def output(self) -> str:
         """Everything the server printed so far."""
         return self.log_path.read_text()
+
+
+class Poller(threading.Thread):
+    """GETs ``url`` every ``every`` seconds until stopped; keeps the slowest answer (the
+    tests that check the server never holds its loop)."""
+
+    def __init__(self, url: str, every: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.every = every
+        self.worst = 0.0
+        self.count = 0
+        self.failures: list[str] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            t0 = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=120) as resp:
+                    resp.read()
+            except OSError as exc:
+                self.failures.append(repr(exc))
+            self.worst = max(self.worst, time.monotonic() - t0)
+            self.count += 1
+            self.stopped.wait(self.every)
+
+    def stop(self) -> Poller:
+        self.stopped.set()
+        self.join(130)
+        return self
+
 
 
 @pytest.fixture(scope="session")

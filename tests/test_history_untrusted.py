@@ -24,7 +24,7 @@ import urllib.request
 import orjson
 import pytest
 
-from .conftest import ROOT, Server, follow_run, validate_trace, ws_connect
+from .conftest import ROOT, Poller, Server, follow_run, validate_trace, ws_connect
 
 STATUSES = "starting, running, finished, error, cancelled, limit, crashed"
 ROWS = [[0, 2, 0, None, {"name": "main", "kind": "main"}],
@@ -528,29 +528,6 @@ def test_run_open_shows_the_run_in_the_server_already_serving_the_history(tmp_pa
         srv.stop()
 
 
-class _Poller(threading.Thread):
-    """GET a path every 10 ms until stopped; the slowest answer, in seconds."""
-
-    def __init__(self, srv: Server, path: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.slowest, self.answered = srv.url + path, 0.0, 0
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            t0 = time.monotonic()
-            with urllib.request.urlopen(self.url, timeout=60) as resp:
-                resp.read()
-            self.slowest = max(self.slowest, time.monotonic() - t0)
-            self.answered += 1
-            self._stop_event.wait(0.01)
-
-    def stop(self) -> float:
-        self._stop_event.set()
-        self.join(60)
-        return self.slowest
-
-
 def test_opening_a_big_stored_run_does_not_hold_the_server(tmp_path):
     """2M events (77 MB): opening it read and checked the whole file on the server's loop
     (its gevent.sleep(0) let no request in): every request waited 2.2 s here, and again
@@ -568,15 +545,15 @@ def test_opening_a_big_stored_run_does_not_hold_the_server(tmp_path):
                     % (seq, len(rows), orjson.dumps(rows)))
     srv = Server(tmp_path / "s.log", "--data-dir", str(data))
     try:
-        poller = _Poller(srv, "/api/demos")
+        poller = Poller(srv.url + "/api/demos", every=0.01)
         poller.start()
         status, run = _timed_get(srv, f"/api/runs/{rid(1)}", timeout=120)
         assert status == 200 and run["events"] == events and "incomplete" not in run, run
         for _ in range(3):  # every later request for it read the file again
             assert _timed_get(srv, f"/api/runs/{rid(1)}")[1] == run
             assert srv.request("POST", f"/api/runs/{rid(1)}/cancel")[1] == run
-        slowest = poller.stop()
-        assert poller.answered > 0
+        slowest = poller.stop().worst
+        assert poller.count > 0 and not poller.failures
         assert slowest < 1.0, f"GET /api/demos waited {slowest:.2f} s for the stored run"
         # Held once read: a rename shows, and a delete lets it go.
         status, renamed = srv.request("PATCH", f"/api/runs/{rid(1)}", {"title": "big"})

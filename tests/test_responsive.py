@@ -24,7 +24,7 @@ import pytest
 
 from benchmarks.server_load import synthetic_trace
 
-from .conftest import ROOT, Server, ws_connect
+from .conftest import ROOT, Poller, Server, ws_connect
 
 EVENTS = 1_100_000  # about 97 MB of JSON
 
@@ -44,35 +44,6 @@ def load_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     return synthetic_trace(EVENTS)
-
-
-class Poller(threading.Thread):
-    """GETs ``path`` every 50 ms until stopped; keeps the slowest answer."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.worst = 0.0
-        self.count = 0
-        self.failures: list[str] = []
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            t0 = time.monotonic()
-            try:
-                with urllib.request.urlopen(self.url, timeout=120) as resp:
-                    resp.read()
-            except OSError as exc:
-                self.failures.append(repr(exc))
-            self.worst = max(self.worst, time.monotonic() - t0)
-            self.count += 1
-            self.stopped.wait(0.05)
-
-    def stop(self) -> Poller:
-        self.stopped.set()
-        self.join(130)
-        return self
 
 
 def rss_mb(pid: int) -> float:

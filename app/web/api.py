@@ -153,32 +153,25 @@ def _receive(stream: Any, fd: int, limit: int) -> int | None:
             view = view[os.write(fd, view):]
 
 
-@bp.get("/runs/<run_id>/trace.json")
-def export_run(run_id: str):
+#: The downloads of a run: what each holds, its file name's ending and its type.
+_DOWNLOADS = {
+    "json": ("native", ".json", "application/json"),
+    "perfetto.json": ("perfetto", ".perfetto.json", "application/json"),
+    "html": ("html", ".html", "text/html"),  # the run and the viewer, offline: standalone.py
+}
+
+
+@bp.get("/runs/<run_id>/trace.<any(json, 'perfetto.json', html):kind>")
+def export_run(run_id: str, kind: str):
+    """A run's trace, streamed from its stored batches (see tracer/export.py)."""
     run, err = _run_or_404(run_id)
     if err:
         return err
-    body = run.export_chunks(pause=_pause)
-    return _download(body, f"coroscope-{_stem(run)}-{run.id}.json")
-
-
-@bp.get("/runs/<run_id>/trace.perfetto.json")
-def export_run_perfetto(run_id: str):
-    run, err = _run_or_404(run_id)
-    if err:
-        return err
-    body = run.export_chunks(perfetto=True, pause=_pause)
-    return _download(body, f"coroscope-{_stem(run)}-{run.id}.perfetto.json")
-
-
-@bp.get("/runs/<run_id>/trace.html")
-def export_run_html(run_id: str):
-    """The run and the viewer in one HTML file that opens offline (see standalone.py)."""
-    run, err = _run_or_404(run_id)
-    if err:
-        return err
-    body = html_chunks(run.export_chunks(pause=_pause))
-    return _download(body, f"coroscope-{_stem(run)}-{run.id}.html", "text/html")
+    what, ending, mimetype = _DOWNLOADS[kind]
+    body = run.export_chunks(perfetto=what == "perfetto", pause=_pause)
+    if what == "html":
+        body = html_chunks(body)
+    return _download(body, f"coroscope-{_stem(run)}-{run.id}{ending}", mimetype)
 
 
 def _stem(run: Any) -> str:
