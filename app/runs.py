@@ -46,11 +46,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: A checkout is run from its folder (``python -m app``): its children need it on their path.
 _CHECKOUT = PACKAGE == "app"
 #: Where a demo runs: the checkout, as `python demos/x.py` from it would; installed, not
-#: in site-packages but a scratch folder (no demo writes files; a user's edit might).
-DEMO_CWD = str(PROJECT_ROOT) if _CHECKOUT else tempfile.gettempdir()
+#: in site-packages but a private scratch folder, made when a demo first runs (no demo
+#: writes files; a user's edit might). Never on the child's sys.path: see Run.start.
+DEMO_CWD = str(PROJECT_ROOT) if _CHECKOUT else ""
 #: How long after its time limit a child that has not ended itself is killed.
 _LIMIT_GRACE = 2.0
 _F_SETPIPE_SZ = 1031  # Linux: a bigger pipe lets the child run ahead of a busy server
+
+
+_scratch: list[str] = []
+
+
+def _scratch_folder() -> str:
+    """A folder of this user's own for installed demos to run in (made once, 0700)."""
+    if not _scratch:
+        _scratch.append(tempfile.mkdtemp(prefix="coroscope-demos-"))
+    return _scratch[0]
 
 
 def _signal_name(number: int) -> str:
@@ -250,7 +261,10 @@ class Run:
         try:
             quiet = not target.passthrough
             self._proc = subprocess.Popen(
-                [sys.executable, "-m",
+                # -P: the working folder is not put on sys.path. It may be a shared one
+                # (a scratch folder, a user's cwd): a greenlet.py planted there by another
+                # user would otherwise run, as this user, in every child.
+                [sys.executable, "-P", "-m",
                  f"{PACKAGE}.runner.importer" if importing else f"{PACKAGE}.runner.child",
                  spec.to_json()],
                 pass_fds=(w,) if target.pass_fd is None else (w, target.pass_fd),
@@ -260,7 +274,7 @@ class Run:
                 # Its own process group, so cancel kills it all; a script run from the
                 # shell stays in the shell's group so Ctrl+C reaches it as usual.
                 start_new_session=quiet,
-                cwd=target.cwd,
+                cwd=target.cwd or _scratch_folder(),
                 env=env,
             )
         except BaseException:

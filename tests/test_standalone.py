@@ -126,3 +126,30 @@ def test_cli_html_export_of_a_recorded_trace(browser, tmp_path):
         assert not refused and not errors, (refused, errors)
     finally:
         context.close()
+
+
+HOSTILE = '</script><script>document.title="XSS"</script><!--<script>'
+
+
+def test_hostile_text_in_a_run_stays_text_in_its_html_file(browser, tmp_path):
+    """A title, a source and a printed line that try to end the page's scripts."""
+    native, out = tmp_path / "t.json", tmp_path / "evil.html"
+    subprocess.run([sys.executable, "-m", "app", "record", "greenlet_eat_play",
+                    "--out", str(native)], cwd=ROOT, check=True, capture_output=True)
+    trace = json.loads(native.read_text())
+    trace["run"]["title"] = HOSTILE
+    trace["run"]["source"] = {"file": HOSTILE, "text": HOSTILE + "\n"}
+    next(e for e in trace["events"] if e["kind"] == "stdout")["text"] = HOSTILE
+    native.write_text(json.dumps(trace))
+    subprocess.run([sys.executable, "-m", "app", "export", str(native), "--format", "html",
+                    "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    assert HOSTILE.encode() not in out.read_bytes()
+    context, page, refused, errors = offline_page(browser, out)
+    try:
+        assert page.title() == "coroscope"
+        assert page.locator("#run-title").inner_text() == HOSTILE
+        assert HOSTILE in [line["text"] for line in state(page)["stdout"]]
+        assert page.evaluate("document.scripts.length") == 3
+        assert not refused and not errors, (refused, errors)
+    finally:
+        context.close()

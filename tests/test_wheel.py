@@ -79,8 +79,17 @@ def test_cli_version_and_module_run_from_anywhere(installed, tmp_path):
 
 def test_record_and_the_python_api_from_anywhere(installed, tmp_path):
     venv, dist, env = installed
+    # A shared temporary folder, where anyone may leave a greenlet.py: a demo's process
+    # must not import it (its working folder is never on its sys.path).
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    planted = tmp_path / "planted-ran"
+    for name in ("greenlet", "orjson", "gevent"):
+        (shared / f"{name}.py").write_text(f"open({str(planted)!r}, 'a').write('{name}')\n"
+                                           "raise ImportError('planted')\n")
     _run([str(venv / "bin" / "coroscope"), "record", "greenlet_eat_play", "--out", "t.json"],
-         cwd=tmp_path, env=env, timeout=120)
+         cwd=tmp_path, env=dict(env, TMPDIR=str(shared)), timeout=120)
+    assert not planted.exists(), planted.read_text()
     trace = json.loads((tmp_path / "t.json").read_text())
     assert trace["run"]["status"] == "finished"
     assert sum(e["kind"] == "switch" for e in trace["events"]) == 5
