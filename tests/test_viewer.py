@@ -731,3 +731,38 @@ def test_opening_a_big_file_shows_its_progress(server, page, tmp_path):
     assert "checking big.json…" in seen, seen
     assert seen.index("checking big.json…") > seen.index(uploading[-1])
     assert page.get_by_test_id("error").is_hidden()
+
+
+def test_space_and_escape_are_the_focused_controls(server, page):
+    """Space on a control reached with the keyboard is that control's (History opens,
+    Predict ticks), not the player's; Escape closes History; after a mouse click Space
+    plays. Source line numbers are readable (contrast >= 4.5:1 on white)."""
+    trace = record(server, "greenlet_eat_play")
+    page.goto(server.url + "/")
+    page.wait_for_function("typeof window.coroscope?.loadTrace === 'function'")
+    page.evaluate("(t) => window.coroscope.loadTrace(t)", trace)
+    page.evaluate("window.coroscope.seek(0)")
+    page.get_by_test_id("history").focus()
+    page.keyboard.press(" ")
+    page.get_by_test_id("history-panel").wait_for(state="visible")
+    assert not state(page)["playing"]
+    page.keyboard.press("Escape")
+    page.get_by_test_id("history-panel").wait_for(state="hidden")
+    page.get_by_test_id("predict-toggle").focus()
+    page.keyboard.press(" ")
+    assert page.get_by_test_id("predict-toggle").is_checked()
+    assert not state(page)["playing"]
+    page.get_by_test_id("predict-toggle").click()  # with the mouse: unticked, focus given back
+    assert not page.get_by_test_id("predict-toggle").is_checked()
+    page.wait_for_function("document.activeElement === document.body")
+    page.keyboard.press(" ")
+    page.wait_for_function("window.coroscope.playing || window.coroscope.cursor > 0")
+    rgb = page.evaluate("getComputedStyle(document.querySelector('.src-num')).color")
+    r, g, b = (int(x) for x in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
+
+    def lum(c):
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    ratio = 1.05 / (0.2126 * lum(r) + 0.7152 * lum(g) + 0.0722 * lum(b) + 0.05)
+    assert ratio >= 4.5, rgb

@@ -772,13 +772,22 @@ ui.cancel.addEventListener("click", () => {
   else if (state.runId) socket.send({ type: "cancel", run: state.runId });
 });
 ui.runBoth.addEventListener("click", runBoth);
-// A button clicked with the mouse gives the focus back: Space then plays the timeline
-// instead of pressing Run (or Run both) again.
-for (const button of [ui.run, ui.runBoth]) {
-  button.addEventListener("click", (e) => {
-    if (e.detail > 0) button.blur(); // a pointer click; keyboard activation keeps focus
-  });
-}
+// A button or checkbox clicked with the mouse gives the focus back: Space then plays the
+// timeline instead of pressing Run (or History, or ticking Predict) again. Reached with
+// the keyboard (Tab), a control keeps the focus and Space is its own (see keydown).
+document.addEventListener("click", (e) => {
+  if (e.detail === 0) return; // keyboard activation: keep the focus
+  const control = e.target?.closest?.("button, input[type=checkbox], label");
+  if (!control) return;
+  setTimeout(() => {
+    // Only if the focus is still on what was clicked: a click may move it on purpose
+    // (History's Rename focuses its text field).
+    const focused = document.activeElement;
+    if (focused === control || control.contains(focused) || focused === control.control) {
+      focused.blur();
+    }
+  }, 0);
+});
 ui.fit.addEventListener("click", () => {
   view.follow = true;
   invalidate();
@@ -836,9 +845,17 @@ ui.predictToggle.addEventListener("change", () => player.setPredict(ui.predictTo
 
 document.addEventListener("keydown", (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key === "Escape" && historyPanel.open) {
+    historyPanel.close();
+    e.preventDefault();
+    return;
+  }
   const tag = e.target?.tagName;
   if (tag === "INPUT" && e.target.type !== "range" && e.target.type !== "checkbox") return;
   if (tag === "SELECT" || tag === "TEXTAREA" || e.target?.isContentEditable) return;
+  // Space on a focused control is that control's (a button presses, a checkbox ticks):
+  // only elsewhere does it play or pause. (A mouse click gives the focus back: above.)
+  if (e.key === " " && (tag === "BUTTON" || tag === "A" || e.target?.type === "checkbox")) return;
   if (!store.length) return;
   const keys = {
     " ": () => player.toggle(),
