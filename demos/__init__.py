@@ -358,7 +358,7 @@ DEMOS: dict[str, Demo] = {
             ),
             file="gevent_socket_server.py",
             params=(
-                Param("clients", "int", 10, 1, 200, "number of concurrent clients",
+                Param("clients", "int", 10, 1, 500, "number of concurrent clients",
                       help_zh="并发客户端的个数"),
                 Param("messages", "int", 3, 1, 100, "messages each client sends",
                       help_zh="每个客户端发送的消息条数"),

@@ -198,6 +198,21 @@ def test_sync_takes_the_sum_async_the_max(server):
     assert asyn.printed()[-2] == ("main", "DONE")
 
 
+def test_the_tutorials_experiment_runs_500_client_threads(server):
+    """The tutorial's client script started 500 threads. Under the run's 2 GiB address-
+    space bound, 8 MiB thread stacks stopped at about 200 ("can't start new thread");
+    the form's maximum is what works."""
+    from app._demos import DEMOS
+
+    clients = next(p for p in DEMOS["gevent_socket_server"].params if p.name == "clients")
+    assert clients.max == 500
+    t = record(server, "gevent_socket_server", clients=500, messages=1, mode="threads")
+    printed = t.printed()
+    assert ("main", "500 replies, all upper-cased: True") in printed
+    assert sum(1 for who, _ in printed if who == "talk") == 500
+    assert ("main", "threads alive: 1") in printed
+
+
 @pytest.mark.parametrize("mode", ["greenlets", "threads"])
 def test_socket_server_echoes_every_message_and_leaves_nothing_running(server, mode):
     t = record(server, "gevent_socket_server", clients=10, messages=3, mode=mode)

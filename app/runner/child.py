@@ -206,11 +206,20 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+#: The stack each new OS thread reserves under an address-space bound (see apply_limits).
+THREAD_STACK_BYTES = 1 << 20
+
+
 def apply_limits(spec: Spec) -> None:
     die_with_parent()
     mem = spec.max_memory_bytes
     if mem:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        # A thread reserves its whole stack as address space: 8 MiB by default (ulimit
+        # -s), so under a 2 GiB bound about 200 threads could start and the tutorial's
+        # client threads failed with "can't start new thread". 1 MiB is plenty for
+        # Python code (a program that needs more sets threading.stack_size itself).
+        _thread.stack_size(THREAD_STACK_BYTES)
 
 
 def run(spec: Spec) -> int:
