@@ -621,7 +621,8 @@ def test_a_pair_left_running_is_cancelled_and_space_does_not_start_another(serve
     page.get_by_test_id("compare-open-0").click()
     assert server.wait_run(b, timeout=10)["status"] == "cancelled"
     page.wait_for_function(f"window.coroscope.runId === '{a}'")
-    assert server.get(f"/api/runs/{a}")[1]["status"] == "running"
+    # Still going: "starting" too, if its process has not said hello yet (a busy machine).
+    assert server.get(f"/api/runs/{a}")[1]["status"] in ("starting", "running")
     page.get_by_test_id("cancel").click()  # the header's Cancel is this run's again
     assert server.wait_run(a, timeout=10)["status"] == "cancelled"
 
