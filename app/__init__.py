@@ -14,10 +14,18 @@ so are ``coroscope.show`` and the notebook extension (``notebook``, which needs 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 #: This package's import name: "coroscope" installed, "app" in a checkout.
 PACKAGE = __name__
+
+
+def resources(name: str) -> Path:
+    """``static`` or ``templates``: inside the package once installed, else the checkout's."""
+    package = Path(__file__).resolve().parent
+    inside = package / name
+    return inside if inside.is_dir() else package.parent / name
 
 
 def version() -> str:
@@ -56,4 +64,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["PACKAGE", "create_app", "trace", "version"]
+__all__ = ["PACKAGE", "create_app", "resources", "trace", "version"]

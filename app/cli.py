@@ -133,17 +133,6 @@ def cannot(verb: str, path: str, why: object) -> int:
     return 2
 
 
-def _kind(mode: int) -> str:
-    import stat
-
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "a special file"
-
-
 def read_trace_file(path: str) -> dict:
     """The native trace in the file ``path``, parsed and checked; else raise Refused.
 
@@ -151,29 +140,19 @@ def read_trace_file(path: str) -> dict:
     block or never end (``/dev/zero``), and the size is known before reading.
     """
     import os
-    import stat
 
     import orjson
 
+    from .files import NotRegular, TooBig, read_regular
     from .tracer.export import TraceError, check_trace
 
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused(f"it is {_kind(info.st_mode)}, not a regular file: give a trace file "
-                          "(.json) that coroscope wrote")
-        _check_size(info.st_size)
-        # O_NONBLOCK: should a FIFO take the file's place now, opening it does not wait.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with open(fd, "rb") as f:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise Refused(f"it is {_kind(info.st_mode)}, not a regular file")
-            _check_size(info.st_size)
-            data = f.read(info.st_size + 1)
-            if len(data) > info.st_size:  # it grows as it is read
-                data += f.read(MAX_TRACE_BYTES + 1 - len(data))
-        _check_size(len(data))
+    try:  # following a link is fine: the user named the file
+        data = read_regular(path, MAX_TRACE_BYTES, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except NotRegular as exc:
+        raise Refused(f"it is {exc.kind}, not a regular file: give a trace file (.json) "
+                      "that coroscope wrote") from None
+    except TooBig as exc:
+        raise _too_big(exc.size) from None
     except OSError as exc:
         raise Refused(exc.strerror or exc) from None
     try:
@@ -184,11 +163,10 @@ def read_trace_file(path: str) -> dict:
         raise Refused(exc) from None
 
 
-def _check_size(size: int) -> None:
-    if size > MAX_TRACE_BYTES:
-        raise Refused(f"it is {size:,} bytes, and a trace file may be at most "
-                      f"{MAX_TRACE_BYTES:,} bytes ({MAX_TRACE_BYTES >> 20} MiB; a 2-million-event "
-                      "trace is about 180 MB)")
+def _too_big(size: int) -> Refused:
+    return Refused(f"it is {size:,} bytes, and a trace file may be at most "
+                   f"{MAX_TRACE_BYTES:,} bytes ({MAX_TRACE_BYTES >> 20} MiB; a 2-million-event "
+                   "trace is about 180 MB)")
 
 
 def out_problem(path: str) -> str | None:
@@ -200,6 +178,8 @@ def out_problem(path: str) -> str | None:
     import os
     import stat
 
+    from .files import kind_of
+
     if not path:
         return "give a file name"
     try:
@@ -209,7 +189,7 @@ def out_problem(path: str) -> str | None:
     except OSError as exc:
         return exc.strerror or str(exc)
     if mode is not None and not stat.S_ISREG(mode):
-        return (f"it is {_kind(mode)}, and coroscope replaces only regular files: give "
+        return (f"it is {kind_of(mode)}, and coroscope replaces only regular files: give "
                 "a new file name, or that of a regular file")
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
@@ -220,9 +200,9 @@ def out_problem(path: str) -> str | None:
 
 
 def _write_atomic(path: str, data: bytes | Iterable[bytes]) -> None:
-    """Write ``path`` whole or not at all (atomic.py); Refused if it is no longer a file
+    """Write ``path`` whole or not at all (files.py); Refused if it is no longer a file
     that may be replaced (see out_problem): it may have changed while the work was done."""
-    from .atomic import write_atomic
+    from .files import write_atomic
 
     def still_replaceable() -> None:
         why = out_problem(path)

@@ -76,13 +76,10 @@ from typing import Any
 import gevent
 import orjson
 
-from .atomic import write_atomic
-from .tracer.events import LIVE_STATUSES, RUN_STATUSES
+from .files import Refused, TooBig, kind_of, open_regular, read_capped, refuse_bigger, write_atomic
+from .tracer.events import LIVE_STATUSES, RUN_STATUSES, batch_header
 
 _RUN_ID = re.compile(r"^r[0-9a-f]{12}$")
-#: The header every stored batch starts with (as runs._EVENTS_HEADER reads it); at most
-#: 18 digits, so ``int()`` of them is cheap and never refused.
-_BATCH_HEADER = re.compile(rb'\{"type":"events","seq":(\d{1,18}),"n":(\d{1,18}),')
 
 #: A meta.json is a description (a few hundred bytes) plus the source text of the run's
 #: file: a few KB, a big script a few hundred KB. 16 MiB leaves room for any real source
@@ -99,7 +96,6 @@ _LOCK_MAX_BYTES = 512
 #: another server holds it (it may be someone looking: see _lock_data_dir).
 _LOCK_TRIES, _LOCK_WAIT = 10, 0.01
 
-_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 _WRITE = os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 
 
@@ -108,66 +104,12 @@ class DataDirError(Exception):
     this process can write. The message is one line, for the user."""
 
 
-class Refused(OSError):
-    """A stored file that is not read: not a regular file, or bigger than its cap."""
-
-
 def default_data_dir() -> Path:
     env = os.environ.get("COROSCOPE_DATA_DIR")
     if env:
         return Path(env)
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "coroscope"
-
-
-def _file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"),
-                       (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
-        if test(mode):
-            return name
-    return "a special file"
-
-
-def _open_regular(path: Path, flags: int = _READ, mode: int = 0o600) -> int:
-    """A descriptor of ``path`` if it is a regular file (never through a symbolic link,
-    never blocking: a FIFO opens at once and is refused by ``fstat``)."""
-    try:
-        fd = os.open(path, flags, mode)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise Refused(errno.ELOOP, f"{path.name} is a symbolic link") from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise Refused(errno.EINVAL, f"{path.name} is {_file_kind(st.st_mode)}, "
-                                        "not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _refuse_bigger(fd: int, name: str, cap: int) -> None:
-    size = os.fstat(fd).st_size
-    if size > cap:
-        raise Refused(errno.EFBIG, f"{name} is {size} bytes, more than the "
-                                   f"{cap >> 20} MiB it may have")
-
-
-def _read_capped(fd: int, name: str, cap: int) -> bytes:
-    _refuse_bigger(fd, name, cap)
-    chunks = []
-    total = 0
-    while total <= cap:
-        data = os.read(fd, min(cap + 1 - total, 16 << 20))
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-        total += len(data)
-    raise Refused(errno.EFBIG, f"{name} grew past the {cap >> 20} MiB it may have")
 
 
 #: How long reading a stored run back may hold the server's loop at a time.
@@ -196,7 +138,7 @@ def _read_lines(fd: int, name: str, cap: int, turn: _Turns) -> list[bytes]:
     """The non-empty lines of a file, read a slice at a time; a torn last line (no newline
     after it: a crash) is left out. Never one copy of the whole file: a line is joined
     from its pieces once its end is read."""
-    _refuse_bigger(fd, name, cap)
+    refuse_bigger(fd, name, cap)
     lines: list[bytes] = []
     pending: list[bytes] = []  # the start of a line that goes on in the next slice
     total = 0
@@ -206,7 +148,7 @@ def _read_lines(fd: int, name: str, cap: int, turn: _Turns) -> list[bytes]:
             return lines
         total += len(data)
         if total > cap:
-            raise Refused(errno.EFBIG, f"{name} grew past the {cap >> 20} MiB it may have")
+            raise TooBig(name, total, cap, grew=True)
         parts = data.split(b"\n")
         tail = parts.pop()
         if parts and pending:
@@ -243,7 +185,7 @@ def _make_private_dir(path: Path) -> None:
         raise DataDirError(f"cannot use {path} for the history: {exc.strerror or exc}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise DataDirError(f"cannot use {path} for the history: it is "
-                           f"{_file_kind(st.st_mode)}, not a folder")
+                           f"{kind_of(st.st_mode)}, not a folder")
     if path.name == "runs" and st.st_mode & 0o077 and st.st_uid == os.geteuid():
         with contextlib.suppress(OSError):
             os.chmod(path, 0o700)
@@ -253,7 +195,7 @@ def _lock_data_dir(root: Path) -> int:
     """Hold ``server.lock`` (with this pid inside) for the life of this process."""
     path = root / "server.lock"
     try:
-        fd = _open_regular(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW
+        fd = open_regular(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW
                            | os.O_CLOEXEC)
     except OSError as exc:
         raise DataDirError(f"cannot lock the history in {root}: "
@@ -296,7 +238,7 @@ def server_holding(root: str | os.PathLike[str]) -> tuple[str, str | None] | Non
     """``(pid, url)`` of the server that holds the history in ``root``, or None if none
     does (``coroscope run --open`` shows its run there instead of starting another)."""
     try:
-        fd = _open_regular(Path(root) / "server.lock",
+        fd = open_regular(Path(root) / "server.lock",
                            os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
@@ -435,10 +377,10 @@ def _check_batches(lines: list[bytes], turn: _Turns) -> tuple[int, int, str | No
     events = 0
     for i, line in enumerate(lines):
         where = f"events.jsonl line {i + 1}"
-        m = _BATCH_HEADER.match(line)
-        if m is None:
+        header = batch_header(line)
+        if header is None:
             return i, events, f"{where} is not an event batch"
-        seq, n = int(m[1]), int(m[2])
+        seq, n = header
         if seq != events:
             return i, events, f"{where} starts at event {seq}, expected {events}"
         try:
@@ -535,7 +477,7 @@ class RunStore:
         folder.mkdir(mode=0o700, exist_ok=True)
         # Locked before meta.json exists: a run that says it is running is being written
         # exactly while this lock is held (see the module docstring).
-        fd = _open_regular(folder / "events.jsonl",
+        fd = open_regular(folder / "events.jsonl",
                            _WRITE | os.O_APPEND | os.O_CREAT)
         try:
             # Waits (not LOCK_NB): a listing that meets the new file takes a shared lock on
@@ -612,9 +554,9 @@ class RunStore:
     def _raw_meta(self, run_id: str) -> tuple[Any, str | None]:
         """(parsed meta.json, None), or (None, why it cannot be read)."""
         try:
-            fd = _open_regular(self._dir(run_id) / "meta.json")
+            fd = open_regular(self._dir(run_id) / "meta.json")
             try:
-                data = _read_capped(fd, "meta.json", META_MAX_BYTES)
+                data = read_capped(fd, "meta.json", META_MAX_BYTES)
             finally:
                 os.close(fd)
         except FileNotFoundError:
@@ -652,7 +594,7 @@ class RunStore:
         path = self._dir(run_id) / "events.jsonl"
         turn = _Turns()
         try:
-            fd = _open_regular(path)
+            fd = open_regular(path)
             try:
                 st = os.fstat(fd)
                 lines = _read_lines(fd, "events.jsonl", EVENTS_MAX_BYTES, turn)
@@ -756,7 +698,7 @@ class RunStore:
         """True if no process writes this run, and none can start to meanwhile (its
         events file's lock is held here, shared); False if one does."""
         try:
-            fd = _open_regular(self._dir(run_id) / "events.jsonl")
+            fd = open_regular(self._dir(run_id) / "events.jsonl")
         except (OSError, KeyError):  # no events file (or not a file): nobody writes it
             yield True
             return

@@ -24,18 +24,11 @@ import base64
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-_HERE = Path(__file__).resolve().parent
-
-
-def _resources(name: str) -> Path:
-    inside = _HERE / name  # installed: static/ and templates/ are inside the package
-    return inside if inside.is_dir() else _HERE.parent / name
-
+from . import resources
 
 _STYLESHEET = re.compile(r'<link rel="stylesheet" href="[^"]*css/app\.css[^"]*">')
 _APP_SCRIPT = re.compile(r'<script type="module" src="[^"]*js/app\.js[^"]*"></script>')
@@ -61,7 +54,7 @@ await import(load("app.js"));
 
 def _module_sources() -> dict[str, str]:
     """Every module of the page, by file name; checked for what the loader assumes."""
-    folder = _resources("static") / "js"
+    folder = resources("static") / "js"
     sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.js"))}
     for name, text in sources.items():
         for dep in _IMPORT.findall(text):
@@ -77,8 +70,8 @@ def _script_json(value: Any) -> str:
 
 def page_parts() -> tuple[str, str]:
     """The HTML before the embedded trace and after it (the same for every run)."""
-    html = (_resources("templates") / "index.html").read_text(encoding="utf-8")
-    css = (_resources("static") / "css" / "app.css").read_text(encoding="utf-8")
+    html = (resources("templates") / "index.html").read_text(encoding="utf-8")
+    css = (resources("static") / "css" / "app.css").read_text(encoding="utf-8")
     if not _STYLESHEET.search(html) or not _APP_SCRIPT.search(html):
         raise RuntimeError("templates/index.html no longer links app.css and app.js as "
                            "app/standalone.py expects")

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .atomic import write_atomic
+from .files import write_atomic
 from .tracer.events import encode_batch
 from .tracer.export import native_trace_chunks
 from .tracer.recorder import Recorder

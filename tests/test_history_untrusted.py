@@ -204,13 +204,14 @@ def test_a_fifo_is_refused_without_blocking_the_server(tmp_path):
         assert status == 200, run
         assert time.monotonic() - t0 < 15  # answered, not timed out (a loaded machine)
         assert run["status"] == "finished" and run["incomplete"] is True and run["events"] == 0
-        assert run["error"] == ("incomplete: events.jsonl is a FIFO, not a regular file; "
-                                "0 events kept")
+        assert run["error"] == ("incomplete: events.jsonl is a FIFO (named pipe), not a "
+                                "regular file; 0 events kept")
         assert _timed_get(srv, f"/api/runs/{rid(1)}/trace.json")[0] == 200
         runs = listed(srv)
         assert sorted(runs) == [rid(1), rid(2), rid(3)]
         assert runs[rid(1)]["incomplete"] is True  # what opening it found
-        assert runs[rid(2)]["error"] == "unreadable: meta.json is a FIFO, not a regular file"
+        assert runs[rid(2)]["error"] == ("unreadable: meta.json is a FIFO (named pipe), "
+                                         "not a regular file")
         status, run = _timed_get(srv, f"/api/runs/{rid(3)}")
         assert run["error"] == "incomplete: events.jsonl is a symbolic link; 0 events kept"
         assert f"coroscope: history: run {rid(4)}: skipped: it is not a folder" in warnings(srv)

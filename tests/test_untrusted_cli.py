@@ -69,7 +69,7 @@ def test_a_fifo_or_a_device_is_refused_as_a_trace_without_blocking(tmp_path):
     refused(coroscope("export", "/dev/null", "--out", str(out)),
             f"coroscope: cannot convert /dev/null: it is a character device, {NOT_A_FILE}")
     refused(coroscope("export", str(tmp_path), "--out", str(out)),
-            f"coroscope: cannot convert {tmp_path}: it is a directory, {NOT_A_FILE}")
+            f"coroscope: cannot convert {tmp_path}: it is a folder, {NOT_A_FILE}")
     refused(coroscope("export", str(tmp_path / "nope.json"), "--out", str(out)),
             f"coroscope: cannot convert {tmp_path / 'nope.json'}: No such file or directory")
     assert not out.exists()
@@ -139,7 +139,7 @@ def _specials(tmp_path):
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
     made = [(link, "a symbolic link"), (fifo, "a FIFO (named pipe)"),
-            (tmp_path / "folder", "a directory")]
+            (tmp_path / "folder", "a folder")]
     (tmp_path / "folder").mkdir()
     try:  # a copy of /dev/null's node, where the test may make one (root)
         os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))

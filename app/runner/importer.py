@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from ..files import read_regular
 from ..tracer.checker import TraceError, check_header, iter_rows
 from .child import EventPipe, apply_limits
 from .protocol import Spec
@@ -35,32 +36,6 @@ TASKS_PER_FRAME = 2000
 #: Bigger than any import the server accepts (MAX_CONTENT_LENGTH): a file over it is
 #: refused before a byte is read.
 MAX_FILE_BYTES = 1 << 30
-
-
-def read_regular_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``; else a
-    TraceError. Opened without blocking: a FIFO would wait for a writer for ever."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise TraceError(f"cannot read it: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        import stat
-
-        if not stat.S_ISREG(st.st_mode):
-            raise TraceError("not a regular file (a FIFO, a device or a folder)")
-        if st.st_size > max_bytes:
-            raise TraceError(f"too big: {st.st_size >> 20} MiB, at most {max_bytes >> 20} MiB")
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 24)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def stream_trace(trace: Any, pipe: EventPipe, batch_rows: int) -> None:
@@ -90,7 +65,11 @@ def run(spec: Spec) -> int:
     apply_limits(spec)
     pipe.frame({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
     try:
-        data = read_regular_file(spec.file)
+        try:  # a FIFO would wait for a writer for ever; /dev/zero never ends
+            data = read_regular(spec.file, MAX_FILE_BYTES,
+                                os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, name="the file")
+        except OSError as exc:
+            raise TraceError(f"cannot read it: {exc.strerror or exc}") from None
         if not data.strip():
             raise TraceError("empty file: it holds no trace")
         try:

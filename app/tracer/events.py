@@ -174,7 +174,9 @@ def event_to_row(event: dict[str, Any], tasks: dict[int, dict[str, Any]]) -> lis
 
 # -- batches: rows as they travel and are stored ------------------------------------------
 
-_BATCH_HEADER = re.compile(rb'\{"type":"events","seq":(\d+),"n":(\d+),')
+#: At most 18 digits each, so ``int()`` of them is cheap and never refused: a batch read
+#: back from a file (the history, an import) is not trusted to be well-formed.
+_BATCH_HEADER = re.compile(rb'\{"type":"events","seq":(\d{1,18}),"n":(\d{1,18}),')
 
 
 def encode_batch(seq: int, rows: list[Any]) -> bytes:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .. import resources
 from ..runs import Limits, RunRegistry
-
-
-def _resources(name: str) -> Path:
-    """``static``/``templates``: inside the package once installed, else the checkout's."""
-    package = Path(__file__).resolve().parent.parent
-    inside = package / name
-    return inside if inside.is_dir() else package.parent / name
 
 #: Hostnames a browser may use to reach a loopback-bound server.
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -24,8 +17,8 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 def build_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         "coroscope",
-        static_folder=str(_resources("static")),
-        template_folder=str(_resources("templates")),
+        static_folder=str(resources("static")),
+        template_folder=str(resources("templates")),
     )
     app.config.update(
         # host:port strings this server answers to; None: any loopback name, any port.
