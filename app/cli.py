@@ -277,7 +277,8 @@ def _record(args: argparse.Namespace) -> int:
 def _run_script(args: argparse.Namespace) -> int:
     import os
 
-    from .runs import Limits, RunRegistry, Target
+    from .runner.supervisor import Target
+    from .runs import Limits, RunRegistry
 
     if not os.path.isfile(args.script):
         print(f"coroscope: no such script: {args.script}", file=sys.stderr)

@@ -1,12 +1,17 @@
-"""Runs: start a demo in a child process, keep its whole trace, fan it out.
+"""Runs as the server holds them: a log of one run's events that viewers follow.
 
-A :class:`Run` owns one child process (``python -m coroscope.runner.child``, started
-with a ``runner.protocol.Spec``) and the read
-end of its events pipe. One greenlet relays the pipe: event batches are counted from
-their header and stored as the exact bytes the child wrote (about 20 bytes an event),
-so relaying to a websocket never re-encodes. Every viewer walks the same list of
-batches from its own index (:meth:`Run.follow`): a late viewer gets the history and
-then the live tail, a slow viewer just lags behind, and nothing is copied per viewer.
+A :class:`Run` is the log of one run: its description, and its event batches as the
+exact bytes the child wrote (about 20 bytes an event), so relaying to a websocket never
+re-encodes. It is built from one of three sources: a child process (a demo, a script,
+or a trace file being imported: ``runner/supervisor.py`` starts and relays it), a run
+read back from the history (:meth:`Run.from_stored`), or a checked trace held in memory
+(:meth:`Run.from_trace`). Every viewer walks the same list of batches from its own
+index (:meth:`Run.follow`): a late viewer gets the history and then the live tail, a
+slow viewer just lags behind, and nothing is copied per viewer. The export reads the
+same list (:meth:`Run.export_chunks`).
+
+:class:`RunRegistry` is the only way runs are made: bounded in number, it holds the
+live ones and the recent ones, and reads older ones back from the history.
 
 This module uses gevent but knows nothing of Flask or websockets.
 """
@@ -14,63 +19,23 @@ This module uses gevent but knows nothing of Flask or websockets.
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
-import os
 import re
 import secrets
-import signal
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import gevent
 import orjson
-from gevent import subprocess
 from gevent.event import Event
-from gevent.os import make_nonblocking, nb_read
 
-from . import PACKAGE
 from ._demos import Demo
-from .runner.protocol import Spec, batch_header, decode_frame, encode_batch
+from .runner.protocol import batch_header, encode_batch
+from .runner.supervisor import Child, Target
 from .tracer.checker import check_header, iter_rows
 from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, VERSION
 from .tracer.export import chrome_trace_chunks, native_trace_chunks
-
-#: The folder that holds this package: the checkout, or site-packages once installed.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-#: A checkout is run from its folder (``python -m app``): its children need it on their path.
-_CHECKOUT = PACKAGE == "app"
-#: Where a demo runs: the checkout, as `python demos/x.py` from it would; installed, not
-#: in site-packages but a private scratch folder, made when a demo first runs (no demo
-#: writes files; a user's edit might). Never on the child's sys.path: see Run.start.
-DEMO_CWD = str(PROJECT_ROOT) if _CHECKOUT else ""
-#: How long after its time limit a child that has not ended itself is killed.
-_LIMIT_GRACE = 2.0
-_F_SETPIPE_SZ = 1031  # Linux: a bigger pipe lets the child run ahead of a busy server
-
-
-_scratch: list[str] = []
-
-
-def _scratch_folder() -> str:
-    """A folder of this user's own for installed demos to run in (made once, 0700)."""
-    if not _scratch:
-        _scratch.append(tempfile.mkdtemp(prefix="coroscope-demos-"))
-    return _scratch[0]
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:  # real-time signals have no name in the enum
-        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
-            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
-        return str(number)
 
 
 class RunError(Exception):
@@ -96,64 +61,6 @@ class Limits:
     #: about 1.6 GB of Python objects and takes ~10 s here.
     import_seconds: float = 300.0
     import_memory_bytes: int = 4 << 30
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a run executes: a demo's ``main(**params)``, or a script as ``__main__``."""
-
-    kind: str  # "demo" | "script" | "import" (a trace file read back: nothing runs)
-    name: str  # the demo id, or the script path as the user gave it
-    title: str
-    file: str  # absolute path of the file to run
-    user_files: tuple[str, ...]
-    params: dict[str, Any] = field(default_factory=dict)  # as shown and exported
-    call_params: dict[str, Any] = field(default_factory=dict)  # passed to main()
-    argv: tuple[str, ...] = ()
-    cwd: str = DEMO_CWD
-    generators: bool = False
-    passthrough: bool = False  # the child's stdin/stdout/stderr are the caller's
-    pass_fd: int | None = None  # a descriptor the child inherits (an import's file)
-
-    @classmethod
-    def for_demo(cls, demo: Demo, params: dict[str, Any]) -> Target:
-        return cls(
-            kind="demo",
-            name=demo.id,
-            title=demo.title,
-            file=str(demo.path_for(params)),
-            user_files=tuple(demo.user_files(params)),
-            params=params,
-            # A variant that picks the file is not an argument of that file's main().
-            call_params={k: v for k, v in params.items()
-                         if not (k == "variant" and demo.variant_files)},
-            generators=demo.generators,
-        )
-
-    @classmethod
-    def for_import(cls, path: str, fd: int | None = None) -> Target:
-        """A trace file to read back (checked in a child: see runner/importer.py); or the
-        open descriptor ``fd`` of one, which the child reads as ``/proc/self/fd/N``."""
-        if fd is not None:
-            path = f"/proc/self/fd/{fd}"
-        return cls(kind="import", name="import", title="importing a trace", file=path,
-                   user_files=(), pass_fd=fd)
-
-    @classmethod
-    def for_script(cls, path: str, args: list[str], generators: bool = False) -> Target:
-        full = os.path.abspath(path)
-        return cls(kind="script", name=path, title=os.path.basename(path), file=full,
-                   user_files=(full,), argv=(path, *args), cwd=os.getcwd(),
-                   generators=generators, passthrough=True)
-
-    def source(self) -> dict[str, str]:
-        if not self.file or self.kind == "import":  # its source is the file's own
-            return {"file": "", "text": ""}
-        try:
-            text = Path(self.file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = ""
-        return {"file": os.path.basename(self.file), "text": text}
 
 
 class Run:
@@ -204,17 +111,12 @@ class Run:
         self.duration_ns: int | None = None
         self.events = 0
         self.batches: list[bytes] = []
-        self.pid: int | None = None
         self.python: str | None = None
-        self.exit_code: int | None = None
         self.ended = Event()
         self._wake = Event()
+        #: The process that feeds it (None: read back from a file, nothing runs).
+        self.child: Child | None = None
         self._done_frame: dict[str, Any] | None = None
-        self._stopping: tuple[str, str] | None = None  # (status, why) when we kill it
-        self._stderr = bytearray()
-        self._proc: subprocess.Popen | None = None
-        self._stderr_reader: gevent.Greenlet | None = None
-        self._timer: gevent.Greenlet | None = None
         #: The header of the trace a run was imported from (version, run, tasks): given
         #: back verbatim by the export, with the events rebuilt from the rows.
         self.imported: dict[str, Any] | None = None
@@ -228,180 +130,46 @@ class Run:
         self.unsaved: str | None = None  # why the history stopped saving it, if it did
         self._refused: Any = None  # the store that refused it
 
-    # -- life of the child -------------------------------------------------------
+    # -- fed by a child process -----------------------------------------------------
 
     def start(self) -> None:
-        r, w = os.pipe()
-        try:
-            fcntl.fcntl(w, _F_SETPIPE_SZ, 1 << 20)
-        except OSError:
-            pass
-        target = self.target
-        importing = target.kind == "import"
-        spec = Spec(
-            mode=target.kind,
-            file=target.file,
-            user_files=target.user_files,
-            params=target.call_params,
-            argv=target.argv,
-            events_fd=w,
-            max_events=self.limits.max_events,
-            max_seconds=self.limits.max_seconds,
-            max_memory_bytes=(self.limits.import_memory_bytes if importing
-                              else self.limits.max_memory_bytes),
-            max_output_bytes=self.limits.max_output_bytes,
-            generators=target.generators,
-        )
-        env = dict(os.environ)
-        if _CHECKOUT:
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p
-            )
-        env["PYTHONUNBUFFERED"] = "1"
-        try:
-            quiet = not target.passthrough
-            self._proc = subprocess.Popen(
-                # -P: the working folder is not put on sys.path. It may be a shared one
-                # (a scratch folder, a user's cwd): a greenlet.py planted there by another
-                # user would otherwise run, as this user, in every child.
-                [sys.executable, "-P", "-m",
-                 f"{PACKAGE}.runner.importer" if importing else f"{PACKAGE}.runner.child",
-                 spec.to_json()],
-                pass_fds=(w,) if target.pass_fd is None else (w, target.pass_fd),
-                stdin=subprocess.DEVNULL if quiet else None,
-                stdout=subprocess.DEVNULL if quiet else None,
-                stderr=subprocess.PIPE if quiet else None,
-                # Its own process group, so cancel kills it all; a script run from the
-                # shell stays in the shell's group so Ctrl+C reaches it as usual.
-                start_new_session=quiet,
-                cwd=target.cwd or _scratch_folder(),
-                env=env,
-            )
-        except BaseException:
-            os.close(r)
-            raise
-        finally:
-            os.close(w)
-        self.pid = self._proc.pid
-        make_nonblocking(r)
-        if self._proc.stderr is not None:
-            self._stderr_reader = gevent.spawn(self._read_stderr)
-        gevent.spawn(self._relay, r)
-        seconds = self.limits.import_seconds if importing else self.limits.max_seconds
-        if seconds:
-            # The child ends itself at the limit, with its trace flushed (its own thread
-            # keeps the time, whatever this loop is doing); this kill is for a child too
-            # stuck to do so.
-            grace = 0 if importing else _LIMIT_GRACE
-            self._timer = gevent.spawn_later(seconds + grace, self._time_limit, seconds)
+        """Start the process that records it (``OSError`` if none can be had)."""
+        self.child = Child(self.target, self.limits, self._append, self._on_frame,
+                           self._finish)
+        self.child.start()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.child is None else self.child.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.child is None else self.child.exit_code
 
     def cancel(self) -> None:
         """Kill the child and its whole process group; the trace so far is kept."""
-        self._kill("cancelled", "cancelled by the user")
+        if self.child is not None:
+            self.child.kill("cancelled", "cancelled by the user")
 
-    def _time_limit(self, seconds: float) -> None:
-        self._kill("limit", f"time limit reached: {seconds:g} s")
+    def _append(self, batch: bytes, n: int) -> None:
+        self.events += n
+        self.batches.append(batch)
+        if self.store is not None:
+            self._save(self.store.append, self.id, batch)
+        self._notify()
 
-    def _kill(self, status: str, why: str) -> None:
-        if self.ended.is_set() or self._stopping is not None or self._proc is None:
-            return
-        self._stopping = (status, why)
-        try:
-            if self.target.passthrough:
-                self._proc.kill()
-            else:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def _end_group(self) -> None:
-        """A dashboard run is bounded: what the demo forked (its process group) ends with
-        it. A script run from the shell is not: it lives in the shell's group, and what it
-        leaves running is its own business, as without coroscope."""
-        if self.target.passthrough or self._proc is None:
-            return
-        try:  # the group outlives its reaped leader while members remain
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def _read_stderr(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
-        tail = self.limits.stderr_tail
-        stream = self._proc.stderr
-        try:
-            for chunk in iter(lambda: stream.read1(65536), b""):
-                self._stderr += chunk
-                if len(self._stderr) > tail:
-                    del self._stderr[:-tail]
-        finally:
-            stream.close()
-
-    def _relay(self, fd: int) -> None:
-        try:
-            pending: list[bytes] = []  # the pieces of a line not yet ended
-            while True:
-                data = nb_read(fd, 1 << 20)
-                if not data:
-                    break
-                if b"\n" not in data:  # a long line goes on: joined once, when it ends
-                    pending.append(data)
-                    continue
-                lines = data.split(b"\n")
-                if pending:
-                    lines[0] = b"".join(pending) + lines[0]
-                rest = lines.pop()
-                pending = [rest] if rest else []
-                for line in lines:
-                    self._on_line(line)
-        except Exception as exc:
-            # A fault of the server's own: the run must still end (else it stays
-            # "running" for ever, its viewers wait, and it holds a place among the runs).
-            traceback.print_exc()
-            self._kill("crashed", f"the server failed while relaying this run: {exc!r}")
-        finally:
-            os.close(fd)
-            try:
-                assert self._proc is not None
-                self.exit_code = self._proc.wait()
-                self._end_group()
-                if self._stderr_reader is not None:
-                    # Its tail may explain a crash: what the child wrote before it exited
-                    # is in the pipe already. Not until EOF: a process the demo forked
-                    # may hold the pipe open long after the run is over.
-                    self._stderr_reader.join(0.5)
-            finally:
-                self._finish()
-
-    def _on_line(self, line: bytes) -> None:
-        header = batch_header(line)
-        if header is not None:
-            seq, n = header
-            if seq != self.events:
-                self._kill("crashed", f"event stream out of order: got seq {seq}, "
-                                      f"expected {self.events}")
-                return
-            self.events += n
-            self.batches.append(line)
-            if self.store is not None:
-                self._save(self.store.append, self.id, line)
-            self._notify()
-            return
-        try:
-            frame = decode_frame(line)
-        except ValueError:
-            self._kill("crashed", f"unreadable frame from the child: {line[:80]!r}")
-            return
-        if frame.get("type") == "hello":
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "hello":
             self.python = frame.get("python")
             if self.status == "starting":
                 self.status = "running"
                 self._notify()
-        elif frame.get("type") == "done":
+        elif kind == "done":
             self._done_frame = frame
-        elif frame.get("type") == "trace" and self.target.kind == "import":
+        elif kind == "trace" and self.target.kind == "import":
             self._on_trace(frame)
-        elif frame.get("type") == "tasks" and self.imported is not None:
+        elif kind == "tasks" and self.imported is not None:
             self.imported["tasks"].extend(frame["tasks"])
 
     def _on_trace(self, frame: dict[str, Any]) -> None:
@@ -411,38 +179,27 @@ class Run:
         self.python = frame["run"].get("python")
 
     def _finish(self) -> None:
+        """The run is over (its child reaped, or it was read whole): say how, once."""
         elapsed = int((time.monotonic() - self._t_start) * 1e9)
-        done = self._done_frame
+        done, child = self._done_frame, self.child
         if self.target.kind == "import":
             self._finish_import(done)
         elif done is not None:
             self.status = done.get("status", "finished")
             self.error = done.get("error")
             self.duration_ns = done.get("t", elapsed)
-        elif self._stopping is not None:
-            self.status, self.error = self._stopping
+        elif child is not None and child.stopped is not None:
+            self.status, self.error = child.stopped
         else:
             self.status = "crashed"
-            self.error = f"the run's process {self._how_it_died()}"
+            self.error = f"the run's process {child.how_it_died() if child else 'never ran'}"
         if self.duration_ns is None:
             self.duration_ns = elapsed
-        if self._timer is not None:
-            self._timer.kill(block=False)  # else it holds this run for max_seconds
-            self._timer = None
-        self._proc = None
         try:
             self._save_end()
         finally:
             self.ended.set()
             self._notify()
-
-    def _how_it_died(self) -> str:
-        """``killed by signal SIGKILL without finishing``, then the tail of its stderr."""
-        code = self.exit_code
-        how = (f"killed by signal {_signal_name(-code)}" if code is not None and code < 0
-               else f"exited with code {code}")
-        tail = self._stderr.decode("utf-8", "replace").strip()
-        return f"{how} without finishing" + (f":\n{tail}" if tail else "")
 
     def _finish_import(self, done: dict[str, Any] | None) -> None:
         """An import ends as the run it holds, or refused with the reason."""
@@ -458,12 +215,14 @@ class Run:
             self.status, self.error = info["status"], info.get("error")
             self.duration_ns = info.get("duration_ns")
             return
+        child = self.child
         if done is not None:
             self.refused = done.get("error") or "the trace could not be read"
-        elif self._stopping is not None:
-            self.refused = f"reading it was stopped: {self._stopping[1]}"
+        elif child is not None and child.stopped is not None:
+            self.refused = f"reading it was stopped: {child.stopped[1]}"
         else:
-            self.refused = f"the process that reads it {self._how_it_died()}"
+            self.refused = ("the process that reads it "
+                            f"{child.how_it_died() if child else 'never ran'}")
         self.status, self.error = "error", self.refused
 
     def _save(self, write: Any, *args: Any) -> None:
