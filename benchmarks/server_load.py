@@ -15,15 +15,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.conftest import Poller, Server
 
 
 def synthetic_trace(n: int) -> bytes:
@@ -57,29 +55,21 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-class Probe(threading.Thread):
-    """GET /api/demos every 20 ms; the latencies, and the server's peak RSS."""
+class Probe(Poller):
+    """GET /api/demos every 20 ms (the tests' Poller); also the server's peak RSS."""
 
     def __init__(self, url: str, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.url, self.pid = url, pid
-        self.latencies: list[float] = []
+        super().__init__(url, every=0.02)
+        self.pid = pid
         self.peak = 0.0
-        self.done = threading.Event()
 
-    def run(self) -> None:
-        while not self.done.is_set():
-            t0 = time.perf_counter()
-            with urllib.request.urlopen(self.url, timeout=600) as resp:
-                resp.read()
-            self.latencies.append((time.perf_counter() - t0) * 1000)
-            self.peak = max(self.peak, rss_mb(self.pid))
-            self.done.wait(0.02)
+    def after_each(self) -> None:
+        self.peak = max(self.peak, rss_mb(self.pid))
 
     def report(self, label: str, base_rss: float, base_p50: float | None = None) -> float:
-        self.done.set()
-        self.join()
-        lat = sorted(self.latencies)
+        self.stop()
+        assert not self.failures, self.failures
+        lat = sorted(x * 1000 for x in self.latencies)
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         ratio = f"  p50 {p50 / base_p50:4.1f}x at rest" if base_p50 else ""
@@ -89,8 +79,6 @@ class Probe(threading.Thread):
 
 
 def main(argv: list[str]) -> None:
-    from tests.conftest import Server
-
     n = int(argv[0]) if argv else 1_100_000
     body = synthetic_trace(n)
     t0 = time.perf_counter()

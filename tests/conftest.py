@@ -117,17 +117,24 @@ class Server:
 
 
 class Poller(threading.Thread):
-    """GETs ``url`` every ``every`` seconds until stopped; keeps the slowest answer (the
-    tests that check the server never holds its loop)."""
+    """GETs ``url`` every ``every`` seconds until stopped; keeps how long each answer took
+    (the tests that check the server never holds its loop, and benchmarks/server_load.py)."""
 
     def __init__(self, url: str, every: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.url = url
         self.every = every
-        self.worst = 0.0
-        self.count = 0
+        self.latencies: list[float] = []  # seconds
         self.failures: list[str] = []
         self.stopped = threading.Event()
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies, default=0.0)
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
 
     def run(self) -> None:
         while not self.stopped.is_set():
@@ -137,15 +144,17 @@ class Poller(threading.Thread):
                     resp.read()
             except OSError as exc:
                 self.failures.append(repr(exc))
-            self.worst = max(self.worst, time.monotonic() - t0)
-            self.count += 1
+            self.latencies.append(time.monotonic() - t0)
+            self.after_each()
             self.stopped.wait(self.every)
+
+    def after_each(self) -> None:
+        """Called after each answer (a benchmark samples the server's memory here)."""
 
     def stop(self) -> Poller:
         self.stopped.set()
         self.join(130)
         return self
-
 
 
 @pytest.fixture(scope="session")

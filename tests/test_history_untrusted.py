@@ -9,6 +9,7 @@ crashed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -20,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -82,6 +84,17 @@ def assert_still_serving(srv: Server) -> None:
     assert "Traceback" not in srv.output(), srv.output()
 
 
+@contextlib.contextmanager
+def serving(tmp_path, data) -> Iterator[Server]:
+    """A real server on the history ``data``; after the test's body, it must still serve."""
+    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
+    try:
+        yield srv
+        assert_still_serving(srv)
+    finally:
+        srv.stop()
+
+
 def warnings(srv: Server) -> list[str]:
     return [line for line in srv.output().splitlines() if line.startswith("coroscope: history")]
 
@@ -94,8 +107,7 @@ def test_a_description_that_is_not_an_object_does_not_stop_the_server(tmp_path):
     stored(data, rid(2), b'"hello"')
     stored(data, rid(3), meta_of(rid(3), status="running", events=0),
            GOOD_EVENTS + b'{"type":"events","seq":3}\n')
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         runs = listed(srv)
         for n, what in ((1, "an array"), (2, "a string")):
             assert runs[rid(n)] == {
@@ -121,9 +133,6 @@ def test_a_description_that_is_not_an_object_does_not_stop_the_server(tmp_path):
             f"coroscope: history: run {rid(3)}: events.jsonl line 2 is not an event batch"]
         for n in (1, 2, 3):
             assert_deleted(srv, data, rid(n))
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def test_descriptions_with_wrong_fields_are_listed_under_their_folder_and_deletable(tmp_path):
@@ -141,8 +150,7 @@ def test_descriptions_with_wrong_fields_are_listed_under_their_folder_and_deleta
     stored(data, rid(7), meta_of(rid(0xfff)))  # says it is another run
     stored(data, rid(8), meta_of(rid(8), params="x", events=-1, source=3))
     stored(data, rid(9), meta_of(rid(9)))  # a good one
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         runs = listed(srv)
         assert sorted(runs) == [rid(n) for n in range(1, 10)]
         assert runs[rid(1)]["status"] == "crashed" and runs[rid(1)]["incomplete"] is True
@@ -175,9 +183,6 @@ def test_descriptions_with_wrong_fields_are_listed_under_their_folder_and_deleta
         for n in range(1, 10):
             assert_deleted(srv, data, rid(n))
         assert srv.get("/api/runs") == (200, [])
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def _timed_get(srv: Server, path: str, timeout: float = 20.0) -> tuple[int, dict]:
@@ -197,8 +202,7 @@ def test_a_fifo_is_refused_without_blocking_the_server(tmp_path):
     elsewhere.write_bytes(GOOD_EVENTS)
     (stored(data, rid(3), meta_of(rid(3)), events=None) / "events.jsonl").symlink_to(elsewhere)
     os.mkfifo(data / "runs" / rid(4))  # named like a run, not a folder: skipped
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         t0 = time.monotonic()
         status, run = _timed_get(srv, f"/api/runs/{rid(1)}")
         assert status == 200, run
@@ -220,9 +224,6 @@ def test_a_fifo_is_refused_without_blocking_the_server(tmp_path):
         for n in (1, 2, 3):
             assert_deleted(srv, data, rid(n))
         assert elsewhere.read_bytes() == GOOD_EVENTS
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def test_a_device_is_refused(tmp_path):
@@ -235,8 +236,7 @@ def test_a_device_is_refused(tmp_path):
                  0o600 | stat.S_IFCHR, null)
     except PermissionError:
         pytest.skip("making a device node needs CAP_MKNOD")
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         runs = listed(srv)
         assert runs[rid(2)]["error"] == ("unreadable: meta.json is a character device, not a "
                                          "regular file")
@@ -245,9 +245,6 @@ def test_a_device_is_refused(tmp_path):
                                                   "device, not a regular file; 0 events kept")
         for n in (1, 2):
             assert_deleted(srv, data, rid(n))
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def test_huge_files_are_refused_unread(tmp_path):
@@ -256,8 +253,7 @@ def test_huge_files_are_refused_unread(tmp_path):
         f.truncate(1 << 30)  # sparse: 1 GiB of zeros that take no room
     with open(stored(data, rid(2), None) / "meta.json", "wb") as f:
         f.truncate(17 << 20)
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         status, run = _timed_get(srv, f"/api/runs/{rid(1)}")
         assert status == 200 and run["events"] == 0 and run["incomplete"] is True
         assert run["error"] == ("incomplete: events.jsonl is 1073741824 bytes, more than the "
@@ -267,9 +263,6 @@ def test_huge_files_are_refused_unread(tmp_path):
                                          "the 16 MiB it may have")
         for n in (1, 2):
             assert_deleted(srv, data, rid(n))
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def test_garbage_batches_keep_the_run_up_to_the_first_bad_one(tmp_path):
@@ -293,8 +286,7 @@ def test_garbage_batches_keep_the_run_up_to_the_first_bad_one(tmp_path):
         stored(data, rid(n), meta_of(rid(n), events=4), GOOD_EVENTS + tail + batch(4, more)
                + b"\n")
     stored(data, rid(8), meta_of(rid(8), events=4), GOOD_EVENTS + batch(3, more) + b"\n")
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         for n, (_, kept, why) in cases.items():
             status, run = srv.get(f"/api/runs/{rid(n)}")
             assert status == 200, run
@@ -315,9 +307,6 @@ def test_garbage_batches_keep_the_run_up_to_the_first_bad_one(tmp_path):
         status, run = srv.get(f"/api/runs/{rid(8)}")  # the good one, for comparison
         assert status == 200 and run["events"] == 4 and "incomplete" not in run
         assert srv.get(f"/api/runs/{rid(8)}/trace.json")[1]["events"][3]["text"] == "more"
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def _mode(path) -> int:
@@ -459,8 +448,7 @@ def test_a_cli_run_beside_a_server_is_running_then_finished_never_crashed(tmp_pa
 
 def test_a_cli_recording_does_not_mark_the_servers_live_run_crashed(tmp_path):
     data = tmp_path / "data"
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         params = {"variant": "sync", "tasks": 40, "seconds": 1.0}  # 40 s: live throughout
         _, live = srv.request("POST", "/api/runs", {"demo": "gevent_sync_async",
                                                     "params": params})
@@ -479,9 +467,6 @@ def test_a_cli_recording_does_not_mark_the_servers_live_run_crashed(tmp_path):
         assert len(recorded) == 1 and recorded[0]["status"] == "finished"
         status, cancelled = srv.request("POST", f"/api/runs/{live['id']}/cancel")
         assert status == 200 and cancelled["status"] == "cancelled"
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def test_run_open_shows_the_run_in_the_server_already_serving_the_history(tmp_path):
@@ -544,8 +529,7 @@ def test_opening_a_big_stored_run_does_not_hold_the_server(tmp_path):
                     for i in range(seq, min(events, seq + 10_000))]
             f.write(b'{"type":"events","seq":%d,"n":%d,"rows":%s}\n'
                     % (seq, len(rows), orjson.dumps(rows)))
-    srv = Server(tmp_path / "s.log", "--data-dir", str(data))
-    try:
+    with serving(tmp_path, data) as srv:
         poller = Poller(srv.url + "/api/demos", every=0.01)
         poller.start()
         status, run = _timed_get(srv, f"/api/runs/{rid(1)}", timeout=120)
@@ -562,9 +546,6 @@ def test_opening_a_big_stored_run_does_not_hold_the_server(tmp_path):
         assert srv.get(f"/api/runs/{rid(1)}")[1]["title"] == "big"
         assert listed(srv)[rid(1)] == dict(run, title="big")
         assert_deleted(srv, data, rid(1))
-        assert_still_serving(srv)
-    finally:
-        srv.stop()
 
 
 def test_a_cli_run_killed_beside_a_server_is_cut_short_by_its_process(tmp_path):
