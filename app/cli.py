@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the dashboard and open it in a browser")
     serve.add_argument("traces", nargs="*", metavar="TRACE.json",
-                       help="native trace files to open (they replay as recorded)")
+                       help="native trace files to open, .json or .json.gz (they replay as "
+                            "recorded)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1; anything else prints a warning)")
     serve.add_argument("--port", type=int, default=8765,
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("demo", help="demo id (see `coroscope demos`)")
     record.add_argument("--param", action="append", default=[], metavar="K=V",
                         help="a demo parameter, e.g. --param n=1000 (repeatable)")
-    record.add_argument("--out", required=True, help="where to write the native trace JSON")
+    record.add_argument("--out", required=True,
+                        help="where to write the native trace (.json; .json.gz: compressed)")
     record.add_argument("--data-dir", help="run history folder (as for serve)")
 
     sub.add_parser("demos", help="list the built-in demos and their parameters")
@@ -60,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run a Python script under the tracer, as `python SCRIPT ARGS` would",
         description="Options go before SCRIPT; everything after it is the script's own "
                     "arguments (as with `python -m cProfile -o OUT SCRIPT ARGS`).")
-    run.add_argument("--out", help="trace file to write (default: SCRIPT-NAME.coroscope.json)")
+    run.add_argument("--out", help="trace file to write (default: SCRIPT-NAME.coroscope.json; "
+                                   "a name ending in .gz is written gzip-compressed)")
     run.add_argument("--open", action="store_true",
                      help="then show the trace in the dashboard")
     run.add_argument("--data-dir", help="run history folder (as for serve)")
@@ -71,11 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
 
     export = sub.add_parser("export", help="convert a native trace to another format")
-    export.add_argument("trace", help="a native coroscope trace JSON file")
+    export.add_argument("trace", help="a native coroscope trace file (.json or .json.gz)")
     export.add_argument("--format", choices=["perfetto", "html"], default="perfetto",
                         help="perfetto: Chrome Trace Event JSON for ui.perfetto.dev; html: "
                              "one file with the run and the viewer, that opens offline")
-    export.add_argument("--out", required=True, help="where to write the converted file")
+    export.add_argument("--out", required=True,
+                        help="where to write the converted file (a name ending in .gz: "
+                             "gzip-compressed)")
     return parser
 
 
@@ -111,11 +116,6 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The largest trace file ``export`` and ``serve`` read: the dashboard's own import limit
-#: (MAX_CONTENT_LENGTH in app/web/__init__.py), so both take the same files; a 2-million-
-#: event trace is about 180 MB. A trace is read whole, then parsed into objects several
-#: times its size (reading a 1 GB file alone took 2 GB): the size is checked first.
-MAX_TRACE_BYTES = 256 << 20
 
 
 class Refused(Exception):
@@ -143,16 +143,17 @@ def read_trace_file(path: str) -> dict:
 
     import orjson
 
-    from .files import NotRegular, TooBig, read_regular
+    from .files import MAX_TRACE_BYTES, NotRegular, TooBig, read_regular, unpack_trace
     from .tracer.export import TraceError, check_trace
 
     try:  # following a link is fine: the user named the file
         data = read_regular(path, MAX_TRACE_BYTES, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = unpack_trace(data, "it")  # a .json.gz (by its first bytes, not its name)
     except NotRegular as exc:
-        raise Refused(f"it is {exc.kind}, not a regular file: give a trace file (.json) "
-                      "that coroscope wrote") from None
+        raise Refused(f"it is {exc.kind}, not a regular file: give a trace file (.json or "
+                      ".json.gz) that coroscope wrote") from None
     except TooBig as exc:
-        raise _too_big(exc.size) from None
+        raise (Refused(exc.strerror) if exc.grew else _too_big(exc.size)) from None
     except OSError as exc:
         raise Refused(exc.strerror or exc) from None
     try:
@@ -164,6 +165,8 @@ def read_trace_file(path: str) -> dict:
 
 
 def _too_big(size: int) -> Refused:
+    from .files import MAX_TRACE_BYTES
+
     return Refused(f"it is {size:,} bytes, and a trace file may be at most "
                    f"{MAX_TRACE_BYTES:,} bytes ({MAX_TRACE_BYTES >> 20} MiB; a 2-million-event "
                    "trace is about 180 MB)")
@@ -202,14 +205,15 @@ def out_problem(path: str) -> str | None:
 def _write_atomic(path: str, data: bytes | Iterable[bytes]) -> None:
     """Write ``path`` whole or not at all (files.py); Refused if it is no longer a file
     that may be replaced (see out_problem): it may have changed while the work was done."""
-    from .files import write_atomic
+    from .files import gzip_if_named, write_atomic
 
     def still_replaceable() -> None:
         why = out_problem(path)
         if why:
             raise Refused(why)
 
-    write_atomic(path, data, before_replace=still_replaceable)
+    write_atomic(path, gzip_if_named(path, [data] if isinstance(data, bytes) else data),
+                 before_replace=still_replaceable)
 
 
 def _data_dir(args: argparse.Namespace) -> str:

@@ -11,6 +11,9 @@ it is read. The rules live here, once:
 - :func:`read_capped` reads at most ``cap`` bytes, checked before and while reading (a
   file may grow as it is read): :class:`TooBig` past it.
 - :func:`write_atomic` replaces a file whole or not at all.
+- A trace may be gzip-compressed: a name ending in ``.gz`` is written compressed
+  (:func:`gzip_if_named`), and what is read is unpacked if it starts with gzip's magic
+  bytes, whatever its name (:func:`unpack_trace`), up to the same cap as a plain one.
 
 Refusals are :class:`Refused` (an ``OSError`` whose ``strerror`` is one sentence for the
 user, starting with the file's name); callers word them for their place if they must.
@@ -22,7 +25,18 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+
+#: The largest trace coroscope reads, plain or unpacked: a 2-million-event trace is about
+#: 180 MB, and a trace is parsed into objects several times its size. The dashboard's
+#: import (MAX_CONTENT_LENGTH), ``export``, ``serve FILE`` and the importer share it.
+MAX_TRACE_BYTES = 256 << 20
+#: The first bytes of every gzip stream.
+GZIP_MAGIC = b"\x1f\x8b"
+#: zlib's level for traces written compressed: 6 (gzip's default) packs a switch-heavy
+#: trace about 12x (84 MB in 0.47 s here); 9 saves 2 per cent more in 5x the time.
+GZIP_LEVEL = 6
 
 #: Read without blocking, never through a link, never becoming a controlling terminal.
 READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
@@ -43,9 +57,11 @@ class NotRegular(Refused):
 class TooBig(Refused):
     """More than ``cap`` bytes: ``size`` as ``fstat`` said, or (``grew``) as read."""
 
-    def __init__(self, name: str, size: int, cap: int, grew: bool = False) -> None:
-        super().__init__(errno.EFBIG, f"{name} grew past the {cap >> 20} MiB it may have" if grew
-                         else f"{name} is {size} bytes, more than the {cap >> 20} MiB it may have")
+    def __init__(self, name: str, size: int, cap: int, grew: bool = False,
+                 why: str = "") -> None:
+        super().__init__(errno.EFBIG, why or (
+            f"{name} grew past the {cap >> 20} MiB it may have" if grew
+            else f"{name} is {size} bytes, more than the {cap >> 20} MiB it may have"))
         self.size, self.cap, self.grew = size, cap, grew
 
 
@@ -151,3 +167,50 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *,
         except OSError:
             pass
         raise
+
+
+def gzip_chunks(chunks: Iterable[bytes], level: int = GZIP_LEVEL) -> Iterator[bytes]:
+    """``chunks`` as one gzip stream, compressed as they come (nothing held whole)."""
+    packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        out = packer.compress(chunk)
+        if out:
+            yield out
+    yield packer.flush()
+
+
+def gzip_if_named(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> Iterable[bytes]:
+    """``chunks`` compressed if ``path`` ends in ``.gz`` (``trace.json.gz``), else as they are."""
+    return gzip_chunks(chunks) if os.fspath(path).endswith(".gz") else chunks
+
+
+def unpack_trace(data: bytes, name: str, cap: int = MAX_TRACE_BYTES) -> bytes:
+    """``data`` unpacked if it is gzip (by its magic bytes, not its name), else as it is.
+
+    Unpacked a slice at a time and refused (:class:`TooBig`) past ``cap``: 1 MB of gzip
+    can hold 1 GB of zeros. Streams written one after another (``cat a.gz b.gz``) are
+    read as one, as gzip itself does; :class:`Refused` if the data is not valid gzip.
+    """
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    out: list[bytes] = []
+    total = 0
+    rest = data
+    try:
+        while rest.startswith(GZIP_MAGIC):
+            unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            piece = rest
+            while piece:
+                chunk = unpacker.decompress(piece, cap + 1 - total)
+                total += len(chunk)
+                if total > cap:
+                    raise TooBig(name, total, cap, grew=True, why=(
+                        f"{name} unpacks to more than the {cap >> 20} MiB a trace may have"))
+                out.append(chunk)
+                piece = unpacker.unconsumed_tail
+            if not unpacker.eof:
+                raise Refused(errno.EINVAL, f"{name} is cut short: its gzip stream does not end")
+            rest = unpacker.unused_data
+    except zlib.error as exc:
+        raise Refused(errno.EINVAL, f"{name} is not valid gzip ({exc})") from None
+    return b"".join(out)

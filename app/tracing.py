@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .files import write_atomic
+from .files import gzip_if_named, write_atomic
 from .tracer.events import encode_batch
 from .tracer.export import native_trace_chunks
 from .tracer.recorder import Recorder
@@ -85,4 +85,4 @@ def trace(path: str, *, generators: bool = False, title: str | None = None,
         }
         drained = recorder.drain()
         batches = [encode_batch(0, drained[1])] if drained else []
-        write_atomic(path, native_trace_chunks(run, batches))
+        write_atomic(path, gzip_if_named(path, native_trace_chunks(run, batches)))

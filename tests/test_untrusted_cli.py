@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from app.cli import MAX_TRACE_BYTES
+from app.files import MAX_TRACE_BYTES
 from app.tracer.events import VERSION
 from app.tracer.export import TraceError, check_trace
 
@@ -24,7 +24,7 @@ HANG = 60
 
 SIZE_LIMIT = (f"{MAX_TRACE_BYTES:,} bytes ({MAX_TRACE_BYTES >> 20} MiB; a 2-million-event "
               "trace is about 180 MB)")
-NOT_A_FILE = "not a regular file: give a trace file (.json) that coroscope wrote"
+NOT_A_FILE = "not a regular file: give a trace file (.json or .json.gz) that coroscope wrote"
 ONLY_REGULAR = "and coroscope replaces only regular files: give a new file name, or that of " \
                "a regular file"
 

@@ -27,15 +27,12 @@ from typing import Any
 
 import orjson
 
-from ..files import read_regular
+from ..files import MAX_TRACE_BYTES, Refused, read_regular, unpack_trace
 from ..tracer.checker import TraceError, check_header, iter_rows
 from .child import EventPipe, apply_limits
 from .protocol import Spec
 
 TASKS_PER_FRAME = 2000
-#: Bigger than any import the server accepts (MAX_CONTENT_LENGTH): a file over it is
-#: refused before a byte is read.
-MAX_FILE_BYTES = 1 << 30
 
 
 def stream_trace(trace: Any, pipe: EventPipe, batch_rows: int) -> None:
@@ -66,10 +63,14 @@ def run(spec: Spec) -> int:
     pipe.frame({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
     try:
         try:  # a FIFO would wait for a writer for ever; /dev/zero never ends
-            data = read_regular(spec.file, MAX_FILE_BYTES,
+            data = read_regular(spec.file, MAX_TRACE_BYTES,
                                 os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, name="the file")
         except OSError as exc:
             raise TraceError(f"cannot read it: {exc.strerror or exc}") from None
+        try:
+            data = unpack_trace(data, "the file")  # a .json.gz, by its first bytes
+        except Refused as exc:
+            raise TraceError(exc.strerror) from None
         if not data.strip():
             raise TraceError("empty file: it holds no trace")
         try:

@@ -8,6 +8,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import resources
+from ..files import MAX_TRACE_BYTES
 from ..runs import Limits, RunRegistry
 
 #: Hostnames a browser may use to reach a loopback-bound server.
@@ -37,7 +38,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         # (see app/web/live.py); `serve` turns it on when bound to another address.
         WS_COMPRESSION=False,
         # Imported trace files: about 100 bytes an event in JSON, so ~2M events.
-        MAX_CONTENT_LENGTH=256 << 20,
+        MAX_CONTENT_LENGTH=MAX_TRACE_BYTES,
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})

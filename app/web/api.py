@@ -10,6 +10,7 @@ import gevent
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .._demos import DEMOS, ParamError
+from ..files import gzip_chunks
 from ..runs import RunError
 from ..standalone import html_chunks
 from . import registry
@@ -109,14 +110,19 @@ def cancel_run(run_id: str):
     return jsonify(run.describe())
 
 
+#: What an import may be sent as: the trace's JSON, or a .json.gz of it (unpacked, up to
+#: the same size, by the importer: files.unpack_trace).
+_IMPORT_TYPES = ("application/json", "application/gzip", "application/x-gzip")
+
+
 @bp.post("/import")
 def import_trace():
     """A native trace file, posted as the body: read and checked in a child process,
     then held as a finished run. The body goes to a temporary file as it arrives; the
     server's loop never parses it (a 178 MB trace held every request for minutes)."""
-    if request.mimetype != "application/json":
-        return _error("send the trace as Content-Type: application/json "
-                      f"(got {request.mimetype or 'none'})", 415)
+    if request.mimetype not in _IMPORT_TYPES:
+        return _error("send the trace as Content-Type: application/json (or "
+                      f"application/gzip for a .json.gz) (got {request.mimetype or 'none'})", 415)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         return _error(f"trace too big: {request.content_length >> 20} MiB, at most "
@@ -156,12 +162,13 @@ def _receive(stream: Any, fd: int, limit: int) -> int | None:
 #: The downloads of a run: what each holds, its file name's ending and its type.
 _DOWNLOADS = {
     "json": ("native", ".json", "application/json"),
+    "json.gz": ("native.gz", ".json.gz", "application/gzip"),
     "perfetto.json": ("perfetto", ".perfetto.json", "application/json"),
     "html": ("html", ".html", "text/html"),  # the run and the viewer, offline: standalone.py
 }
 
 
-@bp.get("/runs/<run_id>/trace.<any(json, 'perfetto.json', html):kind>")
+@bp.get("/runs/<run_id>/trace.<any(json, 'json.gz', 'perfetto.json', html):kind>")
 def export_run(run_id: str, kind: str):
     """A run's trace, streamed from its stored batches (see tracer/export.py)."""
     run, err = _run_or_404(run_id)
@@ -171,6 +178,8 @@ def export_run(run_id: str, kind: str):
     body = run.export_chunks(perfetto=what == "perfetto", pause=_pause)
     if what == "html":
         body = html_chunks(body)
+    elif what == "native.gz":
+        body = gzip_chunks(body)
     return _download(body, f"coroscope-{_stem(run)}-{run.id}{ending}", mimetype)
 
 
