@@ -263,7 +263,7 @@ def _record(args: argparse.Namespace) -> int:
     why = out_problem(args.out)
     if why:
         return cannot("write", args.out, why)
-    run = RunRegistry(store=_history(args)).start(demo, params)
+    run = RunRegistry(store=_history(args), spill=True).start(demo, params)
     run.ended.wait()
     try:
         _write_atomic(args.out, run.export_chunks())
@@ -291,7 +291,7 @@ def _run_script(args: argparse.Namespace) -> int:
     why = out_problem(out)
     if why:
         return cannot("write", out, why)
-    registry = RunRegistry(Limits(max_seconds=0), store=_history(args))
+    registry = RunRegistry(Limits(max_seconds=0), store=_history(args), spill=True)
     # Generators are traced by default, but only those of the script's own file can be
     # (its user_files): a script that defines none runs without the profile hook, which
     # would record nothing there and slow every call (2.3x a call-heavy gevent script).

@@ -19,10 +19,14 @@ This module uses gevent but knows nothing of Flask or websockets.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 import secrets
 import sys
+import tempfile
 import time
+import weakref
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +40,69 @@ from .runner.supervisor import Child, Target
 from .tracer.checker import check_header, iter_rows
 from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, VERSION
 from .tracer.export import chrome_trace_chunks, native_trace_chunks
+
+
+class SpilledBatches:
+    """A run's batches in an unlinked temporary file, only where each ends in memory.
+
+    What ``coroscope run`` and ``record`` keep (``RunRegistry(spill=True)``): their memory
+    then stays flat however long the trace (3M events held as bytes were 60 MB more).
+    The server keeps its runs' batches in memory instead: viewers read them with no
+    system call, and a server's runs are bounded in number and events.
+    Reads by index (``batches[i]``) and by slice (a lazy view), as a list of bytes is.
+    """
+
+    def __init__(self) -> None:
+        fd, path = tempfile.mkstemp(prefix="coroscope-batches-")
+        os.unlink(path)  # only this process holds it: nothing is left if it is killed
+        self._file = open(fd, "r+b", buffering=0)  # noqa: SIM115 (lives as long as the run)
+        self._ends = array("q")
+        # Closed with the run it belongs to (the run is dropped, or the process ends).
+        weakref.finalize(self, self._file.close)
+
+    def append(self, batch: bytes) -> None:
+        end = self._ends[-1] if self._ends else 0
+        view = memoryview(batch)
+        while view:
+            written = os.pwrite(self._file.fileno(), view, end)
+            view, end = view[written:], end + written
+        self._ends.append(end)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if step != 1:
+                raise ValueError("a view of spilled batches is a run of them (step 1)")
+            return _BatchView(self, start, stop)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("batch index out of range")
+        end = self._ends[i]
+        start = self._ends[i - 1] if i else 0
+        return os.pread(self._file.fileno(), end - start, start)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(_BatchView(self, 0, len(self)))
+
+
+class _BatchView:
+    """Batches ``start`` to ``stop`` of a :class:`SpilledBatches`, read as iterated."""
+
+    def __init__(self, batches: SpilledBatches, start: int, stop: int) -> None:
+        self._batches, self._range = batches, range(start, stop)
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, i: int) -> bytes:
+        return self._batches[self._range[i]]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (self._batches[i] for i in self._range)
 
 
 class RunError(Exception):
@@ -110,7 +177,7 @@ class Run:
         self._t_start = time.monotonic()
         self.duration_ns: int | None = None
         self.events = 0
-        self.batches: list[bytes] = []
+        self.batches: list[bytes] | SpilledBatches = []
         self.python: str | None = None
         self.ended = Event()
         self._wake = Event()
@@ -306,7 +373,7 @@ class Run:
     def export_chunks(self, perfetto: bool = False, pause: Any = None) -> Iterator[bytes]:
         """The native trace (or, ``perfetto``, the Chrome Trace Event file) in pieces,
         valid at any moment of the run: the batches received so far."""
-        batches = list(self.batches)
+        batches = self.batches[:len(self.batches)]  # those received so far
         if self.imported is not None:
             run, tasks = self.imported["run"], self.imported["tasks"]
         else:
@@ -324,9 +391,12 @@ class Run:
 class RunRegistry:
     """Every run the server knows, bounded in number; the only way runs are made."""
 
-    def __init__(self, limits: Limits | None = None, store: Any = None) -> None:
+    def __init__(self, limits: Limits | None = None, store: Any = None,
+                 spill: bool = False) -> None:
         self.limits = limits or Limits()
         self.store = store  # a history.RunStore, or None: memory only
+        #: Keep the batches of the runs it starts in a temporary file (SpilledBatches).
+        self.spill = spill
         self._runs: dict[str, Run] = {}
         self._reading: dict[str, Event] = {}  # stored runs being read back (get), by id
 
@@ -342,6 +412,8 @@ class RunRegistry:
                 status=429,
             )
         run = Run(target, self.limits)
+        if self.spill:
+            run.batches = SpilledBatches()
         if self.store is not None:  # before the child: the relay appends to what begin opens
             run.store = self.store
             run._save(self.store.begin, run.describe(source=True))

@@ -1,0 +1,95 @@
+"""`coroscope run` as a user meets it: a whole process, against the same script untraced.
+
+A script switches two greenlets N times. Measured side by side, alternating, best of
+``repeat``: the script under a no-op ``greenlet.settrace`` callback (the floor any
+tracer of every switch pays), and ``coroscope run --out trace.json`` of it (the traced
+child, the CLI relaying and storing its batches, and the trace written). For each, the
+wall time and the peak RSS of the largest process of the tree (``wait4``'s
+``ru_maxrss``). Printed: the ratio of the two wall times, and the peaks at N and 3N
+(flat memory: 3N within 1.2x of N).
+
+    python -m benchmarks.cli_run [N]        # default 1,000,000 switches
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """\
+import sys
+
+from greenlet import greenlet
+
+
+def a(n):
+    for _ in range(n // 2):
+        gb.switch()
+
+
+def b():
+    while True:
+        ga.switch()
+
+
+ga, gb = greenlet(a), greenlet(b)
+ga.switch(int(sys.argv[1]))
+print('done', sys.argv[1])
+"""
+
+NOOP = ("import runpy, sys, greenlet; greenlet.settrace(lambda event, args: None); "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def measure(argv: list[str], cwd: str) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB of the largest process of the tree)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{argv} exited with {proc.returncode}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main(argv: list[str]) -> None:
+    n = int(argv[0]) if argv else 1_000_000
+    repeat = 3
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "switches.py"
+        script.write_text(SCRIPT)
+        out = str(Path(tmp) / "trace.json")
+        data = str(Path(tmp) / "history")
+        print(f"coroscope run of a script switching two greenlets, Python "
+              f"{sys.version.split()[0]}, best of {repeat}")
+        peaks = {}
+        for count in (n, 3 * n):
+            best = {"no-op hook": (1e9, 0.0), "coroscope run": (1e9, 0.0)}
+            for _ in range(repeat):
+                for mode, cmd in (
+                    ("no-op hook", [sys.executable, "-c", NOOP, str(script), str(count)]),
+                    ("coroscope run", [sys.executable, "-m", "app", "run", "--out", out,
+                                       "--data-dir", data, str(script), str(count)]),
+                ):
+                    wall, rss = measure(cmd, tmp)
+                    best[mode] = (min(best[mode][0], wall), max(best[mode][1], rss))
+            (noop, noop_rss), (traced, traced_rss) = best["no-op hook"], best["coroscope run"]
+            size = os.path.getsize(out) / 1e6
+            print(f"{count:>10,} switches: no-op hook {noop:5.2f} s ({noop_rss:4.0f} MB), "
+                  f"coroscope run {traced:5.2f} s ({traced_rss:4.0f} MB, trace {size:.0f} MB)"
+                  f"  ratio {traced / noop:4.1f}x")
+            peaks[count] = traced_rss
+        print(f"peak RSS at {3 * n:,} / at {n:,}: {peaks[3 * n] / peaks[n]:.2f}x")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
