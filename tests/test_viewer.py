@@ -186,8 +186,9 @@ INCREMENTAL_STATS = """
 async ([trace, step]) => {
   // The live path: rows arrive a few at a time and the accumulator reads only the new
   // ones; after every batch its result must be what a full pass gives.
-  const { Store, StatsAccumulator, computeStats, exportToBatches } =
-    await import('/static/js/store.js');
+  const { Store } = await import('/static/js/store.js');
+  const { StatsAccumulator, computeStats } = await import('/static/js/analysis.js');
+  const { exportToBatches } = await import('/static/js/codec.js');
   const store = new Store();
   const acc = new StatsAccumulator();
   const rows = exportToBatches(trace).flatMap((b) => b.rows);

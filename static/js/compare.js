@@ -1,14 +1,19 @@
-// Two runs one above the other on the same time scale, with their totals side by side.
+// Two runs one above the other on the same time scale, with their totals side by side:
+// two run feeds (feed.js), one frame scheduler (scheduler.js) for both timelines and the
+// table.
 
+import { cancelRun, startRunRest } from "./api.js";
+import { computeStats, StatsAccumulator } from "./analysis.js";
+import { ENDED, RunFeed } from "./feed.js";
 import { formatDuration } from "./format.js";
-import { FINAL_STATUSES } from "./kinds.js";
 import { formatCount, t as tr } from "./i18n.js";
 import { Pointer } from "./pointer.js";
-import { cancelRun, LiveSocket } from "./api.js";
-import { computeStats, StatsAccumulator, Store } from "./store.js";
+import { ALL, CLOCK, DATA, PAINT, Scheduler, STATUS } from "./scheduler.js";
+import { Store } from "./store.js";
 import { Timeline } from "./timeline.js";
-import { LIVE_FRAME_SHARE, View } from "./view.js";
+import { View } from "./view.js";
 
+const RENDER_EVERY_MS = 250; // the totals, while a side is live
 
 export class Compare {
   constructor({ root, onError, onClose, onChange, onOpen, titleOf = (info) => info.title }) {
@@ -20,6 +25,14 @@ export class Compare {
     this.onChange = onChange; // the page header shows the pair's status
     this.view = new View();
     this.table = root.querySelector("[data-testid=compare-table]");
+    this.active = false;
+    this.pairToken = 0; // bumped when the pair being started is no longer wanted
+    this.renderedAt = 0;
+    this.scheduler = new Scheduler({
+      tick: () => this.tick(),
+      paced: () => this.live,
+      active: () => this.active,
+    });
     this.slots = [0, 1].map((k) => {
       const wrap = root.querySelector(`#compare-wrap-${k}`);
       const store = new Store();
@@ -32,19 +45,73 @@ export class Compare {
       const head = root.querySelector(`#compare-head-${k}`);
       const open = root.querySelector(`#compare-open-${k}`);
       open.addEventListener("click", () => {
-        const id = this.slots[k].run?.id;
+        const id = this.slots[k].feed?.info?.id;
         if (id) this.onOpen?.(id);
       });
-      return { store, timeline, pointer, head, open, run: null, stats: null };
+      const slot = { store, timeline, pointer, head, open, feed: null, id: null, stats: null, acc: null };
+      this.scheduler.add(`side${k}`, {
+        flags: ALL,
+        reset: () => {},
+        update: () => {
+          timeline.draw(this.endOf(slot, this.frameAt)); // the scale is the view's, shared
+          pointer.refresh();
+        },
+        relabel: () => {},
+        snapshot: () => ({ drawnUntil: timeline.extent }),
+      });
+      return slot;
     });
-    this.active = false;
-    this.token = 0;
-    this.requested = false;
+    this.scheduler.add("table", {
+      flags: STATUS | CLOCK,
+      reset: () => {},
+      update: (flags) => {
+        // A side's news at once; live, the totals a few times a second.
+        if (flags & STATUS || (this.live && this.frameAt - this.renderedAt > RENDER_EVERY_MS)) this.render();
+      },
+      relabel: () => {},
+      snapshot: () => this.summary(),
+    });
     root.querySelector("#compare-close").addEventListener("click", () => this.close());
     root.querySelector("#compare-fit").addEventListener("click", () => {
       this.view.follow = true;
       this.invalidate();
     });
+  }
+
+  /** Start the pair `specs` ({demo, params} each) on the server, then watch it. Given up
+   * meanwhile (`abandon`), or if a side cannot start, the runs started are cancelled. */
+  async startPair(specs) {
+    this.cancel({ ownedOnly: true }); // the previous pair stops before the new one starts
+    const token = ++this.pairToken;
+    document.body.classList.add("comparing");
+    const results = await Promise.allSettled(specs.map((c) => startRunRest(c.demo, c.params)));
+    const started = results.filter((r) => r.status === "fulfilled").map((r) => r.value);
+    const failed = results.find((r) => r.status === "rejected");
+    if (token !== this.pairToken || failed) {
+      // Abandoned meanwhile (Run, a run opened, another Run both), or one side could not
+      // start (too many runs): nobody would watch the others.
+      for (const r of started) cancelRun(r.id).catch(() => {});
+      if (failed && token === this.pairToken) {
+        if (!this.active) document.body.classList.remove("comparing");
+        this.onError(tr("error.compare", { detail: failed.reason.message }));
+      }
+      return;
+    }
+    this.show(started.map((r) => r.id), { owned: true });
+  }
+
+  /** Two runs picked in History. */
+  showPicked(ids) {
+    this.pairToken++;
+    document.body.classList.add("comparing");
+    this.show(ids);
+  }
+
+  /** The page shows something else: leave the view, give up a pair still starting. */
+  abandon() {
+    this.pairToken++;
+    if (this.active) this.close();
+    document.body.classList.remove("comparing");
   }
 
   setShowHub(on) {
@@ -53,95 +120,69 @@ export class Compare {
   }
 
   /**
-   * Watch two runs side by side as they happen: each on its own socket (the protocol
-   * follows one run per connection), drawn on one time scale that grows with the clock
-   * while either is live. Finished runs arrive whole through the same path.
+   * Watch two runs side by side as they happen: each on its own feed and socket (the
+   * protocol follows one run per connection), drawn on one time scale that grows with
+   * the clock while either is live. Finished runs arrive whole through the same path.
    */
   show(ids, { owned = false } = {}) {
     this.cancel({ ownedOnly: true }); // a new pair replaces the one Run both started
-    const token = ++this.token;
     this.active = true;
     this.owned = owned;
     this.root.hidden = false;
     this.disconnect();
     this.slots.forEach((s, k) => {
       s.id = ids[k];
-      s.store.reset();
-      s.run = null;
       s.stats = null;
       s.acc = new StatsAccumulator();
-      s.live = false;
-      s.ended = false; // no more frames for this side (its end, or an error)
-      s.finished = false; // the server said it ended
-      s.seqOk = true;
-    });
-    this.renderedAt = 0;
-    this.lastFrameAt = 0;
-    this.lastFrameCost = 0;
-    ids.forEach((id, k) => {
-      const s = this.slots[k];
-      s.socket = new LiveSocket({
-        onMessage: (msg) => this.receive(token, s, msg),
-        onClose: (why) => this.receive(token, s, { type: "error", error: tr("error.connection", { detail: why }) }),
+      const feed = new RunFeed({
+        store: s.store,
+        onReset: () => {
+          s.acc = new StatsAccumulator();
+        },
+        onState: (state, previous, end) => {
+          if (state === ENDED && end) {
+            s.stats = computeStats(s.store, feed.durationNs);
+            feed.close(); // its socket is not needed any more
+          }
+          this.invalidate(DATA | STATUS);
+        },
+        onRows: () => this.invalidate(DATA),
+        onError: ({ kind, message }) => {
+          if (kind !== "seq") feed.close(); // an unknown run, or the connection dropped
+          this.onError(message);
+          this.invalidate(STATUS);
+        },
       });
-      s.socket.send({ type: "subscribe", run: id });
+      s.feed = feed;
+      feed.subscribe(s.id);
     });
     this.view.follow = true;
     this.render();
     this.invalidate();
   }
 
-  receive(token, s, msg) {
-    if (token !== this.token || s.ended) return;
-    switch (msg.type) {
-      case "run":
-        s.store.reset(msg.kinds);
-        s.acc = new StatsAccumulator();
-        s.run = msg.run;
-        s.live = !FINAL_STATUSES.includes(msg.run.status);
-        s.frameAt = performance.now() - (s.live && msg.run.duration_ns ? msg.run.duration_ns / 1e6 : 0);
-        this.render();
-        break;
-      case "events":
-        if (!s.run) return;
-        if (!s.store.append(msg.seq, msg.rows) && s.seqOk) {
-          s.seqOk = false;
-          this.onError(tr("error.seq", { seq: msg.seq, have: s.store.length - msg.rows.length }));
-        }
-        break;
-      case "end":
-        s.run = { ...s.run, ...msg.run };
-        s.finished = true;
-        this.settle(s);
-        s.store.finishWarnings(Math.max(s.run.duration_ns ?? 0, s.store.lastT));
-        s.stats = computeStats(s.store, s.run.duration_ns);
-        this.render();
-        break;
-      case "error": // an unknown run, or the connection dropped: this side stops here
-        this.settle(s);
-        this.onError(msg.error);
-        this.render();
-        break;
-      default:
-        return;
-    }
-    this.invalidate();
+  invalidate(flags = ALL) {
+    this.scheduler.commit(flags | PAINT);
   }
 
-  /** One side is done (ended, or failed): keep what it has, free its socket. */
-  settle(s) {
-    s.live = false;
-    s.ended = true;
-    dropSocket(s);
+  /** Each frame: the view fits the longer run while it follows; live, the clock runs on. */
+  tick() {
+    this.frameAt = performance.now();
+    if (this.view.follow) this.view.fit(this.extent());
+    if (this.live) {
+      this.scheduler.commit(CLOCK | PAINT); // the time axis grows with the clock
+      this.onChange?.(); // and so does the header's elapsed time
+    }
+    return PAINT;
   }
 
   disconnect() {
-    for (const s of this.slots) dropSocket(s);
+    for (const s of this.slots) s.feed?.close();
   }
 
   /** Waiting for a side to end (test hook and header). */
   get loading() {
-    return this.active && this.slots.some((s) => !s.ended);
+    return this.active && this.slots.some((s) => s.feed && s.feed.state !== ENDED);
   }
 
   /** Cancel the sides not known to have ended, also one whose socket dropped or whose
@@ -151,18 +192,18 @@ export class Compare {
     if (!this.active || (ownedOnly && !this.owned)) return;
     for (const s of this.slots) {
       // Best effort: a run that ended meanwhile, or is unknown, needs nothing.
-      if (s.id && !s.finished && s.id !== except) cancelRun(s.id).catch(() => {});
+      if (s.id && !s.feed?.finished && s.id !== except) cancelRun(s.id).catch(() => {});
     }
   }
 
   get live() {
-    return this.active && this.slots.some((s) => s.live);
+    return this.active && this.slots.some((s) => s.feed?.growing);
   }
 
   /** What the page header says while the compare view is up. */
   headerStatus() {
     if (this.live) return tr("status.comparing", { elapsed: formatDuration(this.extent()) });
-    const word = (s) => (s.run ? tr(`history.status.${s.run.status}`) : "…");
+    const word = (s) => (s.feed?.info ? tr(`history.status.${s.feed.info.status}`) : "…");
     return tr("status.compared", { a: word(this.slots[0]), b: word(this.slots[1]) });
   }
 
@@ -170,16 +211,17 @@ export class Compare {
    * being opened in the full viewer: the other one would run on unseen). */
   close({ keep = null } = {}) {
     this.cancel({ ownedOnly: true, except: keep });
-    this.token++;
     this.disconnect();
+    for (const s of this.slots) s.feed = null;
     this.active = false;
     this.root.hidden = true;
+    document.body.classList.remove("comparing");
     this.onClose();
   }
 
   /** Where a side's open spans end: now while it runs, its duration once it has ended. */
   endOf(s, now = performance.now()) {
-    return Math.max(s.store.lastT, s.run?.duration_ns ?? 0, s.live ? (now - s.frameAt) * 1e6 : 0);
+    return Math.max(s.feed?.extent(now) ?? 0, s.feed?.info?.duration_ns ?? 0);
   }
 
   /** The shared time scale: the longer of the two. */
@@ -188,38 +230,11 @@ export class Compare {
     return Math.max(1, ...this.slots.map((s) => this.endOf(s, now)));
   }
 
-  invalidate() {
-    if (this.requested || !this.active) return;
-    this.requested = true;
-    requestAnimationFrame(() => {
-      this.requested = false;
-      if (!this.active) return;
-      const live = this.slots.some((s) => s.live);
-      // As the dashboard does: while runs stream in, painting takes at most a tenth of
-      // the time, so a big run arrives sooner; small runs keep 60 fps.
-      const started = performance.now();
-      if (live && started - this.lastFrameAt < this.lastFrameCost * LIVE_FRAME_SHARE) {
-        this.invalidate();
-        return;
-      }
-      this.lastFrameAt = started;
-      const ext = this.extent();
-      if (this.view.follow) this.view.fit(ext);
-      for (const s of this.slots) {
-        s.timeline.draw(this.endOf(s, started)); // the scale is the view's, shared
-        s.pointer.refresh();
-      }
-      if (live && started - this.renderedAt > 250) this.render(); // the totals, live
-      this.lastFrameCost = performance.now() - started;
-      if (live) this.invalidate(); // the time axis grows with the clock
-    });
-  }
-
   /** Per-side statistics: final once a side has ended, else up to now (incremental). */
   statsOf(s) {
-    if (s.stats || !s.run) return s.stats;
+    if (s.stats || !runOf(s)) return s.stats;
     s.acc.feed(s.store);
-    const now = s.live ? (performance.now() - s.frameAt) * 1e6 : s.store.lastT;
+    const now = s.feed.growing ? (performance.now() - s.feed.frameAt) * 1e6 : s.store.lastT;
     return s.acc.result(s.store, Math.max(now, s.store.lastT));
   }
 
@@ -227,12 +242,12 @@ export class Compare {
     if (!this.active) return null;
     return {
       loading: Boolean(this.loading),
-      runs: this.slots.map((s) => (s.run ? {
-        id: s.run.id, demo: s.run.demo, status: s.live ? "running" : s.run.status, live: s.live,
-        duration_ns: s.run.duration_ns, events: s.store.length, switches: s.store.switchCount,
+      runs: this.slots.map((s) => { const run = runOf(s); return run ? {
+        id: run.id, demo: run.demo, status: s.feed.growing ? "running" : run.status, live: s.feed.growing,
+        duration_ns: run.duration_ns, events: s.store.length, switches: s.store.switchCount,
         drawn_until: s.timeline.extent, // where its open spans were last drawn to
         totals: s.stats?.totals ?? null,
-      } : null)),
+      } : null; }),
     };
   }
 
@@ -240,8 +255,9 @@ export class Compare {
     if (!this.active) return;
     this.renderedAt = performance.now();
     this.slots.forEach((s, k) => {
-      s.open.disabled = !s.run;
-      s.head.textContent = `${k ? "B" : "A"} · ${s.run ? `${this.titleOf(s.run) || s.run.demo} ${paramsText(s.run.params)}` : tr("compare.waiting")}`;
+      const run = runOf(s);
+      s.open.disabled = !run;
+      s.head.textContent = `${k ? "B" : "A"} · ${run ? `${this.titleOf(run) || run.demo} ${paramsText(run.params)}` : tr("compare.waiting")}`;
       // Each side gets room in proportion to its lanes (one lane needs little).
       s.head.closest(".compare-run").style.flexGrow = String(2 + Math.min(s.timeline.lanes.length, 12));
     });
@@ -258,15 +274,15 @@ export class Compare {
       return formatDuration(sum);
     };
     const columns = [
-      ["compare.status", (s) => (!s.run ? "…" : s.live
-        ? `${tr("history.status.running")} · ${formatDuration((now - s.frameAt) * 1e6)}`
-        : `${tr(`history.status.${s.run.status}`)} · ${formatDuration(s.run.duration_ns)}`)],
-      ["compare.switches", (s) => (s.run ? formatCount(s.store.switchCount) : "…")],
-      ["compare.tasks", (s) => (s.run ? formatCount(s.store.lanes.length) : "…")],
+      ["compare.status", (s) => (!runOf(s) ? "…" : s.feed.growing
+        ? `${tr("history.status.running")} · ${formatDuration((now - s.feed.frameAt) * 1e6)}`
+        : `${tr(`history.status.${s.feed.info.status}`)} · ${formatDuration(s.feed.info.duration_ns)}`)],
+      ["compare.switches", (s) => (runOf(s) ? formatCount(s.store.switchCount) : "…")],
+      ["compare.tasks", (s) => (runOf(s) ? formatCount(s.store.lanes.length) : "…")],
       ["compare.user", (s, k) => ran(k, false)],
       ["compare.hub", (s, k) => ran(k, true)],
       ["compare.blocked", (s, k) => (stats[k] ? formatDuration(stats[k].totals.blocked) : "…")],
-      ["compare.warnings", (s) => (s.run ? formatCount(s.store.warnings.length) : "…")],
+      ["compare.warnings", (s) => (runOf(s) ? formatCount(s.store.warnings.length) : "…")],
     ];
     const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
     const head = `<tr><th></th>${columns.map(([key]) => {
@@ -274,7 +290,7 @@ export class Compare {
       return `<th${title !== `${key}.title` ? ` title="${esc(title)}"` : ""}>${esc(tr(key))}</th>`;
     }).join("")}</tr>`;
     const rows = this.slots.map((s, k) => `<tr><th>${k ? "B" : "A"} · ${esc(sideName(s, this.slots[1 - k]))}</th>${
-      columns.map(([, fn]) => `<td class="${s.live ? "live" : ""}">${esc(fn(s, k))}</td>`).join("")}</tr>`);
+      columns.map(([, fn]) => `<td class="${s.feed?.growing ? "live" : ""}">${esc(fn(s, k))}</td>`).join("")}</tr>`);
     this.onChange?.();
     this.table.innerHTML = head + rows.join("");
   }
@@ -283,18 +299,19 @@ export class Compare {
 /** What tells a side from the other: its demo if they differ, else the parameters that
  * differ (the variant, usually). */
 function sideName(s, other) {
-  if (!s.run) return tr("compare.waiting");
-  if (!other.run || s.run.demo !== other.run.demo) return s.run.demo ?? s.run.title ?? "";
-  const mine = s.run.params ?? {};
-  const theirs = other.run.params ?? {};
+  const run = runOf(s);
+  const theirRun = runOf(other);
+  if (!run) return tr("compare.waiting");
+  if (!theirRun || run.demo !== theirRun.demo) return run.demo ?? run.title ?? "";
+  const mine = run.params ?? {};
+  const theirs = theirRun.params ?? {};
   const differ = Object.entries(mine).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(theirs[k]));
-  return differ.length ? differ.map(([k, v]) => `${k}=${v}`).join(", ") : s.run.demo ?? "";
+  return differ.length ? differ.map(([k, v]) => `${k}=${v}`).join(", ") : run.demo ?? "";
 }
 
-function dropSocket(s) {
-  const socket = s.socket;
-  s.socket = null;
-  socket?.close();
+/** A side's run, once its frame has come; else null. */
+function runOf(s) {
+  return s.feed?.info ?? null;
 }
 
 function paramsText(params) {

@@ -1,18 +1,22 @@
 // The printed lines as a list: time, task (in its lane colour), text. Only the rows in
-// view exist in the DOM, so a run that prints a million lines costs a screenful.
+// view exist in the DOM, so a run that prints a million lines costs a screenful. A panel
+// (scheduler.js): lines after the player's cursor are dimmed.
 
 import { formatClock } from "./format.js";
 import { formatCount, t as tr } from "./i18n.js";
+import { CURSOR, DATA } from "./scheduler.js";
 import { taskColor } from "./timeline.js";
 
 const ROW_H = 20;
 const OVERSCAN = 6;
 
 export class Console {
-  constructor({ list, count, store, onPick }) {
+  constructor({ list, count, store, player, onPick }) {
+    this.flags = DATA | CURSOR;
     this.list = list;
     this.countEl = count;
     this.store = store;
+    this.player = player;
     this.onPick = onPick;
     this.shown = -1; // outCount at the last render
     this.range = [0, 0];
@@ -37,7 +41,20 @@ export class Console {
   reset() {
     this.shown = -1;
     this.list.scrollTop = 0;
-    this.update();
+    this.refresh();
+  }
+
+  update() {
+    this.refresh();
+    this.setCurrent(this.store.stdoutBefore(this.player.cursor), !this.player.follow);
+  }
+
+  relabel() {
+    this.refresh(true);
+  }
+
+  snapshot() {
+    return { current: this.store.stdoutBefore(this.player.cursor) };
   }
 
   /** Lines after the cursor are dimmed; the last one at or before it is current. */
@@ -55,7 +72,7 @@ export class Console {
   }
 
   /** Bring the list up to date with the store; cheap when nothing was printed since. */
-  update(force = false) {
+  refresh(force = false) {
     const n = this.store.outCount;
     const renamed = this.store.labelEpoch !== this.labelEpoch; // a lane was renamed
     this.labelEpoch = this.store.labelEpoch;

@@ -1,18 +1,39 @@
 // The run's source, with one marker per coroutine on the line it is paused at (the line
 // of its last switch out before the cursor) and the running one highlighted: a learner
-// sees where each greenlet waits and where it will resume.
+// sees where each greenlet waits and where it will resume. A panel (scheduler.js): the
+// marks follow the player's cursor; a new run brings its own source (its feed's).
 
 import { t as tr } from "./i18n.js";
+import { CURSOR, DATA } from "./scheduler.js";
 import { taskColor } from "./timeline.js";
 
 export class SourcePanel {
-  constructor({ root, fileEl }) {
+  constructor({ root, fileEl, feed, player }) {
+    this.flags = DATA | CURSOR;
     this.root = root;
     this.fileEl = fileEl;
+    this.feed = feed;
+    this.player = player;
     this.lines = [];
     this.rows = [];
     this.key = "";
     this.marks = [];
+  }
+
+  reset() {
+    this.setSource(this.feed.info?.source);
+  }
+
+  update() {
+    this.render(this.feed.store, this.player.cursor, this.player.follow);
+  }
+
+  relabel() {
+    this.key = "";
+  }
+
+  snapshot() {
+    return { marks: SourcePanel.marksAt(this.feed.store, this.player.cursor) };
   }
 
   setSource(source) {

@@ -1,14 +1,21 @@
-// Per-task statistics (the definitions of app/spans.py) and the run's warnings.
+// Per-task statistics (the definitions of app/spans.py) and the run's warnings, as a
+// panel (scheduler.js) over the run's feed: live, up to the present.
 
+import { StatsAccumulator } from "./analysis.js";
 import { formatDuration } from "./format.js";
 import { formatCount, t as tr } from "./i18n.js";
-import { StatsAccumulator } from "./store.js";
+import { CLOCK, DATA } from "./scheduler.js";
 import { taskColor } from "./timeline.js";
 
 const FIELDS = ["running", "blocked", "parked", "switches_in", "switches_out"];
 
 export class StatsPanel {
-  constructor({ root, onPick }) {
+  /** `frame.extent`: how far the run reaches in this frame (the scheduler's tick). */
+  constructor({ root, feed, frame, onPick }) {
+    this.flags = DATA | CLOCK;
+    this.feed = feed;
+    this.store = feed.store;
+    this.frame = frame;
     this.root = root;
     this.onPick = onPick;
     this.stats = null;
@@ -29,12 +36,32 @@ export class StatsPanel {
     this.root.replaceChildren();
   }
 
+  update() {
+    const { feed, store } = this;
+    this.compute(feed.durationNs ?? (feed.growing ? this.frame.extent : store.lastT), feed.growing);
+  }
+
+  relabel() {
+    this.recompute();
+  }
+
+  /** The statistics of the whole run as it stands, computed now. */
+  recompute() {
+    this.compute(this.feed.durationNs ?? this.store.lastT, false, true);
+    return this.stats;
+  }
+
+  snapshot() {
+    return this.store.length ? this.stats ?? null : null;
+  }
+
   /**
    * Recompute when the store or the end moved. The accumulator reads only the rows added
    * since the last time; while streaming, the table is rebuilt at most every 300 ms (and
    * never more than a tenth of the time), as ingesting the stream matters more.
    */
-  update(store, durationNs, live, force = false) {
+  compute(durationNs, live, force = false) {
+    const store = this.store;
     const key = `${store.version}:${durationNs}:${store.warnings.length}:${document.documentElement.lang}`;
     if (key === this.key && !force) return;
     const now = performance.now();

@@ -1,12 +1,14 @@
 // One run's events as growable typed columns, plus the few things every view derives
-// from them (tasks, lanes, running spans, switch and stdout indexes), all built while
-// rows are ingested so that drawing never has to scan the whole trace.
+// from them (tasks, lanes, running spans, switch, block and stdout indexes, warnings),
+// all built while rows are ingested so that drawing never has to scan the whole trace.
+// The warnings' rules are analysis.js's, the kind table's decoding codec.js's.
 
+import { Warnings } from "./analysis.js";
+import { kindCodes, UNKNOWN } from "./codec.js";
 import {
   BLOCK, FINISH, KIND_NAMES, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK,
 } from "./kinds.js";
 
-const UNKNOWN = 255;
 const NONE = -1;
 
 /** `arr` with room for at least `need` items, doubling so appends stay amortised O(1). */
@@ -214,11 +216,6 @@ export class SwitchSet {
   }
 }
 
-// A gevent.sleep(0) loop: this many `timer 0 s` switches out of one task within BUSY_WINDOW.
-const SPIN_COUNT = 50;
-const SPIN_WINDOW = 100e6;
-export const STARVE_NS = 100e6; // gevent's own monitor threshold, and stats.py's
-
 /** A task's arguments when short enough to name its lane (`task(0)`), else null. */
 function shortArgs(task) {
   const args = task.args == null ? "" : String(task.args);
@@ -242,10 +239,7 @@ export class Store {
     this.lastT = 0;
 
     // Wire codes are mapped through the run's own table so a reordered table still reads right.
-    this.codeOf = kinds.map((name) => {
-      const code = KIND_NAMES.indexOf(name);
-      return code < 0 ? UNKNOWN : code;
-    });
+    this.codeOf = kindCodes(kinds);
 
     this.raw = new SwitchSet();
     this.folded = new SwitchSet();
@@ -263,9 +257,7 @@ export class Store {
     this.marks = [];
     this.mainAt = null; // t of the "main()" mark: before it the demo file was loading
     this.openBlock = new Map(); // task id -> its open block
-    // Warnings: {kind, task, t, until, detail}; "starved" and "busy" come from blocks.
-    this.warnings = [];
-    this.spin = new Map(); // task id -> {times: recent timer-0 switch times, warning}
+    this.warningLog = new Warnings();
 
     this.tasks = []; // by id
     this.lanes = []; // tasks in drawn order
@@ -277,6 +269,16 @@ export class Store {
     this.labelEpoch = 0; // bumped when lanes already shown are renamed
     this.colorSlots = 0;
     this.version = 0; // bumped per append: caches derived from the store compare it
+  }
+
+  /** The run's warnings (analysis.js `Warnings`): {kind, task, t, until, detail}. */
+  get warnings() {
+    return this.warningLog.list;
+  }
+
+  /** At the end of a run: what only the end tells (open blocks, parked tasks). */
+  finishWarnings(end) {
+    this.warningLog.finish(this, end);
   }
 
   get switchCount() {
@@ -391,26 +393,7 @@ export class Store {
       this.folded.push(t, k, origin.id, target.id, ln, c, j, 0);
     }
 
-    if (c === this.spinCause && c > 0) this.noteSpin(origin.id, t);
-  }
-
-  /** Count `timer 0 s` switches per task; a dense burst becomes (or extends) one warning. */
-  noteSpin(task, t) {
-    let s = this.spin.get(task);
-    if (!s) this.spin.set(task, (s = { times: new Float64Array(SPIN_COUNT), n: 0, warning: null }));
-    const slot = s.n % SPIN_COUNT;
-    const oldest = s.n >= SPIN_COUNT ? s.times[slot] : NaN;
-    s.times[slot] = t;
-    s.n++;
-    if (s.warning && t - s.warning.until <= SPIN_WINDOW) {
-      s.warning.until = t;
-      s.warning.count++;
-      return;
-    }
-    if (t - oldest <= SPIN_WINDOW) {
-      s.warning = { kind: "spin", task, t: oldest, until: t, count: SPIN_COUNT + 1 };
-      this.warnings.push(s.warning);
-    }
+    if (c === this.spinCause && c > 0) this.warningLog.spinSwitch(origin.id, t);
   }
 
   addBlock(task, x, t) {
@@ -426,30 +409,7 @@ export class Store {
     if (!block) return;
     this.openBlock.delete(id);
     block.until = t;
-    this.blockWarning(block, t);
-  }
-
-  blockWarning(block, until) {
-    if (until - block.since <= STARVE_NS) return;
-    this.warnings.push({
-      kind: block.busy ? "busy" : "starved", task: block.task, t: block.since, until, detail: block.call,
-    });
-  }
-
-  /** At the end of a run: open blocks still starved the Hub; alive, parked tasks were abandoned. */
-  finishWarnings(end) {
-    for (const block of this.openBlock.values()) this.blockWarning(block, end);
-    const last = this.raw.count ? this.raw.to[this.raw.count - 1] : 0;
-    for (const task of this.lanes) {
-      if (task.kind !== "greenlet" && task.kind !== "generator") continue;
-      if (!Number.isNaN(task.finishedAt) || task.id === last) continue;
-      const k = task.pausedCount ? task.paused[task.pausedCount - 1] : -1;
-      this.warnings.push({
-        kind: "parked", task: task.id, t: k >= 0 ? this.raw.t[k] : task.spawnedAt, until: end,
-        detail: k >= 0 && this.raw.line[k] >= 0 ? String(this.raw.line[k]) : "",
-      });
-    }
-    this.warnings.sort((p, q) => p.t - q.t);
+    this.warningLog.blockEnded(block, t);
   }
 
   addStdout(j, task) {
@@ -565,239 +525,5 @@ export class Store {
       lines[i] = { t: this.t[j], task: this.a[j], text: this.x[j] };
     }
     return lines;
-  }
-}
-
-/**
- * compute_stats, fed as the rows arrive: `feed` reads only the rows added since its last
- * call, `result` closes what is still open at the end without changing the running sums.
- * So the live stats panel costs O(new rows), not a pass over the whole trace each time.
- * compute_stats knows every task before its first event; a row naming a task whose spawn
- * has not arrived yet makes this fall back to the full pass, so the result is always exact.
- */
-export class StatsAccumulator {
-  constructor(threshold = STARVE_NS) {
-    this.threshold = threshold;
-    this.done = 0; // rows read
-    this.maxT = 0;
-    // Indexed by task id (small integers): arrays, not Maps, on this per-row path.
-    this.tasks = []; // id -> stats row
-    this.runningSince = []; // id -> t, or undefined while parked
-    this.blocks = new Map(); // id -> since, for open block spans
-    this.starved = [];
-    this.irregular = false; // a row came before its task's spawn: use the full pass
-    this.active = false; // any row but a spawn read yet
-  }
-
-  feed(store) {
-    const n = store.length;
-    if (n < this.done) throw new Error("the store shrank under its stats");
-    const { t: T, kind: K, a: A, b: B, x: X } = store;
-    const { tasks, runningSince, blocks } = this;
-    let maxT = this.maxT;
-    for (let j = this.done; j < n; j++) {
-      const k = K[j];
-      const t = T[j];
-      const a = A[j];
-      if (t > maxT) maxT = t;
-      if (k === SWITCH || k === THROW) {
-        this.active = true;
-        const b = B[j];
-        const src = tasks[a];
-        const dst = tasks[b];
-        if (src === undefined || dst === undefined) {
-          this.irregular = true;
-          continue;
-        }
-        src.switches_out++;
-        dst.switches_in++;
-        const since = runningSince[a];
-        if (since !== undefined) {
-          src.running += t - since;
-          runningSince[a] = undefined;
-        }
-        runningSince[b] = t;
-      } else if (k === SPAWN) {
-        if (a < 0 || tasks[a] !== undefined) continue;
-        const task = store.tasks[a];
-        tasks[a] = {
-          id: a, name: task.name, kind: task.kind, running: 0, blocked: 0, parked: 0,
-          switches_in: 0, switches_out: 0, born: t, died: null,
-        };
-        // compute_stats has main running from 0: right only if nothing happened before.
-        if (a === 0) {
-          if (this.active) this.irregular = true;
-          else runningSince[0] = 0;
-        }
-      } else {
-        this.active = true;
-        if (k === FINISH) {
-          if (tasks[a] !== undefined) tasks[a].died = t;
-          else this.irregular = true;
-        } else if (k === BLOCK) {
-          blocks.set(a, X[j]?.since ?? t);
-        } else if (k === UNBLOCK && blocks.has(a)) {
-          const since = blocks.get(a);
-          blocks.delete(a);
-          if (tasks[a] !== undefined) tasks[a].blocked += t - since;
-          else this.irregular = true;
-          if (t - since > this.threshold) this.starved.push({ task: a, since, until: t });
-        }
-      }
-    }
-    this.maxT = maxT;
-    this.done = n;
-  }
-
-  result(store, durationNs) {
-    if (this.irregular) return computeStats(store, durationNs, this.threshold);
-    const end = Math.max(durationNs || 0, this.maxT, 0);
-    const rows = [];
-    this.tasks.forEach((task, id) => {
-      const row = { ...task };
-      const since = this.runningSince[id];
-      if (since !== undefined) row.running += end - since;
-      rows.push(row);
-    });
-    const byId = new Map(rows.map((task) => [task.id, task]));
-    return closeStats(byId, rows, this.blocks, [...this.starved], end, this.threshold);
-  }
-}
-
-/**
- * The end of compute_stats, shared by both ways of getting there: close the block spans
- * still open at `end`, derive `parked`, add the totals. `rows` (sorted by id) and
- * `starved` are changed in place.
- */
-function closeStats(byId, rows, openBlocks, starved, end, threshold) {
-  for (const [id, since] of openBlocks) {
-    if (byId.has(id)) byId.get(id).blocked += end - since;
-    if (end - since > threshold) starved.push({ task: id, since, until: end });
-  }
-  for (const task of rows) {
-    task.parked = Math.max(0, (task.died !== null ? task.died : end) - task.born - task.running);
-    delete task.died;
-    delete task.born;
-  }
-  const totals = {};
-  for (const key of ["running", "blocked", "parked", "switches_in", "switches_out"]) {
-    totals[key] = rows.reduce((sum, task) => sum + task[key], 0);
-  }
-  starved.sort((p, q) => p.since - q.since);
-  return { end, tasks: rows, totals, hub_starved: starved };
-}
-
-/**
- * Per-task statistics: exactly the definitions of app/spans.py (`compute_stats`),
- * same field names, integer nanoseconds, in one pass over every row. The reference
- * StatsAccumulator falls back to.
- */
-export function computeStats(store, durationNs, threshold = STARVE_NS) {
-  const n = store.length;
-  const { t: T, kind: K, a: A, b: B, x: X } = store;
-  let end = Math.max(durationNs || 0, 0);
-  for (let j = 0; j < n; j++) if (T[j] > end) end = T[j];
-  const tasks = new Map();
-  for (let j = 0; j < n; j++) {
-    if (K[j] !== SPAWN || tasks.has(A[j])) continue;
-    const task = store.tasks[A[j]];
-    tasks.set(A[j], {
-      id: A[j], name: task.name, kind: task.kind, running: 0, blocked: 0, parked: 0,
-      switches_in: 0, switches_out: 0, born: T[j], died: null,
-    });
-  }
-  const runningSince = new Map();
-  if (tasks.has(0)) runningSince.set(0, 0);
-  const blocks = new Map();
-  const starved = [];
-  for (let j = 0; j < n; j++) {
-    const k = K[j];
-    const t = T[j];
-    if (k === SWITCH || k === THROW) {
-      const src = tasks.get(A[j]);
-      const dst = tasks.get(B[j]);
-      if (!src || !dst) continue;
-      src.switches_out++;
-      dst.switches_in++;
-      if (runningSince.has(A[j])) {
-        src.running += t - runningSince.get(A[j]);
-        runningSince.delete(A[j]);
-      }
-      runningSince.set(B[j], t);
-    } else if (k === FINISH) {
-      if (tasks.has(A[j])) tasks.get(A[j]).died = t;
-    } else if (k === BLOCK) {
-      blocks.set(A[j], X[j]?.since ?? t);
-    } else if (k === UNBLOCK && blocks.has(A[j])) {
-      const since = blocks.get(A[j]);
-      blocks.delete(A[j]);
-      if (tasks.has(A[j])) tasks.get(A[j]).blocked += t - since;
-      if (t - since > threshold) starved.push({ task: A[j], since, until: t });
-    }
-  }
-  for (const [id, since] of runningSince) if (tasks.has(id)) tasks.get(id).running += end - since;
-  const rows = [...tasks.values()].sort((p, q) => p.id - q.id);
-  return closeStats(tasks, rows, blocks, starved, end, threshold);
-}
-
-/**
- * The rows of a native export (`coroscope.trace` v1), in batches of `batchSize`,
- * as the websocket would have sent them. Throws an Error saying what is wrong.
- */
-export function exportToBatches(trace, batchSize = 20000) {
-  if (!trace || typeof trace !== "object") throw new Error("expected a JSON object");
-  if (trace.format !== "coroscope.trace") {
-    throw new Error(`"format" is ${JSON.stringify(trace.format)}, expected "coroscope.trace"`);
-  }
-  // Version 2 added the "mark" kind; version 1 files read the same.
-  if (trace.version !== 1 && trace.version !== 2) {
-    throw new Error(`"version" is ${JSON.stringify(trace.version)}, expected 1 or 2`);
-  }
-  if (!trace.run || typeof trace.run !== "object") throw new Error('missing "run"');
-  if (!Array.isArray(trace.events)) throw new Error('missing "events" (an array)');
-  const tasks = new Map();
-  for (const task of trace.tasks ?? []) tasks.set(task.id, task);
-  const events = trace.events;
-  const batches = [];
-  for (let seq = 0; seq < events.length; seq += batchSize) {
-    const n = Math.min(batchSize, events.length - seq);
-    const rows = new Array(n);
-    for (let i = 0; i < n; i++) rows[i] = eventToRow(events[seq + i], seq + i, tasks);
-    batches.push({ seq, rows });
-  }
-  return batches;
-}
-
-function eventToRow(e, seq, tasks) {
-  if (!e || e.seq !== seq) {
-    throw new Error(`events[${seq}] has seq ${JSON.stringify(e?.seq)}; events must be numbered 0, 1, 2, … without gaps`);
-  }
-  switch (e.kind) {
-    case "switch":
-      return [e.t, SWITCH, e.from, e.to, e.line ?? null, e.cause ?? null];
-    case "throw":
-      return [e.t, THROW, e.from, e.to, e.line ?? null, e.cause ?? null];
-    case "spawn": {
-      const task = tasks.get(e.task);
-      if (!task) throw new Error(`events[${seq}] spawns task ${e.task}, which is not in "tasks"`);
-      const record = { name: task.name, kind: task.kind };
-      if (task.args) record.args = task.args;
-      if (task.thread) record.thread = task.thread;
-      return [e.t, SPAWN, e.task, e.parent ?? null, record];
-    }
-    case "finish":
-      return [e.t, FINISH, e.task, null, null];
-    case "stdout":
-      return [e.t, STDOUT, e.task, null, e.text];
-    case "block":
-      return [e.t, BLOCK, e.task, null, { call: e.call, since: e.since }];
-    case "unblock":
-      return [e.t, UNBLOCK, e.task, null, null];
-    case "taskinfo":
-      return [e.t, TASKINFO, e.task, null, { thread: e.thread }];
-    case "mark":
-      return [e.t, MARK, e.task, null, e.text];
-    default:
-      throw new Error(`events[${seq}] has unknown kind ${JSON.stringify(e.kind)}`);
   }
 }

@@ -4,7 +4,7 @@
 const MIN_SPAN = 100; // ns: below this the clock's own resolution is all one would see
 
 /** While a run streams in, a timeline paints at most 1/LIVE_FRAME_SHARE of the time: the
- * next frame waits until the last one's cost times this has passed (app.js, compare.js). */
+ * next frame waits until the last one's cost times this has passed (scheduler.js). */
 export const LIVE_FRAME_SHARE = 10;
 
 export class View {
