@@ -230,7 +230,8 @@ def test_an_import_inside_a_greenlet_is_not_busy(tmp_path):
 
 def test_an_asyncio_program_is_not_busy(tmp_path):
     # No gevent: the asyncio loop waits in epoll between ticks. main was drawn "busy: no
-    # switch" for the whole run.
+    # switch" for the whole run; then asyncio was traced (tests/test_asyncio_trace.py):
+    # the loop waiting is the event loop lane idle, never a block.
     _, trace = coroscope_run(tmp_path, """
         import asyncio
 
@@ -247,8 +248,22 @@ def test_an_asyncio_program_is_not_busy(tmp_path):
 
         asyncio.run(main())
     """)
-    assert story(trace) == [("spawn", "main")] + [
-        ("stdout", "main", f"tick {n} {i}") for i in range(3) for n in range(2)]
+    loop, ticks = "event loop", ["tick(0)", "tick(1)"]
+    told = [("spawn", "main"), ("spawn", loop), ("switch", "main", loop, "wait asyncio.run"),
+            ("spawn", "main"), ("switch", loop, "main", "wake"),
+            ("switch", "main", loop, "wait gather")]
+    for tick in ticks:
+        told += [("spawn", tick), ("switch", loop, tick, "wake"),
+                 ("switch", tick, loop, "timer 0.1 s")]
+    for i in range(3):
+        for n, tick in enumerate(ticks):
+            told += [("switch", loop, tick, "wake"), ("stdout", tick, f"tick {n} {i}")]
+            told += ([("switch", tick, loop, "timer 0.1 s")] if i < 2 else
+                     [("finish", tick), ("switch", tick, loop, "finish")])
+    told += [("switch", loop, "main", "wake"), ("finish", "main"),
+             ("switch", "main", loop, "finish"), ("finish", loop),
+             ("switch", loop, "main", "finish")]
+    assert story(trace) == told
 
 
 def test_a_computation_without_gevent_is_not_busy(tmp_path):

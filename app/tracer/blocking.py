@@ -3,7 +3,8 @@
 Two honest sources, both writing ``block``/``unblock`` rows (see events.py):
 
 * :class:`BlockingProbes` wraps the known blocking calls *by name* before the demo
-  loads: ``time.sleep`` and the blocking methods of ``socket.socket``. When a demo
+  loads: ``time.sleep`` and the blocking methods of ``socket.socket`` (on a socket in
+  blocking mode: asyncio's non-blocking sockets never block). When a demo
   calls ``monkey.patch_all()``, gevent replaces those same names with cooperative
   versions, so patched code no longer reaches the wrappers and records no block:
   exactly the difference the tutorial teaches. Code that grabbed the names *before*
@@ -13,6 +14,7 @@ Two honest sources, both writing ``block``/``unblock`` rows (see events.py):
   Hub, like gevent's own monitor reports: a pure-Python loop, or a C call we did not
   wrap. It is written as a ``block`` whose ``since`` is the task's last switch. Only
   once the Hub exists, and only for time the thread could have switched (see the class).
+  An asyncio task step (or loop callback) holding a running loop is the same thing.
 """
 
 from __future__ import annotations
@@ -45,13 +47,17 @@ class BlockingProbes:
         self.rec = recorder
         self._undo: list[tuple[Any, str, Any]] = []
 
-    def _wrap(self, owner: Any, name: str, label: Callable[..., str]) -> None:
+    def _wrap(self, owner: Any, name: str, label: Callable[..., str],
+              can_block: Callable[..., bool] | None = None) -> None:
+        """``can_block(*args)``: False when this call cannot block (then no span)."""
         original = getattr(owner, name)
         rec = self.rec
 
         main = rec.thread_id
 
         def blocking(*args: Any, **kwargs: Any) -> Any:
+            if can_block is not None and not can_block(*args):
+                return original(*args, **kwargs)
             task = rec.current_task()
             t = rec.now()
             on_main = _get_ident() == main
@@ -75,12 +81,21 @@ class BlockingProbes:
     def install(self) -> None:
         self._wrap(time, "sleep", lambda seconds=0, *a: f"time.sleep({seconds:g})")
         for method in _SOCKET_METHODS:
-            self._wrap(socket.socket, method, _socket_label(method))
+            self._wrap(socket.socket, method, _socket_label(method), _socket_can_block)
 
     def uninstall(self) -> None:
         while self._undo:
             owner, name, original = self._undo.pop()
             setattr(owner, name, original)
+
+
+def _socket_can_block(sock: Any = None, *args: Any) -> bool:
+    """A non-blocking socket (timeout 0: asyncio's, a selector loop's) returns at once or
+    raises BlockingIOError: never a block."""
+    try:
+        return sock.gettimeout() != 0.0
+    except Exception:
+        return True
 
 
 def _socket_label(method: str) -> Callable[..., str]:
@@ -104,9 +119,13 @@ class BusyWatch:
     What counts toward ``threshold_ns`` is time the task kept the thread from the Hub,
     not the wall clock since its last switch:
 
-    * nothing until gevent's Hub has been seen in the thread: before it there is no
-      scheduler, so nothing is starved (importing gevent and ``monkey.patch_all()``, an
-      asyncio loop, a plain computation);
+    * nothing while the thread has no scheduler, so nothing can be starved: before
+      gevent's Hub has been seen in it, unless an asyncio loop is running (importing
+      gevent and ``monkey.patch_all()``, a plain computation, the code around
+      ``asyncio.run``);
+    * the Hub is never busy, nor the asyncio loop, except while it runs a callback
+      that is not a task step (a ``call_soon``/``call_later`` callback): the loop
+      waiting in ``select`` is idle, not hogging;
     * a task inside the import machinery, or in a wrapped blocking call (already its own
       ``block``), is not busy: the measure starts again after it;
     * time the thread waited on a run queue, runnable while the machine ran something
@@ -160,7 +179,7 @@ class BusyWatch:
     def poll(self) -> None:
         """Called every few ms from another OS thread."""
         rec = self.rec
-        if rec.hub_tid is None:
+        if rec.hub_tid is None and not rec.loop_running:
             return
         running, since = rec.running, rec.switched_at
         now = rec.now()
@@ -175,7 +194,8 @@ class BusyWatch:
             self._wait0 = _interpolate(last, (now, wait), since)
             self._paused0 = self._paused - sum(
                 end - max(begin, since) for begin, end in self._pauses if end > since)
-        if rec.tasks[running]["kind"] == "hub":
+        kind = rec.tasks[running]["kind"]
+        if kind == "hub" or (kind == "loop" and not rec.callback_running):
             return
         frame = sys._current_frames().get(self.thread_id)
         if rec.blocked or _importing(frame):

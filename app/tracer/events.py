@@ -42,11 +42,16 @@ Worked example: the seed's greenlet eat/play::
     [60000,  4, 1, null, "egon eat 1"]
 
 Causes (why ``from`` gave up control): ``switch`` (an explicit ``greenlet.switch()``),
-``timer 1 s`` (``gevent.sleep`` / a patched ``time.sleep``), ``io fd 7`` (waiting for a
-socket or file), ``wait`` (a join, event, lock, queue: gevent's compiled waits; the
-line says which), ``wake`` (the Hub resuming a greenlet whose wait is over), ``finish``
-(``from`` ended), ``throw``, and for generators ``call`` (a function starts driving a
-generator), ``send`` (``next``/``send`` resumes it), ``yield``, ``return``.
+``timer 1 s`` (``gevent.sleep`` / a patched ``time.sleep`` / ``asyncio.sleep``), ``io fd 7``
+(waiting for a socket or file, asyncio streams too), ``wait`` (a join, event, lock, queue:
+gevent's compiled waits; the line says which), ``wait <what>`` (asyncio names what it
+awaited: ``wait Queue.get``, ``wait Lock``, ``wait Event``, ``wait Semaphore``, ``wait
+gather``, ``wait TaskGroup``, ``wait wait_for``, ``wait task eat``, ``wait Future``;
+``wait asyncio.run`` from the code that runs a loop), ``wake`` (the Hub or the event loop
+resuming a task whose wait is over), ``finish`` (``from`` ended), ``cancel`` (an asyncio
+task ended cancelled), ``throw``, and for generators ``call`` (a function starts driving a
+generator), ``send`` (``next``/``send`` resumes it), ``yield``, ``return``. Causes are
+text, not codes: a new one needs no new version.
 
 Task ids are small integers given in order of first sight (``main`` is 0);
 ``id()`` of a greenlet is reused after it dies, so it is never used.
@@ -111,8 +116,11 @@ SWITCH, THROW, SPAWN, FINISH, STDOUT, BLOCK, UNBLOCK, TASKINFO, MARK = (k.code f
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)
 KIND_CODES: dict[str, int] = {k.name: k.code for k in KINDS}
 
-#: Task kinds a ``spawn`` record may carry.
-TASK_KINDS: tuple[str, ...] = ("main", "hub", "greenlet", "generator", "function", "thread")
+#: Task kinds a ``spawn`` record may carry. ``loop`` (an asyncio event loop: the Hub's
+#: role) and ``task`` (an ``asyncio.Task``) came after version 2 without a new version: a
+#: reader that does not know them refuses the file by the kind's name, it cannot misread it.
+TASK_KINDS: tuple[str, ...] = ("main", "hub", "greenlet", "generator", "function", "thread",
+                               "loop", "task")
 
 #: How a run ended (``run.status`` in the export and the API).
 RUN_STATUSES: tuple[str, ...] = (

@@ -160,10 +160,12 @@ def chrome_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
     ]
     yield b'{"traceEvents":' + orjson.dumps(meta)[:-1]
     names: dict[int, str] = {}
-    # main, then the Hub, then every other task in the table's order (spawn order): one
-    # pass, where sorting hundreds of thousands of tasks would hold the server's loop.
-    ordered = ([t for t in tasks if t["kind"] == "main"] + [t for t in tasks if t["kind"] == "hub"]
-               + [t for t in tasks if t["kind"] not in ("main", "hub")])
+    # main, then the Hub or asyncio's event loop, then every other task in the table's
+    # order (spawn order): one pass, where sorting hundreds of thousands of tasks would
+    # hold the server's loop.
+    ordered = ([t for t in tasks if t["kind"] == "main"]
+               + [t for t in tasks if t["kind"] in ("hub", "loop")]
+               + [t for t in tasks if t["kind"] not in ("main", "hub", "loop")])
     for start in range(0, len(ordered), STEP_ROWS):  # a run may have hundreds of thousands
         meta = []
         for i, task in enumerate(ordered[start:start + STEP_ROWS], start):

@@ -205,7 +205,7 @@ class GeneratorTracer:
             rec.current_override = target
             return
         if origin is None:
-            base = rec.greenlet_task()
+            base = rec.base_task()
             if caller is not None and self._is_user(caller.f_code):
                 # A plain function of the demo drives this generator: give it a lane.
                 origin = self._new_task(caller.f_code.co_name, "function", base, t)
@@ -239,7 +239,7 @@ class GeneratorTracer:
             return
         dst = self._task_of_frame(frame.f_back)
         if dst is None:
-            dst = rec.greenlet_task()
+            dst = rec.base_task()
         if yielded is None:
             yielded = self._at_yield(frame, leaving=True)
         if yielded:
@@ -257,7 +257,7 @@ class GeneratorTracer:
         src = self.drivers.pop(frame)
         dst = self._task_of_frame(frame.f_back)
         if dst is None:
-            dst = rec.greenlet_task()
+            dst = rec.base_task()
         rec.emit_finish(t, src)
         rec.emit_switch(t, src, dst, None, "return")
         rec.note_switch(dst, t)

@@ -188,8 +188,11 @@ class Recorder:
         clock: Callable[[], int] | None = None,
         generators: bool = False,
         fast: bool | None = None,
+        asyncio: bool = False,
     ) -> None:
-        """``fast``: use the C hook (default: when built, unless $COROSCOPE_PURE_PYTHON)."""
+        """``fast``: use the C hook (default: when built, unless $COROSCOPE_PURE_PYTHON);
+        ``asyncio``: trace asyncio tasks too (see aio.py; nothing until asyncio is
+        imported)."""
         if fast is None:
             fast = _FastHook is not None and not os.environ.get("COROSCOPE_PURE_PYTHON")
         self.fast = bool(fast and _FastHook is not None and clock is None)
@@ -204,7 +207,9 @@ class Recorder:
         self.clock = clock
         self.t0 = 0
         self.tasks: dict[int, dict[str, Any]] = {}
-        self._attr = f"_coroscope_tid_{next(_counter)}"
+        # Unique in the process even when this module is loaded twice (as app.tracer and
+        # as coroscope.tracer in a checkout): each copy numbers its recorders from 1.
+        self._attr = f"_coroscope_tid_{next(_counter)}_{id(_counter):x}"
         self._next_tid = 0
         self._drained = 0
         self._prev_tracer: Callable[..., Any] | None = None
@@ -224,6 +229,18 @@ class Recorder:
         #: a greenlet that called current_thread() has its Dummy-N thread there.
         self.dummy_threads: dict[int, Any] | None = None
         self._thread_named: set[int] = set()
+        #: The asyncio task (or event loop) running in this thread, set by AsyncioTracer.
+        self.async_task: int | None = None
+        #: An asyncio loop is running in this thread (BusyWatch watches it then).
+        self.loop_running = False
+        #: That loop is running one of its callbacks, not its own work or select (the
+        #: loop lane may be busy only then).
+        self.callback_running = False
+        self._asyncio = None
+        if asyncio:
+            from .aio import AsyncioTracer
+
+            self._asyncio = AsyncioTracer(self)
         self._generators = None
         if generators:
             from .generators import GeneratorTracer
@@ -311,12 +328,16 @@ class Recorder:
             self._prev_tracer = greenlet.settrace(self._on_greenlet_event)
         if self._generators is not None:
             self._generators.start()
+        if self._asyncio is not None:
+            self._asyncio.start()
 
     def stop(self) -> None:
         """Remove the hook and restore whatever tracer was there before."""
         if not self._active:
             return
         self._active = False
+        if self._asyncio is not None:
+            self._asyncio.stop()
         if self._generators is not None:
             self._generators.stop()
         self._flush_pending()
@@ -391,10 +412,19 @@ class Recorder:
         self._flush_pending()
         return self._task_of(greenlet.getcurrent(), self.now())
 
+    def base_task(self) -> int:
+        """The running task under any generator: the asyncio task (or event loop) being
+        run in this thread, else the running greenlet."""
+        task = self.async_task
+        if task is not None and _get_ident() == self.thread_id:
+            return task
+        return self.greenlet_task()
+
     def current_task(self) -> int:
-        """The running task: a generator being resumed, else the running greenlet."""
+        """The running task: a generator being resumed, else the asyncio task being
+        stepped, else the running greenlet."""
         override = self.current_override
-        return override if override is not None else self.greenlet_task()
+        return override if override is not None else self.base_task()
 
     # -- the hook --------------------------------------------------------------
 

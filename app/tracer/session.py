@@ -1,4 +1,5 @@
-"""One recording in the calling thread: the recorder, printed lines kept per task, the
+"""One recording in the calling thread: the recorder (greenlets, asyncio tasks once the
+program imports asyncio, generators when asked), printed lines kept per task, the
 known blocking calls wrapped. The run's child and the Python API (``coroscope.trace``)
 record through this one class, in this one order.
 """
@@ -21,8 +22,9 @@ class Session:
     """
 
     def __init__(self, user_files: Iterable[str], generators: bool = False,
-                 passthrough: Any = None) -> None:
-        self.recorder = Recorder(user_files=user_files, generators=generators)
+                 passthrough: Any = None, asyncio: bool = True) -> None:
+        self.recorder = Recorder(user_files=user_files, generators=generators,
+                                 asyncio=asyncio)
         self.output = TaskOutput(self.recorder, passthrough=passthrough)
         self.probes = BlockingProbes(self.recorder)
         #: sys.stdout before start(): given back by stop() (a forked copy restores it too)

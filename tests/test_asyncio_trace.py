@@ -1,0 +1,511 @@
+"""asyncio traced with no flag: one lane per Task, the event loop in the Hub's role.
+
+Exact event sequences (who switched to whom, at which line, why; printed lines on their
+lanes; spawns with their parents; finishes) through ``coroscope run`` and through the
+Python API, on every Python the suite runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import coroscope
+
+from .conftest import ROOT, validate_trace
+from .test_cli_run import coroscope_run
+
+
+def story(trace: dict) -> list[tuple]:
+    """Events by lane name (``eat('egon')``: name and arguments): switches with their
+    line and cause, spawns with their parent, blocks with their call; no times."""
+    names = {t["id"]: t["name"] + (f"({t['args']})" if t.get("args") else "")
+             for t in trace["tasks"]}
+    told = []
+    for e in trace["events"]:
+        kind = e["kind"]
+        if kind == "switch":
+            told.append((kind, names[e["from"]], names[e["to"]], e["line"], e["cause"]))
+        elif kind == "spawn":
+            told.append((kind, names[e["task"]], names.get(e["parent"])))
+        elif kind == "block":
+            told.append((kind, names[e["task"]], e["call"]))
+        elif kind == "stdout":
+            told.append((kind, names[e["task"]], e["text"]))
+        else:
+            told.append((kind, names[e["task"]]))
+    return told
+
+
+def line(source: str, text: str) -> int:
+    """The 1-based line of the one line of ``source`` (dedented) that contains ``text``."""
+    found = [i + 1 for i, ln in enumerate(textwrap.dedent(source).splitlines()) if text in ln]
+    assert len(found) == 1, (text, found)
+    return found[0]
+
+
+LOOP = "event loop"
+RUN = [("spawn", "main", None), ("spawn", LOOP, "main")]
+
+
+def run_start(source: str) -> list[tuple]:
+    """The first events of a script whose last line is ``asyncio.run(main())``."""
+    return RUN + [("switch", "main", LOOP, line(source, "asyncio.run(main())"),
+                   "wait asyncio.run"),
+                  ("spawn", "main", "main"),
+                  ("switch", LOOP, "main", None, "wake")]
+
+
+RUN_END = [("finish", "main"), ("switch", "main", LOOP, None, "finish"),
+           ("finish", LOOP), ("switch", LOOP, "main", None, "finish")]
+
+
+EAT_PLAY = """
+    import asyncio
+
+
+    async def eat(name):
+        print(name, 'eat 1')
+        await asyncio.sleep(0.4)
+        print(name, 'eat 2')
+
+
+    async def play(name):
+        print(name, 'play 1')
+        await asyncio.sleep(0.2)
+        print(name, 'play 2')
+
+
+    async def main():
+        await asyncio.gather(eat('egon'), play('egon'))
+
+
+    asyncio.run(main())
+"""
+
+
+def eat_play_story(source: str) -> list[tuple]:
+    eat, play = "eat('egon')", "play('egon')"
+    return run_start(source) + [
+        ("switch", "main", LOOP, line(source, "await asyncio.gather"), "wait gather"),
+        ("spawn", eat, "main"),
+        ("switch", LOOP, eat, None, "wake"),
+        ("stdout", eat, "egon eat 1"),
+        ("switch", eat, LOOP, line(source, "asyncio.sleep(0.4)"), "timer 0.4 s"),
+        ("spawn", play, "main"),
+        ("switch", LOOP, play, None, "wake"),
+        ("stdout", play, "egon play 1"),
+        ("switch", play, LOOP, line(source, "asyncio.sleep(0.2)"), "timer 0.2 s"),
+        ("switch", LOOP, play, None, "wake"),
+        ("stdout", play, "egon play 2"),
+        ("finish", play),
+        ("switch", play, LOOP, None, "finish"),
+        ("switch", LOOP, eat, None, "wake"),
+        ("stdout", eat, "egon eat 2"),
+        ("finish", eat),
+        ("switch", eat, LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+    ] + RUN_END
+
+
+def test_eat_play_with_asyncio_sleep(tmp_path):
+    result, trace = coroscope_run(tmp_path, EAT_PLAY)
+    assert result.stdout == "egon eat 1\negon play 1\negon play 2\negon eat 2\n"
+    assert story(trace) == eat_play_story(EAT_PLAY)
+    kinds = {t["name"] + t.get("args", ""): t["kind"] for t in trace["tasks"]}
+    assert kinds == {"main": "task", LOOP: "loop", "eat'egon'": "task", "play'egon'": "task"}
+    assert [t["kind"] for t in trace["tasks"] if t["id"] == 0] == ["main"]
+    # The timers are the program's own: play resumes after ~0.2 s, eat after ~0.4 s.
+    wakes = [e["t"] for e in trace["events"] if e["kind"] == "switch" and e["cause"] == "wake"]
+    slept = [e["t"] for e in trace["events"] if e["kind"] == "switch"
+             and e["cause"].startswith("timer")]
+    assert wakes[3] - slept[1] >= 190_000_000 and wakes[4] - slept[0] >= 390_000_000
+
+
+def test_a_named_task_and_awaiting_a_task(tmp_path):
+    source = """
+        import asyncio
+
+
+        async def job(n):
+            await asyncio.sleep(0.01 * n)
+            print('job', n)
+
+
+        async def main():
+            task = asyncio.create_task(job(1), name='worker')
+            await task
+            await asyncio.create_task(job(2))
+
+
+        asyncio.run(main())
+    """
+    _, trace = coroscope_run(tmp_path, source)
+    sleep = line(source, "await asyncio.sleep(0.01 * n)")
+    assert story(trace) == run_start(source) + [
+        ("switch", "main", LOOP, line(source, "await task"), "wait task worker"),
+        ("spawn", "worker", "main"),
+        ("switch", LOOP, "worker", None, "wake"),
+        ("switch", "worker", LOOP, sleep, "timer 0.01 s"),
+        ("switch", LOOP, "worker", None, "wake"),
+        ("stdout", "worker", "job 1"),
+        ("finish", "worker"),
+        ("switch", "worker", LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+        ("switch", "main", LOOP, line(source, "create_task(job(2))"), "wait task job"),
+        ("spawn", "job(2)", "main"),
+        ("switch", LOOP, "job(2)", None, "wake"),
+        ("switch", "job(2)", LOOP, sleep, "timer 0.02 s"),
+        ("switch", LOOP, "job(2)", None, "wake"),
+        ("stdout", "job(2)", "job 2"),
+        ("finish", "job(2)"),
+        ("switch", "job(2)", LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+    ] + RUN_END
+
+
+QUEUE = """
+    import asyncio
+
+
+    async def producer(q):
+        for i in range(2):
+            await q.put(i)
+            print('put', i)
+        await q.put(None)
+
+
+    async def consumer(q):
+        while (item := await q.get()) is not None:
+            print('got', item)
+
+
+    async def main():
+        q = asyncio.Queue(maxsize=1)
+        await asyncio.gather(producer(q), consumer(q))
+
+
+    asyncio.run(main())
+"""
+
+
+def test_a_queue_producer_and_consumer(tmp_path):
+    result, trace = coroscope_run(tmp_path, QUEUE)
+    assert result.stdout == "put 0\ngot 0\nput 1\ngot 1\n"
+    p, c = "producer(<Queue>)", "consumer(<Queue>)"
+    put, get = line(QUEUE, "await q.put(i)"), line(QUEUE, "await q.get()")
+    assert story(trace) == run_start(QUEUE) + [
+        ("switch", "main", LOOP, line(QUEUE, "asyncio.gather"), "wait gather"),
+        ("spawn", p, "main"),
+        ("switch", LOOP, p, None, "wake"),
+        ("stdout", p, "put 0"),  # the queue has room for one: the second put waits
+        ("switch", p, LOOP, put, "wait Queue.put"),
+        ("spawn", c, "main"),
+        ("switch", LOOP, c, None, "wake"),
+        ("stdout", c, "got 0"),
+        ("switch", c, LOOP, get, "wait Queue.get"),
+        ("switch", LOOP, p, None, "wake"),
+        ("stdout", p, "put 1"),
+        ("switch", p, LOOP, line(QUEUE, "await q.put(None)"), "wait Queue.put"),
+        ("switch", LOOP, c, None, "wake"),
+        ("stdout", c, "got 1"),
+        ("switch", c, LOOP, get, "wait Queue.get"),
+        ("switch", LOOP, p, None, "wake"),
+        ("finish", p),
+        ("switch", p, LOOP, None, "finish"),
+        ("switch", LOOP, c, None, "wake"),
+        ("finish", c),
+        ("switch", c, LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+    ] + RUN_END
+
+
+BLOCKING = """
+    import asyncio
+    import time
+
+
+    async def blocker():
+        time.sleep(0.3)
+        print('slept')
+
+
+    async def napper():
+        await asyncio.sleep(0.01)
+        print('napped')
+
+
+    async def main():
+        await asyncio.gather(blocker(), napper())
+
+
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["idle", "one-core-with-a-burner"])
+def test_time_sleep_in_a_coroutine_is_one_block_on_its_task(tmp_path, loaded):
+    result, trace = coroscope_run(tmp_path, BLOCKING, loaded=loaded)
+    assert result.stdout == "slept\nnapped\n"
+    assert story(trace) == run_start(BLOCKING) + [
+        ("switch", "main", LOOP, line(BLOCKING, "asyncio.gather"), "wait gather"),
+        ("spawn", "blocker", "main"),
+        ("switch", LOOP, "blocker", None, "wake"),
+        ("block", "blocker", "time.sleep(0.3)"),
+        ("unblock", "blocker"),
+        ("stdout", "blocker", "slept"),
+        ("finish", "blocker"),
+        ("switch", "blocker", LOOP, None, "finish"),
+        ("spawn", "napper", "main"),
+        ("switch", LOOP, "napper", None, "wake"),
+        ("switch", "napper", LOOP, line(BLOCKING, "asyncio.sleep(0.01)"), "timer 0.01 s"),
+        ("switch", LOOP, "napper", None, "wake"),
+        ("stdout", "napper", "napped"),
+        ("finish", "napper"),
+        ("switch", "napper", LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+    ] + RUN_END
+    block = next(e for e in trace["events"] if e["kind"] == "block")
+    unblock = next(e for e in trace["events"] if e["kind"] == "unblock")
+    assert unblock["t"] - block["since"] >= 290_000_000
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["idle", "one-core-with-a-burner"])
+def test_a_coroutine_computing_is_busy_and_the_idle_loop_never_is(tmp_path, loaded):
+    # 400 ms of CPU in one task step; then the loop sits in select for 300 ms with
+    # nothing to run (a timer): that is idle, never a block.
+    source = """
+        import asyncio
+        import time
+
+
+        async def spin():
+            end = time.thread_time() + 0.4
+            while time.thread_time() < end: pass
+
+
+        async def main():
+            await asyncio.create_task(spin())
+            await asyncio.sleep(0.3)
+
+
+        asyncio.run(main())
+    """
+    _, trace = coroscope_run(tmp_path, source, loaded=loaded)
+    busy = f"busy: no switch in spin() line {line(source, 'while time.thread_time()')}"
+    assert story(trace) == run_start(source) + [
+        ("switch", "main", LOOP, line(source, "create_task(spin())"), "wait task spin"),
+        ("spawn", "spin", "main"),
+        ("switch", LOOP, "spin", None, "wake"),
+        ("block", "spin", busy),
+        ("finish", "spin"),
+        ("unblock", "spin"),
+        ("switch", "spin", LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+        ("switch", "main", LOOP, line(source, "asyncio.sleep(0.3)"), "timer 0.3 s"),
+        ("switch", LOOP, "main", None, "wake"),
+    ] + RUN_END
+    block = next(e for e in trace["events"] if e["kind"] == "block")
+    woke = [e for e in trace["events"] if e["kind"] == "switch" and e["to"] == block["task"]]
+    assert block["since"] == woke[0]["t"]
+
+
+def test_cancel_taskgroup_lock_and_event(tmp_path):
+    source = """
+        import asyncio
+
+
+        async def holder(lock, ev):
+            async with lock:
+                await ev.wait()
+
+
+        async def sleeper():
+            await asyncio.sleep(10)
+
+
+        async def main():
+            lock, ev = asyncio.Lock(), asyncio.Event()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(holder(lock, ev))
+                tg.create_task(holder(lock, ev))
+                await asyncio.sleep(0)
+                ev.set()
+            s = asyncio.create_task(sleeper())
+            await asyncio.sleep(0)
+            s.cancel()
+            await asyncio.wait([s])
+
+
+        asyncio.run(main())
+    """
+    _, trace = coroscope_run(tmp_path, source)
+    h = "holder(<Lock>, <Event>)"
+    lines = textwrap.dedent(source).splitlines()
+    sleep0 = [i + 1 for i, ln in enumerate(lines) if "await asyncio.sleep(0)" in ln]
+    assert story(trace) == run_start(source) + [
+        ("switch", "main", LOOP, sleep0[0], "timer 0 s"),
+        ("spawn", h, "main"),
+        ("switch", LOOP, h, None, "wake"),
+        ("switch", h, LOOP, line(source, "await ev.wait()"), "wait Event"),
+        ("spawn", h, "main"),
+        ("switch", LOOP, h, None, "wake"),
+        ("switch", h, LOOP, line(source, "async with lock:"), "wait Lock"),
+        ("switch", LOOP, "main", None, "wake"),
+        ("switch", "main", LOOP, line(source, "asyncio.TaskGroup()"), "wait TaskGroup"),
+        ("switch", LOOP, h, None, "wake"),
+        ("finish", h),
+        ("switch", h, LOOP, None, "finish"),
+        ("switch", LOOP, h, None, "wake"),
+        ("finish", h),
+        ("switch", h, LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+        ("switch", "main", LOOP, sleep0[1], "timer 0 s"),
+        ("spawn", "sleeper", "main"),
+        ("switch", LOOP, "sleeper", None, "wake"),
+        ("switch", "sleeper", LOOP, line(source, "asyncio.sleep(10)"), "timer 10 s"),
+        ("switch", LOOP, "main", None, "wake"),
+        ("switch", "main", LOOP, line(source, "asyncio.wait([s])"), "wait asyncio.wait"),
+        ("switch", LOOP, "sleeper", None, "wake"),  # CancelledError thrown in
+        ("finish", "sleeper"),
+        ("switch", "sleeper", LOOP, None, "cancel"),
+        ("switch", LOOP, "main", None, "wake"),
+    ] + RUN_END
+
+
+def test_no_asyncio_costs_nothing_and_tracing_undoes_its_patches():
+    # A program that never imports asyncio: an import watch, no patch; once stopped,
+    # not even the watch. A program that does: patched while traced, restored after.
+    code = textwrap.dedent("""
+        import sys
+        from app.tracer.session import Session
+        from app.tracer.aio import _ImportWatch
+        watching = lambda: any(isinstance(f, _ImportWatch) for f in sys.meta_path)
+        seen = []
+        s = Session([])
+        s.start()
+        seen += ['asyncio' in sys.modules, watching()]
+        s.stop()
+        seen += [watching()]
+        import asyncio, asyncio.events
+        before = asyncio.events.Handle._run
+        s = Session([])
+        s.start()
+        seen += [asyncio.events.Handle._run is before, watching()]
+        s.stop()
+        seen += [asyncio.events.Handle._run is before, asyncio.run.__module__]
+        print(*seen)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.stdout.split() == ["False", "True", "False", "False", "False", "True",
+                                  "asyncio.runners"], out.stderr
+
+
+def test_gevent_and_asyncio_in_one_script(tmp_path):
+    source = """
+        import asyncio
+        import gevent
+
+
+        def work():
+            gevent.sleep(0.01)
+            print('greenlet')
+
+
+        async def main():
+            await asyncio.sleep(0.01)
+            print('task')
+
+
+        gevent.spawn(work).join()
+        asyncio.run(main())
+    """
+    _, trace = coroscope_run(tmp_path, source)
+    told = story(trace)
+    assert ("stdout", "work", "greenlet") in told and ("stdout", "main", "task") in told
+    assert ("switch", "work", "Hub", line(source, "gevent.sleep(0.01)"), "timer 0.01 s") in told
+    assert ("switch", "main", LOOP, line(source, "await asyncio.sleep"), "timer 0.01 s") in told
+    assert told[-4:] == RUN_END
+
+
+# -- the Python API ----------------------------------------------------------------------
+
+async def eat(name):
+    print(name, "eat 1")
+    await asyncio.sleep(0.04)
+    print(name, "eat 2")
+
+
+async def play(name):
+    print(name, "play 1")
+    await asyncio.sleep(0.02)
+    print(name, "play 2")
+
+
+async def api_main():
+    await asyncio.gather(eat("egon"), play("egon"))
+
+
+async def blocking_main():
+    time.sleep(0.2)
+
+
+def test_the_python_api_traces_asyncio(tmp_path, capsys):
+    out = tmp_path / "api.json"
+    with coroscope.trace(str(out)):
+        asyncio.run(api_main())
+    assert capsys.readouterr().out == "egon eat 1\negon play 1\negon play 2\negon eat 2\n"
+    trace = json.loads(out.read_text())
+    validate_trace(trace)
+    src = (ROOT / "tests" / "test_asyncio_trace.py").read_text().splitlines()
+    here = [i + 1 for i, ln in enumerate(src) if ln == "        asyncio.run(api_main())"]
+    eat_, play_ = "eat('egon')", "play('egon')"
+    assert story(trace) == [
+        ("spawn", "main", None),
+        ("spawn", LOOP, "main"),
+        ("switch", "main", LOOP, here[0], "wait asyncio.run"),
+        ("spawn", "api_main", "main"),
+        ("switch", LOOP, "api_main", None, "wake"),
+        ("switch", "api_main", LOOP, api_main.__code__.co_firstlineno + 1, "wait gather"),
+        ("spawn", eat_, "api_main"),
+        ("switch", LOOP, eat_, None, "wake"),
+        ("stdout", eat_, "egon eat 1"),
+        ("switch", eat_, LOOP, eat.__code__.co_firstlineno + 2, "timer 0.04 s"),
+        ("spawn", play_, "api_main"),
+        ("switch", LOOP, play_, None, "wake"),
+        ("stdout", play_, "egon play 1"),
+        ("switch", play_, LOOP, play.__code__.co_firstlineno + 2, "timer 0.02 s"),
+        ("switch", LOOP, play_, None, "wake"),
+        ("stdout", play_, "egon play 2"),
+        ("finish", play_),
+        ("switch", play_, LOOP, None, "finish"),
+        ("switch", LOOP, eat_, None, "wake"),
+        ("stdout", eat_, "egon eat 2"),
+        ("finish", eat_),
+        ("switch", eat_, LOOP, None, "finish"),
+        ("switch", LOOP, "api_main", None, "wake"),
+        ("finish", "api_main"),
+        ("switch", "api_main", LOOP, None, "finish"),
+        ("finish", LOOP),
+        ("switch", LOOP, "main", None, "finish"),
+    ]
+
+
+def test_the_python_api_marks_time_sleep_in_a_coroutine(tmp_path):
+    out = tmp_path / "block.json"
+    with coroscope.trace(str(out)):
+        asyncio.run(blocking_main())
+    trace = json.loads(out.read_text())
+    validate_trace(trace)
+    blocks = [e for e in story(trace) if e[0] in ("block", "unblock")]
+    assert blocks == [("block", "blocking_main", "time.sleep(0.2)"),
+                      ("unblock", "blocking_main")]
+    # Afterwards asyncio runs untraced, as before.
+    assert asyncio.events.Handle._run.__module__ == "asyncio.events"
