@@ -437,6 +437,172 @@ DEMOS: dict[str, Demo] = {
                 ("gevent_sync_async", {"variant": "async"}),
             ),
         ),
+        Demo(
+            id="asyncio_eat_play",
+            title="async/await: eat and play as asyncio tasks",
+            title_zh="async/await：用 asyncio 任务写 eat 与 play",
+            description=(
+                "The gevent eat/play example written with async/await. create_task plays "
+                "gevent.spawn, gather plays joinall, t.result() plays .value. Each await "
+                "asyncio.sleep suspends its task and hands control to the event loop, which "
+                "runs the other task and wakes each one when its timer is due: the event "
+                "loop lane does the Hub's job. The whole run takes about the longer sleep "
+                "(2 s with the default parameters), not the sum."
+            ),
+            description_zh=(
+                "用 async/await 重写 gevent 的 eat/play 例子：create_task 相当于 gevent.spawn，"
+                "gather 相当于 joinall，t.result() 相当于 .value。每次 await asyncio.sleep 都会"
+                "挂起当前任务，把控制权交给事件循环（event loop），由它去运行另一个任务，并在"
+                "定时器到期时唤醒各个任务：事件循环这条泳道做的正是 Hub 的工作。总耗时约等于"
+                "较长的那次 sleep（默认参数下约 2 秒），而不是两者之和。"
+            ),
+            file="asyncio_eat_play.py",
+            params=(_EAT, _PLAY),
+        ),
+        Demo(
+            id="asyncio_blocking",
+            title="async/await: time.sleep blocks the event loop",
+            title_zh="async/await：time.sleep 会阻塞事件循环",
+            description=(
+                "The same two coroutines, sleeping with time.sleep or with await "
+                "asyncio.sleep. time.sleep never gives control back to the event loop: the "
+                "thread is stuck in it, every other lane greys out, and the run takes the "
+                "sum of the sleeps (3 s). await asyncio.sleep suspends only its task: the "
+                "sleeps overlap and the run takes the longer one (2 s). Look for the grey "
+                "spans and where each task paused."
+            ),
+            description_zh=(
+                "同样的两个协程，分别用 time.sleep 和 await asyncio.sleep 来等待。time.sleep "
+                "不会把控制权交还给事件循环：整个线程卡在这个调用里，其他泳道全部变灰，总耗时"
+                "是两次 sleep 之和（3 秒）。await asyncio.sleep 只挂起当前任务：两次 sleep 相互"
+                "重叠，总耗时是较长的那次（2 秒）。注意看灰色区段，以及每个任务停在哪一行。"
+            ),
+            file="asyncio_blocking.py",
+            params=(
+                choice("variant", "time_sleep", ("time_sleep", "asyncio_sleep"),
+                       "sleep with time.sleep (blocks) or await asyncio.sleep",
+                       help_zh="用 time.sleep（阻塞）还是 await asyncio.sleep 来等待"),
+                _EAT, _PLAY,
+            ),
+            compare=(
+                ("asyncio_blocking", {"variant": "time_sleep"}),
+                ("asyncio_blocking", {"variant": "asyncio_sleep"}),
+            ),
+        ),
+        Demo(
+            id="asyncio_sync_async",
+            title="async/await: synchronous vs. asynchronous",
+            title_zh="async/await：同步与异步",
+            description=(
+                "Ten coroutines that each await asyncio.sleep. Synchronous: awaited one "
+                "after another inside one task, so the total is about tasks × seconds and "
+                "there is a single lane. Asynchronous: gather wraps each in a task of its "
+                "own, their sleeps overlap and the whole thing takes about one sleep. With "
+                "the default parameters (10 tasks of 0.5 s): about 5 s vs. about 0.5 s."
+            ),
+            description_zh=(
+                "tasks 个协程，每个都 await asyncio.sleep。同步：在同一个任务里一个接一个地 "
+                "await，总耗时约为 tasks × seconds，时间线上只有一条泳道。异步：gather 把每个"
+                "协程包装成独立的任务，各自的 sleep 相互重叠，总耗时约等于一次 sleep。默认参数"
+                "下（10 个任务，每个 0.5 秒）：同步约 5 秒，异步约 0.5 秒。"
+            ),
+            file="asyncio_sync_async.py",
+            params=(
+                choice("variant", "async", ("sync", "async"), "awaited one by one, or gathered",
+                       help_zh="逐个 await（同步），还是用 gather 并发（异步）"),
+                Param("tasks", "int", 10, 1, 100, "number of tasks", help_zh="任务的个数"),
+                Param("seconds", "float", 0.5, 0.0, 2.0, "how long each task sleeps",
+                      help_zh="每个任务 sleep 的时长（秒）"),
+            ),
+            compare=(
+                ("asyncio_sync_async", {"variant": "sync"}),
+                ("asyncio_sync_async", {"variant": "async"}),
+            ),
+        ),
+        Demo(
+            id="asyncio_echo_server",
+            title="async/await: an echo server for many clients",
+            title_zh="async/await：单线程的回显服务端，服务多个客户端",
+            description=(
+                "The gevent socket server written with asyncio streams: start_server on a "
+                "free loopback port and C client tasks, each sending M messages. Every "
+                "await reader.read() suspends its handler until the event loop sees data on "
+                "that connection: one thread serves them all, as with gevent. Try 500 "
+                "clients, as the tutorial did with threads."
+            ),
+            description_zh=(
+                "用 asyncio 的 streams 重写 gevent 的 socket 服务端：start_server 监听本机回环"
+                "地址上的一个空闲端口，C 个客户端任务各发送 M 条消息。每次 await reader.read() "
+                "都会挂起对应的处理任务，直到事件循环发现该连接上有数据到达：和 gevent 一样，"
+                "一个线程就服务了所有客户端。试试 500 个客户端，和教程里用线程时一样多。"
+            ),
+            file="asyncio_echo_server.py",
+            params=(
+                Param("clients", "int", 10, 1, 500, "number of concurrent clients",
+                      help_zh="并发客户端的个数"),
+                Param("messages", "int", 3, 1, 100, "messages each client sends",
+                      help_zh="每个客户端发送的消息条数"),
+            ),
+        ),
+        Demo(
+            id="asyncio_queue",
+            title="async/await: producer and consumers on a Queue",
+            title_zh="async/await：用 Queue 连接生产者与消费者",
+            description=(
+                "The yield producer/consumer grown up: a producer task puts items on an "
+                "asyncio.Queue of bounded size, consumer tasks get them, all inside a "
+                "TaskGroup that ends when every task has. put() waits while the queue is "
+                "full and get() while it is empty: look for the waits on the arrows, and "
+                "for how the producer runs ahead only as far as the queue lets it."
+            ),
+            description_zh=(
+                "yield 版生产者/消费者的进阶：一个生产者任务把数据放进有容量上限的 "
+                "asyncio.Queue，几个消费者任务从中取出，全部放在一个 TaskGroup 里，所有任务"
+                "结束时它才结束。队列满时 put() 会等待，队列空时 get() 会等待：注意看箭头上的"
+                "等待原因，以及生产者最多只能领先队列容量那么多。"
+            ),
+            file="asyncio_queue.py",
+            params=(
+                Param("n", "int", 6, 1, 1000, "items produced", help_zh="生产的数据项数"),
+                Param("size", "int", 2, 1, 100, "the queue's maxsize", help_zh="队列的容量上限"),
+                Param("consumers", "int", 2, 1, 20, "consumer tasks", help_zh="消费者任务的个数"),
+                Param("work", "float", 0.1, 0.0, 2.0, "seconds a consumer spends on an item",
+                      help_zh="消费者处理每一项所用的时间（秒）"),
+            ),
+        ),
+        Demo(
+            id="same_program",
+            title="The same program under gevent and under asyncio",
+            title_zh="同一个程序：gevent 版与 asyncio 版",
+            description=(
+                "Three downloads that each wait (0.3, 0.6 and 0.9 s), started together and "
+                "joined, written once with gevent and once with asyncio. Run both: the two "
+                "timelines have the same shape. gevent's Hub and asyncio's event loop do the "
+                "same job (run what is ready, keep the timers, wake a coroutine when its "
+                "wait is over); gevent.spawn/joinall/.value are create_task/gather/result()."
+            ),
+            description_zh=(
+                "三个各需等待一段时间（0.3、0.6、0.9 秒）的下载任务，同时开始、一起等待结束，"
+                "分别用 gevent 和 asyncio 各写一遍。点“两个都运行”：两条时间线的形状一模一样。"
+                "gevent 的 Hub 和 asyncio 的事件循环做的是同一件事（运行就绪的协程、管理定时器、"
+                "在等待结束时唤醒协程）；gevent.spawn/joinall/.value 对应 "
+                "create_task/gather/result()。"
+            ),
+            file="same_program_gevent.py",
+            params=(
+                choice("variant", "gevent", ("gevent", "asyncio"), "which library runs it",
+                       help_zh="用哪个库来运行"),
+                Param("seconds", "float", 0.3, 0.0, 2.0,
+                      "the first download's wait (the others wait 2x and 3x)",
+                      help_zh="第一个下载的等待时间（秒），另两个分别是它的 2 倍和 3 倍"),
+            ),
+            variant_files={"gevent": "same_program_gevent.py",
+                           "asyncio": "same_program_asyncio.py"},
+            compare=(
+                ("same_program", {"variant": "gevent"}),
+                ("same_program", {"variant": "asyncio"}),
+            ),
+        ),
     )
 }
 

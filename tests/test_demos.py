@@ -257,7 +257,10 @@ def test_every_registered_demo_is_tested_here():
     tested = {"yield_producer_consumer", "yield_blocking", "greenlet_eat_play",
               "greenlet_switch_cost", "gevent_eat_play", "gevent_unpatched_sleep",
               "gevent_monkey_patch", "gevent_dummythread", "gevent_sync_async",
-              "gevent_socket_server", "gevent_patch_order"}
+              "gevent_socket_server", "gevent_patch_order",
+              # the async/await chapter: tests/test_demos_asyncio.py
+              "asyncio_eat_play", "asyncio_blocking", "asyncio_sync_async",
+              "asyncio_echo_server", "asyncio_queue", "same_program"}
     assert tested == set(DEMOS)
 
 
