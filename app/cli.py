@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a name ending in .gz is written gzip-compressed)")
     run.add_argument("--open", action="store_true",
                      help="then show the trace in the dashboard")
+    run.add_argument("--live", action="store_true",
+                     help="show the run in the dashboard while it goes on (the server "
+                          "already serving the history, else one started here)")
+    run.add_argument("--no-browser", action="store_true",
+                     help="with --live: do not open a browser, only print the address")
     run.add_argument("--data-dir", help="run history folder (as for serve)")
     run.add_argument("--generators", action=argparse.BooleanOptionalAction, default=True,
                      help="trace generator send/yield as switches too (the default; "
@@ -291,16 +296,28 @@ def _run_script(args: argparse.Namespace) -> int:
     why = out_problem(out)
     if why:
         return cannot("write", out, why)
-    registry = RunRegistry(Limits(max_seconds=0), store=_history(args), spill=True)
     # Generators are traced by default, but only those of the script's own file can be
     # (its user_files): a script that defines none runs without the profile hook, which
     # would record nothing there and slow every call (2.3x a call-heavy gevent script).
     generators = _generator_names(args.script)
-    run = registry.launch(Target.for_script(args.script, args.args,
-                                            args.generators and bool(generators)))
+    target = Target.for_script(args.script, args.args, args.generators and bool(generators))
+    limits = Limits(max_seconds=0)  # a script of the user's own: no time limit
+    served = _live_server(args) if args.live else None
+    if served is not None:  # this process serves the dashboard the run is shown in
+        served.server.start()
+        run = served.runs.launch(target, limits)
+        _show_live(args, f"{served.url}#run={run.id}", "")
+    else:
+        run = RunRegistry(limits, store=_history(args), spill=True).launch(target)
+        if args.live:  # a server holds the history: it follows the run as it is written
+            held = _server_holding(args)
+            _show_live(args, f"{held[1]}#run={run.id}" if held and held[1] else "",
+                       f" by the server already running (pid {held[0]})" if held else "")
+    interrupted = False
     try:
         run.ended.wait()
     except KeyboardInterrupt:
+        interrupted = True
         run.ended.wait(5)
     try:
         _write_atomic(out, run.export_chunks())
@@ -314,9 +331,47 @@ def _run_script(args: argparse.Namespace) -> int:
     if generators and not args.generators:
         print(f"coroscope: generators were not traced (--no-generators): the send/yield "
               f"switches of {', '.join(generators)} are not in the trace", file=sys.stderr)
-    if args.open:
+    if args.open and served is None:
         _open_trace(args, out, run)
+    if served is not None and not interrupted:
+        print(f"coroscope: the dashboard stays on {served.url} (Ctrl+C to stop)",
+              file=sys.stderr, flush=True)
+        served.serve_until_stopped()
+    elif served is not None:
+        served.runs.shutdown()
     return code if code >= 0 else 128 - code
+
+
+def _server_holding(args: argparse.Namespace) -> tuple[str, str | None] | None:
+    from .history import server_holding
+
+    return server_holding(_data_dir(args))
+
+
+def _live_server(args: argparse.Namespace):  # -> server.Served | None
+    """For ``run --live``: a dashboard served by this process on the history, or None if
+    a server already holds the history (it shows the run as this process writes it)."""
+    from .history import DataDirError
+    from .server import start
+
+    if _server_holding(args) is not None:
+        return None
+    try:
+        return start(port=0, quiet=True, config={"DATA_DIR": _data_dir(args)})
+    except DataDirError:  # a server took the history meanwhile: it shows the run
+        return None
+
+
+def _show_live(args: argparse.Namespace, url: str, where: str) -> None:
+    if not url:
+        print("coroscope: a server holds this history but says no address: the run is "
+              "shown there once you open it", file=sys.stderr, flush=True)
+        return
+    print(f"coroscope: live{where}: {url}", file=sys.stderr, flush=True)
+    if not args.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
 
 
 def _generator_names(path: str) -> list[str]:
@@ -417,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "export":
         return _export(args)
     elif args.command == "run":
+        if args.live:  # this process may serve the dashboard: patched as `serve` is
+            from gevent import monkey
+
+            monkey.patch_all()
         return _run_script(args)
     return 0
 

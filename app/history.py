@@ -619,6 +619,22 @@ class RunStore:
             self._warn(run_id, why)
         return StoredEvents(lines[:good], events, why)
 
+    def appended(self, run_id: str, offset: int) -> tuple[list[bytes], int]:
+        """The whole lines written to a run's events file past byte ``offset`` (a last
+        line still being written waits for its newline), at most ``_READ_CHUNK`` bytes
+        of them, and the offset after them: how a run another process is writing
+        (``coroscope run``) is followed while it goes on. ``OSError`` as opening it."""
+        fd = open_regular(self._dir(run_id) / "events.jsonl")
+        try:
+            size = refuse_bigger(fd, "events.jsonl", EVENTS_MAX_BYTES)
+            data = os.pread(fd, max(0, min(size - offset, _READ_CHUNK)), offset)
+        finally:
+            os.close(fd)
+        end = data.rfind(b"\n")
+        if end < 0:
+            return [], offset
+        return [line for line in data[:end].split(b"\n") if line], offset + end + 1
+
     def batches(self, run_id: str) -> list[bytes]:
         """The good batches of a run (see :meth:`stored_events`)."""
         return self.stored_events(run_id).batches

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import gevent
 import orjson
 from gevent.event import Event
 
@@ -105,6 +106,10 @@ class _BatchView:
         return (self._batches[i] for i in self._range)
 
 
+#: How often a run another process writes is looked at for new batches (Run.tail).
+TAIL_EVERY = 0.1
+
+
 class RunError(Exception):
     """A run could not be started; ``status`` is the HTTP status that fits."""
 
@@ -149,6 +154,39 @@ class Run:
         run.events = sum(batch_header(b)[1] for b in batches)
         run.ended.set()
         return run
+
+    def tail(self, store: Any) -> None:
+        """Follow a stored run that another process (``coroscope run``) is writing: read
+        what it appends to its events file every ``TAIL_EVERY`` seconds, as a child's
+        batches are relayed, until it lets the file go; then take its final description.
+        Its viewers see it live, as a run of this server's own."""
+        self.ended.clear()
+        gevent.spawn(self._tail, store, sum(len(b) + 1 for b in self.batches))
+
+    def _tail(self, store: Any, offset: int) -> None:
+        try:
+            writing = True
+            while writing:
+                writing = store.being_written(self.id)  # before reading: nothing is missed
+                lines, offset = store.appended(self.id, offset)
+                for line in lines:
+                    header = batch_header(line)
+                    if header is None or header[0] != self.events:
+                        writing = False  # not a batch that follows: what came is kept
+                        break
+                    self._append(line, header[1])
+                if writing and not lines:
+                    gevent.sleep(TAIL_EVERY)
+            meta = store.meta(self.id)
+        except (OSError, KeyError):  # deleted or damaged meanwhile: as far as it got
+            meta = dict(self.stored_meta or {}, status="cancelled", incomplete=True)
+        if meta.get("status") in LIVE_STATUSES:  # its writer died without a word
+            meta = store.settle(meta)
+        self.stored_meta = dict(meta, events=self.events)
+        self.status, self.error = meta.get("status", "cancelled"), meta.get("error")
+        self.duration_ns, self.python = meta.get("duration_ns"), meta.get("python")
+        self.ended.set()
+        self._notify()
 
     @classmethod
     def from_trace(cls, trace: dict[str, Any], limits: Limits) -> Run:
@@ -343,6 +381,8 @@ class Run:
     def describe(self, source: bool = False) -> dict[str, Any]:
         if self.stored_meta is not None:
             info = dict(self.stored_meta)
+            if not self.ended.is_set():  # another process is writing it (tail)
+                info.update(status="running", events=self.events)
             return info if source else {k: v for k, v in info.items() if k != "source"}
         if self.imported is not None:
             info = dict(self.imported["run"], id=self.id, imported_from=self.imported["run"]["id"])
@@ -403,7 +443,8 @@ class RunRegistry:
     def start(self, demo: Demo, params: dict[str, Any]) -> Run:
         return self.launch(Target.for_demo(demo, params))
 
-    def launch(self, target: Target) -> Run:
+    def launch(self, target: Target, limits: Limits | None = None) -> Run:
+        """Start a run of ``target`` (within ``limits``, by default the registry's)."""
         active = sum(1 for r in self._runs.values() if not r.ended.is_set())
         if active >= self.limits.max_concurrent:
             raise RunError(
@@ -411,7 +452,7 @@ class RunRegistry:
                 "may run together: wait for one to end or cancel one",
                 status=429,
             )
-        run = Run(target, self.limits)
+        run = Run(target, limits or self.limits)
         if self.spill:
             run.batches = SpilledBatches()
         if self.store is not None:  # before the child: the relay appends to what begin opens
@@ -462,6 +503,7 @@ class RunRegistry:
         run being read wait for that one read."""
         run = self._runs.get(run_id)
         if run is not None and (run.stored_meta is None or self.store is None
+                                or not run.ended.is_set()  # followed as it is written
                                 or self.store.known_events(run_id) is not None):
             return run
         if self.store is None:
@@ -479,7 +521,10 @@ class RunRegistry:
                 return None
             # Checked batches: up to the first bad one, the run then marked incomplete.
             run = Run.from_stored(*self.store.checked(meta), self.limits)
-            if (run.status not in LIVE_STATUSES and run_id not in self._runs
+            if run.status in LIVE_STATUSES:  # another process writes it: follow it
+                run.tail(self.store)
+                self._runs[run_id] = run
+            elif (run_id not in self._runs
                     and self.store.known_events(run_id) is not None):  # not since deleted
                 self._runs[run_id] = run
                 self._evict()

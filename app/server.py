@@ -7,6 +7,7 @@ import signal
 import socket
 import sys
 import webbrowser
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -118,14 +119,42 @@ def _as_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-def serve(
+@dataclass
+class Served:
+    """A dashboard server made and bound, not yet serving (see :func:`start`)."""
+
+    server: WSGIServer
+    app: Any
+    url: str  #: the dashboard's address
+    url_to_open: str  #: what the browser should show first (a trace given, or the page)
+
+    @property
+    def runs(self) -> Any:
+        """The server's RunRegistry: runs launched on it are the dashboard's own."""
+        return self.app.extensions["coroscope.runs"]
+
+    def serve_until_stopped(self) -> None:
+        """Serve until Ctrl+C or SIGTERM (a service manager, `kill`); then every live
+        run's process group dies with it."""
+        gevent.signal_handler(signal.SIGTERM, self.server.stop)
+        try:
+            self.server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.runs.shutdown()
+
+
+def start(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
-    open_browser: bool = True,
     config: dict[str, Any] | None = None,
     quiet: bool = False,
     traces: list[str] = (),  # type: ignore[assignment]
-) -> None:
+) -> Served:
+    """Bind, build the app on ``config`` and hold the ``traces`` given; say where it is.
+    Nothing is answered until the caller serves (``served.server.start()``, or
+    :meth:`Served.serve_until_stopped`)."""
     loaded = [load_trace_file(path) for path in traces]
     listener = bind(host, port)
     port = listener.getsockname()[1]
@@ -136,12 +165,11 @@ def serve(
                           ANY_ADDRESS_PORT=port if host in WILDCARD_HOSTS else None,
                           WS_COMPRESSION=not loopback))
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else shown}:{port}/"
+    url_to_open = url
     for path, trace in zip(traces, loaded, strict=True):
         run = app.extensions["coroscope.runs"].add_imported(trace)
         print(f"{path}: {run.events} events, open {url}#run={run.id}", flush=True)
         url_to_open = f"{url}#run={run.id}"
-    if not traces:
-        url_to_open = url
     store = app.extensions["coroscope.runs"].store
     if store is not None:  # `coroscope run --open` finds this server through its history
         store.announce(url)
@@ -153,13 +181,18 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
+    return Served(server, app, url, url_to_open)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    open_browser: bool = True,
+    config: dict[str, Any] | None = None,
+    quiet: bool = False,
+    traces: list[str] = (),  # type: ignore[assignment]
+) -> None:
+    served = start(host, port, config, quiet, traces)
     if open_browser:
-        gevent.spawn_later(0.3, webbrowser.open, url_to_open)
-    # SIGTERM (a service manager, `kill`) stops the server like Ctrl+C: runs die with it.
-    gevent.signal_handler(signal.SIGTERM, server.stop)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        app.extensions["coroscope.runs"].shutdown()
+        gevent.spawn_later(0.3, webbrowser.open, served.url_to_open)
+    served.serve_until_stopped()
