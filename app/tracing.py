@@ -5,7 +5,7 @@
     with coroscope.trace("out.json"):
         gevent.joinall([gevent.spawn(work, n) for n in range(3)])
 
-On leaving the block the native trace (``coroscope.trace`` version 2) is written atomically:
+On leaving the block the native trace (``coroscope.trace`` version 3) is written atomically:
 open it with ``coroscope serve out.json`` or convert it with ``coroscope export``. Only the
 calling OS thread's greenlets are traced (``greenlet.settrace`` is per thread), as with
 ``coroscope run``; printed lines are recorded and still printed; calls to ``time.sleep``

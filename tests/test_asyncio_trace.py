@@ -36,7 +36,7 @@ def story(trace: dict) -> list[tuple]:
             told.append((kind, names[e["task"]], names.get(e["parent"])))
         elif kind == "block":
             told.append((kind, names[e["task"]], e["call"]))
-        elif kind == "stdout":
+        elif kind in ("stdout", "warning"):
             told.append((kind, names[e["task"]], e["text"]))
         else:
             told.append((kind, names[e["task"]]))
@@ -509,3 +509,56 @@ def test_the_python_api_marks_time_sleep_in_a_coroutine(tmp_path):
                       ("unblock", "blocking_main")]
     # Afterwards asyncio runs untraced, as before.
     assert asyncio.events.Handle._run.__module__ == "asyncio.events"
+
+
+def test_what_asyncio_warns_of_is_a_warning_on_the_task(tmp_path):
+    # A coroutine called and never awaited; a task whose exception nobody retrieves; a
+    # task still pending when its loop is dropped. asyncio (or Python) says so on
+    # stderr when it notices; the trace says it on the task's lane, at that moment.
+    source = """
+        import asyncio
+        import gc
+
+
+        async def forgotten():
+            pass
+
+
+        async def fails():
+            raise ValueError('x')
+
+
+        async def forever():
+            await asyncio.Event().wait()
+
+
+        async def main():
+            forgotten()
+            gc.collect()
+            task = asyncio.create_task(fails(), name='fails')
+            await asyncio.sleep(0.01)
+            del task
+            gc.collect()
+
+
+        asyncio.run(main())
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(asyncio.sleep(0))
+        stuck = loop.create_task(forever(), name='stuck')
+        loop.run_until_complete(asyncio.sleep(0.01))
+        del stuck
+        loop.close()
+        del loop
+        gc.collect()
+    """
+    result, trace = coroscope_run(tmp_path, source)
+    warned = [e for e in story(trace) if e[0] == "warning"]
+    assert warned == [
+        ("warning", "main", "coroutine 'forgotten' was never awaited"),
+        ("warning", "fails", "exception never retrieved: ValueError('x')"),
+        ("warning", "stuck", "destroyed while pending"),
+    ]
+    # asyncio and Python still say it as usual.
+    assert "coroutine 'forgotten' was never awaited" in result.stderr
+    assert "Task exception was never retrieved" in result.stderr
+    assert "Task was destroyed but it is pending!" in result.stderr

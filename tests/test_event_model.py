@@ -31,6 +31,7 @@ SAMPLE_ROWS = {
     "unblock": [10, 6, 0, None, None],
     "taskinfo": [10, 7, 1, None, {"thread": "Dummy-1"}],
     "mark": [10, 8, 0, None, "main()"],
+    "warning": [11, 9, 1, None, "coroutine 'eat' was never awaited"],
 }
 
 

@@ -59,7 +59,7 @@ def test_round_trip_is_byte_identical_and_replays_the_same_events(server, record
     (lambda t: t.update(format="chrome"),
      "not a coroscope trace: \"format\" is 'chrome', expected 'coroscope.trace'"),
     (lambda t: t.update(version=99),
-     "this trace is version 99; this coroscope reads versions up to 2"),
+     "this trace is version 99; this coroscope reads versions up to 3"),
     (lambda t: t["events"][3].update(kind="swtich"), "events[3]"),
     (lambda t: t["events"][2].pop("t"), "events[2]: 't' is a required property"),
     (lambda t: t["events"][4].update(seq=40), "events[4].seq is 40, expected 4"),
@@ -121,7 +121,7 @@ def test_check_trace_does_not_modify_its_input(recorded):
 def test_a_version_1_trace_without_marks_still_opens(server, recorded):
     """Version 2 added the "mark" kind; files written before it open as they did."""
     old = json.loads(recorded)
-    assert old["version"] == 2 and [e["text"] for e in old["events"]
+    assert old["version"] == 3 and [e["text"] for e in old["events"]
                                     if e["kind"] == "mark"] == ["main()"]
     old["version"] = 1
     old["events"] = [e for e in old["events"] if e["kind"] != "mark"]
@@ -222,7 +222,7 @@ def test_the_streamed_export_is_byte_for_byte_the_whole_one(server, recorded):
             by_id[task["id"]] = task
         elif row[1] == TASKINFO and row[2] in by_id:
             by_id[row[2]].update(row[4])
-    whole = orjson.dumps({"format": "coroscope.trace", "version": 2,
+    whole = orjson.dumps({"format": "coroscope.trace", "version": 3,
                           "run": dict(trace["run"], events=len(rows)), "tasks": tasks,
                           "events": [row_to_event(i, r) for i, r in enumerate(rows)]})
     for size in (1, 3, 7, len(rows)):  # batches of any size, a spawn in any of them

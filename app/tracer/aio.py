@@ -46,6 +46,7 @@ import os
 import re
 import reprlib
 import sys
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,12 @@ class AsyncioTracer:
         self._saved: int | None = None  #: rec.async_task before the loop ran
         self._holding = 0  #: inside asyncio.run: its several run_forever are one stay
         self._closed: set[int] = set()  #: loop lanes already finished
+        #: id(task) -> lane of finished tasks not yet collected: asyncio may report one
+        #: as it is collected (an exception never retrieved), after its weak references
+        #: are gone. Forgotten once it is (``_gone``, emptied as lanes are made).
+        self._done: dict[int, int] = {}
+        self._gone: list[int] = []
+        self._showwarning: Any = None
 
     def start(self) -> None:
         with _lock:
@@ -86,9 +93,15 @@ class AsyncioTracer:
                 raise RuntimeError("asyncio is already traced in this thread")
             _TRACERS[self.thread] = self
             _patches.acquire()
+        # "coroutine 'eat' was never awaited" is a RuntimeWarning Python shows when such a
+        # coroutine is collected: written on the lane that was running, as it is shown.
+        self._showwarning = warnings.showwarning
+        warnings.showwarning = self._warned
 
     def stop(self) -> None:
         rec = self.rec
+        if warnings.showwarning == self._warned:
+            warnings.showwarning = self._showwarning
         with _lock:
             if _TRACERS.get(self.thread) is self:
                 del _TRACERS[self.thread]
@@ -97,6 +110,7 @@ class AsyncioTracer:
         rec.loop_running = rec.callback_running = False
         self._tasks.clear()
         self._born.clear()
+        self._done.clear()
 
     # -- lanes -------------------------------------------------------------------
 
@@ -144,6 +158,8 @@ class AsyncioTracer:
         parent = born[1]
         rec.tasks[tid] = dict(record, id=tid, parent=parent, spawned_at=t)
         rec.emit_spawn(t, tid, parent, record)
+        while self._gone:  # finished tasks collected since: their ids may come again
+            self._done.pop(self._gone.pop(), None)
         self._tasks[key] = (weakref.ref(task), tid)
         return tid
 
@@ -155,6 +171,39 @@ class AsyncioTracer:
         name = task.get_name()
         code = getattr(task.get_coro(), "cr_code", None)
         return code.co_name if _DEFAULT_NAME.match(name) and code is not None else name
+
+    # -- warnings ------------------------------------------------------------------
+
+    def trouble(self, loop: Any, context: dict[str, Any]) -> None:
+        """What asyncio reports through ``call_exception_handler``: a task destroyed while
+        pending, an exception never retrieved...; a ``warning`` on the task's lane (the
+        loop's if it names none), in a few words, before asyncio logs it as usual."""
+        if _get_ident() != self.thread:
+            return
+        message = str(context.get("message") or "asyncio reported a problem")
+        what = context.get("task") or context.get("future")
+        text = _TROUBLE.get(message, message)
+        exc = context.get("exception")
+        if exc is not None:
+            text += f": {_repr.repr(exc)}"
+        tid = None
+        if what is not None:
+            # A task being collected may have lost its weak references already; it is
+            # still alive, so its id is still its own.
+            entry = self._tasks.get(id(what))
+            if entry is not None and entry[0]() in (what, None):
+                tid = entry[1]
+            else:
+                tid = self._done.get(id(what))
+        if tid is None:
+            tid = self.loop_lane(loop) if loop is not None else self.rec.current_task()
+        self.rec.emit_warning(self.rec.now(), tid, text)
+
+    def _warned(self, message: Any, category: Any, *args: Any, **kwargs: Any) -> Any:
+        if (category is RuntimeWarning and "was never awaited" in str(message)
+                and _get_ident() == self.thread):
+            self.rec.emit_warning(self.rec.now(), self.rec.current_task(), str(message))
+        return self._showwarning(message, category, *args, **kwargs)
 
     # -- the hooks (called by the patches below) ------------------------------------
 
@@ -268,7 +317,10 @@ class AsyncioTracer:
         its end inside ``create_task``, as an eager task may, and there is no switch).
         Rows in gevent's order: ``finish``, the end of a busy span, the switch."""
         rec = self.rec
-        del self._tasks[id(task)]
+        key = id(task)
+        del self._tasks[key]
+        self._done[key] = tid
+        weakref.finalize(task, self._gone.append, key)
         rec.emit_finish(t, tid)
         if rec.busy_task is not None:
             rec.end_busy(t)
@@ -368,6 +420,10 @@ _LOCK_LIKE = {"Lock": True, "Event": True, "Condition": True, "Semaphore": True,
 #: asyncio functions whose name alone would read wrong after "wait".
 _WAIT_NAMES = {"wait": "asyncio.wait"}
 _FUTURE_NAMES = {"_GatheringFuture": "gather"}
+#: asyncio's own words for what call_exception_handler reports, said shorter.
+_TROUBLE = {"Task was destroyed but it is pending!": "destroyed while pending",
+            "Task exception was never retrieved": "exception never retrieved",
+            "Future exception was never retrieved": "future's exception never retrieved"}
 
 
 def _code_kind(code: Any) -> str:
@@ -531,6 +587,7 @@ class _Patches:
         Loop = asyncio.base_events.BaseEventLoop
         handle_run, create_task = Handle._run, Loop.create_task
         run_forever, close, asyncio_run = Loop.run_forever, Loop.close, asyncio.runners.run
+        call_exception_handler = Loop.call_exception_handler
 
         def _run(self: Any) -> Any:
             tracer = tracers.get(_get_ident())
@@ -557,6 +614,12 @@ class _Patches:
             if tracer is not None:
                 tracer.closed(self)
 
+        def call_exception_handler_(self: Any, context: dict[str, Any]) -> Any:
+            tracer = tracers.get(_get_ident())
+            if tracer is not None:
+                tracer.trouble(self, context)
+            return call_exception_handler(self, context)
+
         def run(main: Any, **kwargs: Any) -> Any:
             tracer = tracers.get(_get_ident())
             if tracer is None:
@@ -571,6 +634,7 @@ class _Patches:
 
         for wrapper, original in ((_run, handle_run), (create_task_, create_task),
                                   (run_forever_, run_forever), (close_, close),
+                                  (call_exception_handler_, call_exception_handler),
                                   (run, asyncio_run)):
             for attr in ("__name__", "__qualname__", "__doc__"):
                 setattr(wrapper, attr, getattr(original, attr))
@@ -579,6 +643,7 @@ class _Patches:
         self._set(Loop, "create_task", create_task_)
         self._set(Loop, "run_forever", run_forever_)
         self._set(Loop, "close", close_)
+        self._set(Loop, "call_exception_handler", call_exception_handler_)
         self._set(asyncio.runners, "run", run)
         self._set(asyncio, "run", run)
 

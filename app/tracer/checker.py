@@ -34,6 +34,7 @@ from .events import (
     THROW,
     UNBLOCK,
     VERSION,
+    WARNING,
 )
 
 
@@ -191,7 +192,7 @@ def iter_rows(trace: dict[str, Any]) -> Iterator[list[Any]]:
             task = e["task"]
             if type(task) is not int or task not in tasks:
                 _diagnose(i, e, tasks)
-            if kind == STDOUT or kind == MARK:
+            if kind == STDOUT or kind == MARK or kind == WARNING:
                 text = e["text"]
                 if len(e) != 5 or type(text) is not str:
                     _diagnose(i, e, tasks)

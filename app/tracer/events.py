@@ -56,7 +56,7 @@ text, not codes: a new one needs no new version.
 Task ids are small integers given in order of first sight (``main`` is 0);
 ``id()`` of a greenlet is reused after it dies, so it is never used.
 
-The native export (``coroscope.trace`` version 2) spells the same events as
+The native export (``coroscope.trace`` version 3) spells the same events as
 self-describing objects; :func:`row_to_event` and :func:`event_to_row` are the one
 mapping between the two, and ``docs/trace-format.md`` plus ``trace.schema.json``
 document it.
@@ -71,8 +71,9 @@ from typing import Any
 import orjson
 
 FORMAT = "coroscope.trace"
-#: 2 added the ``mark`` kind; version 1 files (no marks) are read as they were.
-VERSION = 2
+#: 2 added the ``mark`` kind, 3 the ``warning`` kind and the task kinds ``loop`` and
+#: ``task`` (asyncio); older files are read as they were.
+VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -107,18 +108,22 @@ KINDS: tuple[Kind, ...] = (
          '`{"thread": "Dummy-1"}`: learned about a task after its spawn', ("task", "thread")),
     Kind(8, "mark", "task", "`null`", 'a moment of the run itself, today `"main()"`',
          ("task", "text")),
+    Kind(9, "warning", "task", "`null`",
+         "a problem of the task's, in words: `coroutine 'eat' was never awaited`, "
+         "`destroyed while pending`, `exception never retrieved: ValueError('x')`",
+         ("task", "text")),
 )
 assert [k.code for k in KINDS] == list(range(len(KINDS))), "codes are the table's order"
 
-SWITCH, THROW, SPAWN, FINISH, STDOUT, BLOCK, UNBLOCK, TASKINFO, MARK = (k.code for k in KINDS)
+SWITCH, THROW, SPAWN, FINISH, STDOUT, BLOCK, UNBLOCK, TASKINFO, MARK, WARNING = (
+    k.code for k in KINDS)
 
 #: code -> name, in code order (the browser receives this table in the run frame).
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)
 KIND_CODES: dict[str, int] = {k.name: k.code for k in KINDS}
 
 #: Task kinds a ``spawn`` record may carry. ``loop`` (an asyncio event loop: the Hub's
-#: role) and ``task`` (an ``asyncio.Task``) came after version 2 without a new version: a
-#: reader that does not know them refuses the file by the kind's name, it cannot misread it.
+#: role) and ``task`` (an ``asyncio.Task``) came with version 3.
 TASK_KINDS: tuple[str, ...] = ("main", "hub", "greenlet", "generator", "function", "thread",
                                "loop", "task")
 

@@ -31,7 +31,18 @@ from typing import Any
 
 import greenlet
 
-from .events import BLOCK, FINISH, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK
+from .events import (
+    BLOCK,
+    FINISH,
+    MARK,
+    SPAWN,
+    STDOUT,
+    SWITCH,
+    TASKINFO,
+    THROW,
+    UNBLOCK,
+    WARNING,
+)
 
 try:  # the C fast path (setup.py builds it when a compiler is there)
     from ._hook import Hook as _FastHook
@@ -585,6 +596,9 @@ class Recorder:
 
     def emit_unblock(self, t: int, task: int) -> None:
         self.rows.append((t, UNBLOCK, task, None, None))
+
+    def emit_warning(self, t: int, task: int, text: str) -> None:
+        self.rows.append((t, WARNING, task, None, text))
 
     @property
     def fast_hook(self) -> Any:

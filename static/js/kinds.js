@@ -10,6 +10,7 @@ export const BLOCK = 5;
 export const UNBLOCK = 6;
 export const TASKINFO = 7;
 export const MARK = 8;
-export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo", "mark"];
+export const WARNING = 9;
+export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo", "mark", "warning"];
 /** How a run may end: a run whose status is one of these is over. */
 export const FINAL_STATUSES = ["finished", "error", "cancelled", "limit", "crashed"];
