@@ -231,6 +231,8 @@ class Run:
         self.stored_meta: dict[str, Any] | None = None
         #: Where batches and the final description are saved (None: memory only).
         self.store: Any = None
+        #: what the demo printed run once more without the tracer (Spec.untraced_rerun)
+        self.untraced: dict[str, Any] | None = None
         self.title: str | None = None  # a name the user gave it
         self.unsaved: str | None = None  # why the history stopped saving it, if it did
         self._refused: Any = None  # the store that refused it
@@ -272,6 +274,9 @@ class Run:
                 self._notify()
         elif kind == "done":
             self._done_frame = frame
+        elif kind == "untraced" and isinstance(frame.get("printed"), list):
+            self.untraced = {"printed": [str(line) for line in frame["printed"]][:100],
+                             "seconds": frame.get("seconds")}
         elif kind == "trace" and self.target.kind == "import":
             self._on_trace(frame)
         elif kind == "tasks" and self.imported is not None:
@@ -404,6 +409,8 @@ class Run:
         }
         if self.unsaved:
             info["unsaved"] = self.unsaved
+        if self.untraced is not None:
+            info["untraced"] = self.untraced
         if target.kind == "script":
             info["script"] = {"argv": list(target.argv), "exit_code": self.exit_code}
         if source:

@@ -123,6 +123,19 @@ def test_switch_cost_reports_both_times_the_ratio_and_ns_per_switch(server):
     assert texts[2].startswith("switching / sequential = ")
     assert float(texts[2].split("= ")[1].rstrip("x")) > 1.0
     assert Counter(t.switches())[("f1", "f2")] == n
+    # The same code run once more without the tracer, its figures kept with the run:
+    # the traced ns per switch are the tracer's as much as greenlet's.
+    untraced = t.run["untraced"]
+    assert [line.split(" is ")[0].split(" = ")[0] for line in untraced["printed"]] == [
+        "sequential run time", "switching run time", "switching / sequential"]
+    assert untraced["seconds"] > 0
+    ns = [int(line.split("(")[1].split(" ns")[0]) for line in (texts[1],
+                                                                untraced["printed"][1])]
+    assert ns[1] < ns[0], (ns, "traced switches cost more than untraced ones")
+    status, stored = server.get(f"/api/runs/{t.run['id']}")
+    assert stored["untraced"] == untraced  # listed and stored with the run
+    info = DEMOS["greenlet_switch_cost"].describe()
+    assert info["untraced_rerun"] and "52.76 s" in info["tutorial_figure"]
 
 
 def test_gevent_spawn_join_value(server):

@@ -290,8 +290,29 @@ def run(spec: Spec) -> int:
     # later, more on a loaded machine): that wait was drawn as the demo still running.
     ended = recorder.now()
     flusher.stop()
+    if spec.untraced_rerun and status == "finished" and not script:
+        _rerun_untraced(pipe, namespace["main"], spec.params)
     pipe.frame({"type": "done", "status": status, "error": error, "t": ended})
     return code
+
+
+def _rerun_untraced(pipe: EventPipe, main: Any, params: dict[str, Any]) -> None:
+    """Run the demo's ``main()`` once more with no tracer installed, its printing kept
+    aside, and send what it printed: a demo that times pure computation measures the
+    tracer too, and the viewer shows both figures side by side."""
+    import io
+
+    printed = io.StringIO()
+    saved, sys.stdout = sys.stdout, printed
+    start = time.perf_counter()
+    try:
+        main(**params)
+    except Exception as exc:  # it ran traced; untraced it fails: say so, keep the trace
+        print(f"(the untraced run failed: {exc!r})", file=printed)
+    finally:
+        sys.stdout = saved
+    pipe.frame({"type": "untraced", "printed": printed.getvalue().splitlines(),
+                "seconds": time.perf_counter() - start})
 
 
 def run_as_main(file: str, argv: list[str]) -> None:

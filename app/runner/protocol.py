@@ -8,6 +8,8 @@ child's *frames* from a pipe of their own (``events_fd``), one JSON object a lin
 ``{"type": "events", "seq": S, "n": N, "rows": [...]}``  rows of events.py; the header
     is written in exactly this order so the server counts rows without parsing them
     (:func:`batch_header`), and stores and relays the line as it came
+``{"type": "untraced", "printed": [lines], "seconds": s}``  a demo that times pure
+    computation ran once more without the tracer (Spec.untraced_rerun): what it printed
 ``{"type": "done", "status": "finished"|"error"|"limit"|"crashed", "error": str|null,
 "t": ns}``  (``crashed``: coroscope's own flusher failed; the error has its traceback)
 
@@ -49,6 +51,9 @@ class Spec:
     flush_ms: float = 20  #: how often rows are sent
     batch_rows: int = 10_000  #: at most this many rows in a batch
     busy_ms: float = 100  #: the busy watchdog's threshold
+    #: a demo that times pure computation: after the traced run, run main() once more
+    #: untraced and report what it printed (the tracer's cost, shown, not hidden)
+    untraced_rerun: bool = False
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()

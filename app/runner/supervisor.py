@@ -84,6 +84,7 @@ class Target:
     generators: bool = False
     passthrough: bool = False  # the child's stdin/stdout/stderr are the caller's
     pass_fd: int | None = None  # a descriptor the child inherits (an import's file)
+    untraced_rerun: bool = False  # main() runs once more untraced (Demo.untraced_rerun)
 
     @classmethod
     def for_demo(cls, demo: Demo, params: dict[str, Any]) -> Target:
@@ -98,6 +99,7 @@ class Target:
             call_params={k: v for k, v in params.items()
                          if not (k == "variant" and demo.variant_files)},
             generators=demo.generators,
+            untraced_rerun=demo.untraced_rerun,
         )
 
     @classmethod
@@ -174,6 +176,7 @@ class Child:
                               else limits.max_memory_bytes),
             max_output_bytes=limits.max_output_bytes,
             generators=target.generators,
+            untraced_rerun=target.untraced_rerun,
         )
         env = dict(os.environ)
         if _CHECKOUT:
