@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "recorded)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1; anything else prints a warning)")
+    serve.add_argument("--allow-edit", action="store_true",
+                       help="let the page run edited demo code although --host is not a "
+                            "loopback address (on loopback it may, by default)")
     serve.add_argument("--port", type=int, default=8765,
                        help="port to try first; the next free one is used if taken (default 8765)")
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -306,7 +309,7 @@ def _run_script(args: argparse.Namespace) -> int:
     if served is not None:  # this process serves the dashboard the run is shown in
         served.server.start()
         run = served.runs.launch(target, limits)
-        _show_live(args, f"{served.url}#run={run.id}", "")
+        _show_live(args, f"{served.url_to_open}#run={run.id}", "")
     else:
         run = RunRegistry(limits, store=_history(args), spill=True).launch(target)
         if args.live:  # a server holds the history: it follows the run as it is written
@@ -461,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
             serve(host=args.host, port=args.port, open_browser=not args.no_browser,
                   quiet=args.quiet, traces=args.traces,
                   config={"LIMITS": limits, "DATA_DIR": _data_dir(args),
-                          "MAX_WEBSOCKETS": args.max_sockets})
+                          "MAX_WEBSOCKETS": args.max_sockets,
+                          **({"ALLOW_EDIT": True} if args.allow_edit else {})})
         except DataDirError as exc:  # another server holds the history, or it is unusable
             print(f"coroscope: {exc}", file=sys.stderr)
             return 1

@@ -411,6 +411,9 @@ class Run:
             info["unsaved"] = self.unsaved
         if self.untraced is not None:
             info["untraced"] = self.untraced
+        edit = target.describe_edit()
+        if edit is not None:
+            info["edited"] = edit
         if target.kind == "script":
             info["script"] = {"argv": list(target.argv), "exit_code": self.exit_code}
         if source:
@@ -447,8 +450,15 @@ class RunRegistry:
         self._runs: dict[str, Run] = {}
         self._reading: dict[str, Event] = {}  # stored runs being read back (get), by id
 
-    def start(self, demo: Demo, params: dict[str, Any]) -> Run:
-        return self.launch(Target.for_demo(demo, params))
+    def start(self, demo: Demo, params: dict[str, Any], source: str | None = None) -> Run:
+        """A run of ``demo``; ``source``: the user's edit of its file, run instead."""
+        target = Target.for_demo(demo, params, source)
+        try:
+            return self.launch(target)
+        except BaseException:
+            if target.edited is not None:  # no child will run it: its folder goes now
+                target.edited.remove()
+            raise
 
     def launch(self, target: Target, limits: Limits | None = None) -> Run:
         """Start a run of ``target`` (within ``limits``, by default the registry's)."""

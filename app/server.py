@@ -161,10 +161,15 @@ def start(
     shown = _as_host(host)
     loopback = host in LOOPBACK_HOSTS
     allowed = {f"{name}:{port}" for name in host_names(host)}
-    app = create_app(dict(config or {}, ALLOWED_HOSTS=frozenset(allowed),
+    config = dict(config or {})
+    # Editing runs the page's code: on by default only where nobody else can reach it.
+    config.setdefault("ALLOW_EDIT", loopback)
+    app = create_app(dict(config, ALLOWED_HOSTS=frozenset(allowed),
                           ANY_ADDRESS_PORT=port if host in WILDCARD_HOSTS else None,
                           WS_COMPRESSION=not loopback))
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else shown}:{port}/"
+    if app.config["ALLOW_EDIT"]:  # the address that lets this browser edit (views.index)
+        url += f"?edit={app.config['EDIT_TOKEN']}"
     url_to_open = url
     for path, trace in zip(traces, loaded, strict=True):
         run = app.extensions["coroscope.runs"].add_imported(trace)
@@ -177,7 +182,9 @@ def start(
     print(f"coroscope serving on {url}  (Ctrl+C to stop)", flush=True)
     if not loopback:
         print(
-            f"warning: bound to {host}: anyone who can reach this address can run the demos",
+            f"warning: bound to {host}: anyone who can reach this address can run the demos"
+            + (", and with this address's ?edit= secret, any code" if app.config["ALLOW_EDIT"]
+               else ""),
             file=sys.stderr,
             flush=True,
         )

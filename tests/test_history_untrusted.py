@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -369,7 +370,10 @@ def test_a_second_server_on_the_same_history_exits_at_once(tmp_path):
         assert err == (f"coroscope: another coroscope server (pid {srv.proc.pid}) is using the "
                        f"history in {data}; stop it, or start this one with a history of its "
                        "own: --data-dir DIR\n")
-        assert (data / "server.lock").read_text() == f"{srv.proc.pid} {srv.url}/\n"
+        # The address with its edit secret: the file is this user's only (0600).
+        lock = data / "server.lock"
+        assert re.fullmatch(rf"{srv.proc.pid} {srv.url}/\?edit=[\w-]+\n", lock.read_text())
+        assert lock.stat().st_mode & 0o077 == 0
         # The first one's live run was not touched.
         on_disk = json.loads((data / "runs" / run["id"] / "meta.json").read_text())
         assert on_disk["status"] == "starting"
@@ -504,7 +508,7 @@ def test_run_open_shows_the_run_in_the_server_already_serving_the_history(tmp_pa
         while not opened.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         url = opened.read_text().strip()
-        assert url.startswith(f"{srv.url}/#run=r"), url
+        assert re.fullmatch(rf"{srv.url}/\?edit=[\w-]+#run=r[0-9a-f]{{12}}", url), url
         run_id = url.split("#run=")[1]
         assert f"shown by the server already running (pid {srv.proc.pid}): {url}" \
             in result.stderr

@@ -49,12 +49,14 @@ def cli_run(tmp_path: Path, data: Path, *extra: str) -> subprocess.Popen:
         env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"))
 
 
-def live_url(proc: subprocess.Popen) -> str:
-    """The address the CLI says the run is live at (its first line on stderr)."""
+def live_url(proc: subprocess.Popen) -> tuple[str, str]:
+    """Where the CLI says the run is live (its first line on stderr): the server's
+    address and the run's id. The address carries the server's edit secret."""
     line = proc.stderr.readline()
-    m = re.search(r"coroscope: live.*: (http://127\.0\.0\.1:\d+/)#run=(r[0-9a-f]{12})", line)
+    m = re.search(r"coroscope: live.*: (http://127\.0\.0\.1:\d+)/\?edit=[\w-]+#run="
+                  r"(r[0-9a-f]{12})$", line.strip())
     assert m, line + proc.stderr.read() if proc.poll() is not None else line
-    return m[0].split(": ")[-1]
+    return m[1], m[2]
 
 
 def watch_live(server_like, run_id: str, tmp_path: Path) -> tuple[list, dict]:
@@ -98,9 +100,8 @@ def test_live_in_the_server_already_serving_the_history(tmp_path):
     try:
         proc = cli_run(tmp_path, data)
         try:
-            url = live_url(proc)
-            assert url.startswith(srv.url + "/#run=")
-            run_id = url.rsplit("=", 1)[1]
+            url, run_id = live_url(proc)
+            assert url == srv.url
             rows, end = watch_live(srv, run_id, tmp_path)
             assert proc.wait(60) == 0
         finally:
@@ -121,9 +122,8 @@ def test_live_in_the_server_already_serving_the_history(tmp_path):
 def test_live_without_a_server_serves_the_dashboard_itself(tmp_path):
     proc = cli_run(tmp_path, tmp_path / "data")
     try:
-        url = live_url(proc)
-        run_id = url.rsplit("=", 1)[1]
-        at = At(url.split("#")[0])
+        url, run_id = live_url(proc)
+        at = At(url)
         rows, end = watch_live(at, run_id, tmp_path)
         assert end["run"]["status"] == "finished"
         # The script ended, its trace is written, and the dashboard stays for a look.
@@ -133,7 +133,7 @@ def test_live_without_a_server_serves_the_dashboard_itself(tmp_path):
         line = proc.stderr.readline()
         while "the dashboard stays on" not in line and line:
             line = proc.stderr.readline()
-        assert f"the dashboard stays on {at.url}/ (Ctrl+C to stop)" in line
+        assert f"the dashboard stays on {at.url}/?edit=" in line and "(Ctrl+C to stop)" in line
         assert proc.poll() is None
         with __import__("urllib.request").request.urlopen(f"{at.url}/api/runs/{run_id}") as r:
             assert json.loads(r.read())["events"] == len(rows)

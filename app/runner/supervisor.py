@@ -84,16 +84,22 @@ class Target:
     generators: bool = False
     passthrough: bool = False  # the child's stdin/stdout/stderr are the caller's
     pass_fd: int | None = None  # a descriptor the child inherits (an import's file)
+    #: A demo whose file the user edited: its folder (private, removed when the run ends)
+    #: and the unified diff against the tutorial's text.
+    edited: Edit | None = None
     untraced_rerun: bool = False  # main() runs once more untraced (Demo.untraced_rerun)
 
     @classmethod
-    def for_demo(cls, demo: Demo, params: dict[str, Any]) -> Target:
+    def for_demo(cls, demo: Demo, params: dict[str, Any], source: str | None = None) -> Target:
+        edited = None if source is None else Edit.of(demo, params, source)
         return cls(
             kind="demo",
             name=demo.id,
             title=demo.title,
-            file=str(demo.path_for(params)),
-            user_files=tuple(demo.user_files(params)),
+            file=str(demo.path_for(params)) if edited is None else edited.file,
+            user_files=(tuple(demo.user_files(params)) if edited is None
+                        else edited.user_files),
+            edited=edited,
             params=params,
             # A variant that picks the file is not an argument of that file's main().
             call_params={k: v for k, v in params.items()
@@ -118,14 +124,58 @@ class Target:
                    user_files=(full,), argv=(path, *args), cwd=os.getcwd(),
                    generators=generators, passthrough=True)
 
+    def describe_edit(self) -> dict[str, Any] | None:
+        """``{"file", "diff"}`` of an edited demo (kept with the run and its export)."""
+        return None if self.edited is None else {"file": os.path.basename(self.file),
+                                                 "diff": self.edited.diff}
+
     def source(self) -> dict[str, str]:
         if not self.file or self.kind == "import":  # its source is the file's own
             return {"file": "", "text": ""}
+        if self.edited is not None:
+            return {"file": os.path.basename(self.file), "text": self.edited.text}
         try:
             text = Path(self.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = ""
         return {"file": os.path.basename(self.file), "text": text}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A demo's file as the user changed it, written to a private folder with the demo's
+    helper files beside it (a demo imports them from its folder), under the same name
+    (so tracebacks and the source panel name the tutorial's file)."""
+
+    folder: str
+    file: str
+    user_files: tuple[str, ...]
+    diff: str
+    text: str  #: the edited source (its file is removed when the run ends)
+
+    @classmethod
+    def of(cls, demo: Demo, params: dict[str, Any], source: str) -> Edit:
+        import difflib
+        import shutil
+
+        original = demo.path_for(params)
+        folder = tempfile.mkdtemp(prefix="coroscope-edit-", dir=_scratch_folder())
+        file = os.path.join(folder, original.name)
+        with open(file, "w", encoding="utf-8") as f:
+            f.write(source)
+        extras = []
+        for name in demo.extra_files:
+            shutil.copyfile(demo.folder / name, os.path.join(folder, name))
+            extras.append(os.path.join(folder, name))
+        before = original.read_text(encoding="utf-8").splitlines(keepends=True)
+        diff = "".join(difflib.unified_diff(before, source.splitlines(keepends=True),
+                                            f"a/{original.name}", f"b/{original.name}"))
+        return cls(folder, file, (file, *extras), diff, source)
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Child:
@@ -306,7 +356,11 @@ class Child:
                     self._timer.kill(block=False)  # else it holds the run for max_seconds
                     self._timer = None
                 self._proc = None
-                self._on_end()
+                try:
+                    self._on_end()
+                finally:
+                    if self.target.edited is not None:
+                        self.target.edited.remove()
 
     def _on_line(self, line: bytes) -> None:
         header = batch_header(line)

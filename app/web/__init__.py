@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -40,6 +42,14 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         # Imported trace files: about 100 bytes an event in JSON, so ~2M events.
         MAX_CONTENT_LENGTH=MAX_TRACE_BYTES,
         JSON_SORT_KEYS=False,
+        # Editing a demo runs the code the page sends (in the same bounded child as any
+        # demo). Off unless this is on: serve sets it on for a loopback bind, and for
+        # another address only with --allow-edit.
+        ALLOW_EDIT=True,
+        # ...and only for a browser holding this secret in its coroscope_edit cookie, which
+        # the page sets when opened with ?edit=TOKEN, the address the server prints and
+        # opens. Other users of this machine can reach a loopback port too.
+        EDIT_TOKEN=secrets.token_urlsafe(18),
     )
     app.config.update(config or {})
     store = None
@@ -137,6 +147,24 @@ def forbidden_reason(allowed: frozenset[str] | None,
     if fetch_site is not None and stateful and fetch_site not in ("same-origin", "none"):
         return (f"Sec-Fetch-Site {fetch_site!r}: a page of another site may not use this "
                 "server (only its own pages, Sec-Fetch-Site 'same-origin', may)")
+    return None
+
+
+#: The cookie that carries EDIT_TOKEN (set by views.index).
+EDIT_COOKIE = "coroscope_edit"
+
+
+def edit_refusal() -> str | None:
+    """Why this request may not run edited code, or None if it may."""
+    from flask import current_app
+
+    if not current_app.config["ALLOW_EDIT"]:
+        return ("editing demos is off on this server: it is bound to an address others "
+                "can reach (start it with --allow-edit to allow it)")
+    given = request.cookies.get(EDIT_COOKIE, "")
+    if not hmac.compare_digest(given, current_app.config["EDIT_TOKEN"]):
+        return ("editing needs the address the server printed when it started (it ends "
+                "in ?edit=...): open it once in this browser")
     return None
 
 

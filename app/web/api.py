@@ -13,7 +13,7 @@ from .._demos import DEMOS, ParamError
 from ..files import gzip_chunks
 from ..runs import RunError
 from ..standalone import html_chunks
-from . import registry
+from . import edit_refusal, registry
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -35,8 +35,20 @@ def get_demo(demo_id: str):
     return jsonify(dict(demo.describe(), source=demo.source()))
 
 
-def start_run(body: object):
-    """Validate a start request (shared by POST /api/runs and the websocket)."""
+@bp.get("/edit")
+def can_edit():
+    """Whether this browser may run edited code, and if not, why (the page asks)."""
+    why = edit_refusal()
+    return jsonify(allowed=why is None, why=why)
+
+
+#: The largest edited source a run takes (the demos are 1-5 KB).
+MAX_SOURCE_CHARS = 256 << 10
+
+
+def start_run(body: object, edit_refused: str | None = "no edits here"):
+    """Validate a start request (shared by POST /api/runs and the websocket).
+    ``edit_refused``: why this client may not send edited code (None: it may)."""
     if not isinstance(body, dict):
         raise RunError("the body must be a JSON object like {\"demo\": id, \"params\": {}}")
     demo_id = body.get("demo")
@@ -49,7 +61,16 @@ def start_run(body: object):
         params = demo.resolve_params(body.get("params"))
     except ParamError as exc:
         raise RunError(str(exc)) from None
-    return registry().start(demo, params)
+    source = body.get("source")
+    if source is not None:
+        if not isinstance(source, str):
+            raise RunError("\"source\" must be the demo's code as a string")
+        if len(source) > MAX_SOURCE_CHARS:
+            raise RunError(f"\"source\" is {len(source)} characters; at most "
+                           f"{MAX_SOURCE_CHARS} may be run")
+        if edit_refused is not None:
+            raise RunError(edit_refused, status=403)
+    return registry().start(demo, params, source=source)
 
 
 @bp.post("/runs")
@@ -58,7 +79,7 @@ def create_run():
     if body is None:
         return _error("the body must be JSON (Content-Type: application/json)", 400)
     try:
-        run = start_run(body)
+        run = start_run(body, edit_refusal())
     except RunError as exc:
         return _error(str(exc), exc.status)
     return jsonify(run.describe()), 201

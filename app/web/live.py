@@ -30,7 +30,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from ..runs import Run, RunError
 from ..tracer.events import KIND_NAMES
-from . import registry
+from . import edit_refusal, registry
 
 sock = Sock()
 
@@ -86,6 +86,8 @@ class Connection:
         self.send_lock = send_lock
         self.registry = registry()
         self.max_bytes = current_app.config["MAX_MESSAGE_BYTES"]
+        #: Why this tab may not run edited code (its handshake's cookie), or None.
+        self.edit_refused = edit_refusal()
         self.relay: gevent.Greenlet | None = None
 
     def send_json(self, obj: dict[str, Any]) -> None:
@@ -144,7 +146,7 @@ class Connection:
         from .api import start_run
 
         try:
-            run = start_run(msg)
+            run = start_run(msg, self.edit_refused)
         except RunError as exc:
             return self.error(str(exc))
         self.follow(run)

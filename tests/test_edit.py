@@ -1,0 +1,167 @@
+"""Change the code and run again: a demo's edited source runs in the same bounded child
+as the demo, for a browser holding the server's edit secret only, and the run keeps its
+diff against the tutorial's text."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+
+from demos import DEMOS
+
+from .conftest import Server, validate_trace, ws_connect
+
+
+def token_of(srv: Server) -> str:
+    m = re.search(r"serving on http://127\.0\.0\.1:\d+/\?edit=([\w-]+) ", srv.output())
+    assert m, srv.output()
+    return m[1]
+
+
+def call(srv: Server, method: str, path: str, body=None, cookie: str | None = None):
+    headers = {"Content-Type": "application/json"}
+    if cookie is not None:
+        headers["Cookie"] = f"coroscope_edit={cookie}"
+    req = urllib.request.Request(srv.url + path, method=method, headers=headers,
+                                 data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.fixture()
+def edit_server(tmp_path, monkeypatch):
+    """A server of its own, its scratch folders in ``tmp_path/tmp`` (to see them go)."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    srv = Server(tmp_path / "s.log")
+    yield srv
+    srv.stop()
+
+
+EAT_PLAY = DEMOS["greenlet_eat_play"].source()
+EDITED = EAT_PLAY.replace("print('%s eat 1' % name)", "print('%s eats first' % name)")
+
+
+def test_the_printed_address_sets_the_secret_in_a_cookie(edit_server):
+    token = token_of(edit_server)
+    opener = urllib.request.build_opener(NoRedirect)
+    for given, cookie in ((token, True), ("wrong", False)):
+        try:
+            opener.open(f"{edit_server.url}/?edit={given}", timeout=30)
+            raise AssertionError("expected a redirect")
+        except urllib.error.HTTPError as err:
+            assert err.code == 303 and err.headers["Location"] == "/"
+            set_cookie = err.headers.get("Set-Cookie") or ""
+            if cookie:  # the secret leaves the address bar, kept where only this site reads it
+                assert set_cookie.startswith(f"coroscope_edit={token};")
+                assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+            else:
+                assert set_cookie == ""
+    assert call(edit_server, "GET", "/api/edit") == (200, {
+        "allowed": False, "why": "editing needs the address the server printed when it "
+                                 "started (it ends in ?edit=...): open it once in this browser"})
+    assert call(edit_server, "GET", "/api/edit", cookie=token) == (
+        200, {"allowed": True, "why": None})
+
+
+def test_an_edited_demo_runs_and_keeps_its_diff(edit_server, tmp_path):
+    token = token_of(edit_server)
+    body = {"demo": "greenlet_eat_play", "params": {}, "source": EDITED}
+    status, refused = call(edit_server, "POST", "/api/runs", body)
+    assert status == 403 and "?edit=" in refused["error"]
+    status, run = call(edit_server, "POST", "/api/runs", body, cookie=token)
+    assert status == 201, run
+    assert run["edited"]["file"] == "greenlet_eat_play.py"
+    diff = run["edited"]["diff"]
+    assert diff.startswith("--- a/greenlet_eat_play.py\n+++ b/greenlet_eat_play.py\n")
+    assert "-    print('%s eat 1' % name)\n+    print('%s eats first' % name)\n" in diff
+    done = edit_server.wait_run(run["id"])
+    assert done["status"] == "finished"
+    status, trace = call(edit_server, "GET", f"/api/runs/{run['id']}/trace.json")
+    validate_trace(trace)
+    printed = [e["text"] for e in trace["events"] if e["kind"] == "stdout"]
+    assert printed[0] == "egon eats first" and "egon eat 1" not in printed
+    assert trace["run"]["edited"]["diff"] == diff  # in the export too
+    assert trace["run"]["source"] == {"file": "greenlet_eat_play.py", "text": EDITED}
+    # The paused lines are the edited file's, named as the tutorial's.
+    lines = {e["line"] for e in trace["events"] if e["kind"] == "switch" and e["line"]}
+    assert lines and all(EDITED.splitlines()[n - 1].strip() for n in lines)
+    # Its private folder is gone once the run has ended; nothing else was written.
+    assert list((tmp_path / "tmp").glob("coroscope-demos-*/coroscope-edit-*")) == []
+
+
+def test_an_edit_that_imports_the_demos_helper_finds_it(edit_server):
+    token = token_of(edit_server)
+    demo = DEMOS["gevent_patch_order"]
+    source = demo.source({"variant": "patch_first"}) + "\nprint('edited')\n"
+    status, run = call(edit_server, "POST", "/api/runs", {
+        "demo": "gevent_patch_order", "params": {"variant": "patch_first", "clients": 1},
+        "source": source}, cookie=token)
+    assert status == 201, run
+    assert edit_server.wait_run(run["id"])["status"] == "finished"
+    status, trace = call(edit_server, "GET", f"/api/runs/{run['id']}/trace.json")
+    assert "edited" in [e["text"] for e in trace["events"] if e["kind"] == "stdout"]
+
+
+def test_the_websocket_runs_an_edit_only_with_the_cookie(edit_server):
+    token = token_of(edit_server)
+    start = {"type": "start", "demo": "greenlet_eat_play", "params": {}, "source": EDITED}
+    ws = ws_connect(edit_server)
+    try:
+        ws.send(json.dumps(start))
+        assert json.loads(ws.recv()) == {"type": "error", "error": (
+            "editing needs the address the server printed when it started (it ends in "
+            "?edit=...): open it once in this browser")}
+    finally:
+        ws.close()
+    ws = ws_connect(edit_server, cookie=f"coroscope_edit={token}")
+    try:
+        ws.send(json.dumps(start))
+        frame = json.loads(ws.recv())
+        assert frame["type"] == "run" and frame["run"]["edited"]["file"] == "greenlet_eat_play.py"
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize(("source", "error"), [
+    (42, "\"source\" must be the demo's code as a string"),
+    ("x" * (256 * 1024 + 1), "\"source\" is 262145 characters; at most 262144 may be run"),
+])
+def test_a_bad_source_is_refused(edit_server, source, error):
+    status, body = call(edit_server, "POST", "/api/runs", {
+        "demo": "greenlet_eat_play", "source": source}, cookie=token_of(edit_server))
+    assert (status, body) == (400, {"error": error})
+
+
+def test_editing_is_off_on_another_address_unless_allowed(tmp_path):
+    srv = Server(tmp_path / "s.log", "--host", "0.0.0.0")
+    try:
+        assert "?edit=" not in srv.output()
+        status, body = call(srv, "POST", "/api/runs", {
+            "demo": "greenlet_eat_play", "source": EDITED}, cookie="anything")
+        assert status == 403 and body["error"].startswith("editing demos is off on this server")
+        assert call(srv, "GET", "/api/edit")[1]["allowed"] is False
+    finally:
+        srv.stop()
+    srv = Server(tmp_path / "t.log", "--host", "0.0.0.0", "--allow-edit")
+    try:
+        token = token_of(srv)
+        status, run = call(srv, "POST", "/api/runs", {
+            "demo": "greenlet_eat_play", "source": EDITED}, cookie=token)
+        assert status == 201, run
+        srv.wait_run(run["id"])
+    finally:
+        srv.stop()
+
