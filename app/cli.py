@@ -74,12 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
                           "already serving the history, else one started here)")
     run.add_argument("--no-browser", action="store_true",
                      help="with --live: do not open a browser, only print the address")
+    run.add_argument("--flight-recorder", metavar="WINDOW",
+                     help="keep only the last WINDOW of events (30s, 5m): for programs "
+                          "that run for hours; snapshots of it are written on SIGUSR1 "
+                          "(coroscope snapshot PID) and to --out at the end")
+    run.add_argument("--snapshot-on-block", metavar="DURATION",
+                     help="with --flight-recorder: also write a snapshot when the thread "
+                          "is blocked longer than DURATION (200ms), at most once a window")
     run.add_argument("--data-dir", help="run history folder (as for serve)")
     run.add_argument("--generators", action=argparse.BooleanOptionalAction, default=True,
                      help="trace generator send/yield as switches too (the default; "
                           "--no-generators: greenlets only, no profile hook)")
     run.add_argument("script", help="the Python file to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
+
+    snap = sub.add_parser("snapshot", help="ask a `coroscope run --flight-recorder` for a "
+                                           "snapshot of its window now")
+    snap.add_argument("pid", type=int, help="the process id it printed when it started")
 
     export = sub.add_parser("export", help="convert a native trace to another format")
     export.add_argument("trace", help="a native coroscope trace file (.json or .json.gz)")
@@ -304,6 +315,8 @@ def _run_script(args: argparse.Namespace) -> int:
     # would record nothing there and slow every call (2.3x a call-heavy gevent script).
     generators = _generator_names(args.script)
     target = Target.for_script(args.script, args.args, args.generators and bool(generators))
+    if args.flight_recorder or args.snapshot_on_block:
+        return _run_flight(args, target, out)
     limits = Limits(max_seconds=0)  # a script of the user's own: no time limit
     served = _live_server(args) if args.live else None
     if served is not None:  # this process serves the dashboard the run is shown in
@@ -343,6 +356,125 @@ def _run_script(args: argparse.Namespace) -> int:
     elif served is not None:
         served.runs.shutdown()
     return code if code >= 0 else 128 - code
+
+
+def _run_flight(args: argparse.Namespace, target, out: str) -> int:
+    """``run --flight-recorder WINDOW``: the run keeps its last WINDOW of events only
+    (flight.py); snapshots on SIGUSR1, after a long block, and at the end (``out``)."""
+    import os
+    import signal
+
+    import gevent
+
+    from .flight import FlightRecorder, parse_duration
+    from .runs import Limits, RunRegistry
+
+    if args.live or args.open:
+        return cannot("use", "--flight-recorder", "it keeps a window, not the run, so it "
+                      "does not combine with --live or --open: open its snapshots from "
+                      "the dashboard's History")
+    try:
+        window = parse_duration(args.flight_recorder or "")
+        block_ns = parse_duration(args.snapshot_on_block) if args.snapshot_on_block else 0
+    except ValueError as exc:
+        return cannot("use", "--flight-recorder" if args.flight_recorder else
+                      "--snapshot-on-block", f"{exc} (--snapshot-on-block needs "
+                      "--flight-recorder)" if not args.flight_recorder else exc)
+    store = _history(args)
+    stem = out[:-len(".json")] if out.endswith(".json") else out
+    taken: list[str] = []
+    auto = {"last": None, "count": 0}
+    pending: dict[int, tuple[int, str, gevent.Greenlet]] = {}
+
+    def snapshot(reason: str, path: str | None = None) -> None:
+        from .tracer.export import native_trace_chunks
+
+        meta, batches = _flight_snapshot(run, recorder, reason)
+        path = path or f"{stem}.snapshot-{len(taken) + 1}.json"
+        try:
+            _write_atomic(path, native_trace_chunks(meta, batches))
+            if store is not None:  # listed in the dashboard's History
+                store.save_whole(meta, batches)
+        except (Refused, OSError) as exc:
+            cannot("write", path, exc)
+            return
+        taken.append(path)
+        print(f"coroscope: snapshot ({reason}): {meta['events']} events, the last "
+              f"{meta['duration_ns'] / 1e9:.1f} s -> {path}", file=sys.stderr, flush=True)
+
+    def blocked_too_long(task: int, call: str) -> None:
+        pending.pop(task, None)
+        now = recorder.last_t
+        if auto["count"] >= 20 or (auto["last"] is not None
+                                   and now - auto["last"] < window):
+            return  # at most one a window, twenty a run: a stalling server is one story
+        auto["last"], auto["count"] = now, auto["count"] + 1
+        snapshot(f"{recorder.name_of(task)} blocked over {block_ns / 1e6:g} ms in {call}")
+
+    def on_block(task: int, since: int, call: str) -> None:
+        if block_ns:
+            wait = max(0.0, (since + block_ns - recorder.last_t) / 1e9)
+            pending[task] = (since, call, gevent.spawn_later(wait, blocked_too_long,
+                                                             task, call))
+
+    def on_unblock(task: int, t: int) -> None:
+        entry = pending.pop(task, None)
+        if entry is not None:
+            since, call, timer = entry
+            timer.kill(block=False)
+            if t - since >= block_ns:  # it ended before its rows came in: it was long
+                blocked_too_long(task, call)
+
+    recorder = FlightRecorder(window, on_block=on_block, on_unblock=on_unblock)
+    run = RunRegistry(Limits(max_seconds=0, max_events=0)).launch(target)
+    run.batches = recorder  # before the relay has run: it appends into the ring
+    gevent.signal_handler(signal.SIGUSR1, lambda: gevent.spawn(snapshot, "asked (SIGUSR1)"))
+    print(f"coroscope: flight recorder: the last {window / 1e9:g} s are kept; "
+          f"`coroscope snapshot {os.getpid()}` writes them now", file=sys.stderr, flush=True)
+    try:
+        run.ended.wait()
+    except KeyboardInterrupt:
+        run.ended.wait(5)
+    snapshot(f"the run {run.status}", out)
+    code = run.exit_code if run.exit_code is not None else 1
+    print(f"coroscope: {run.status}, exit code {code}, {recorder.events} events seen, "
+          f"{len(taken)} snapshot(s)", file=sys.stderr)
+    return code if code >= 0 else 128 - code
+
+
+def _flight_snapshot(run, recorder, reason: str) -> tuple[dict, list[bytes]]:
+    """A snapshot's description and its batches (see FlightRecorder.snapshot)."""
+    import secrets
+
+    batches, start, events = recorder.snapshot()
+    end = recorder.last_t
+    meta = dict(run.describe(source=True), id="r" + secrets.token_hex(6), status="snapshot",
+                events=events, duration_ns=max(0, end - start),
+                title=f"{run.target.title} (snapshot)",
+                flight={"reason": reason, "window_ns": recorder.window_ns, "from_ns": start,
+                        "to_ns": end, "events_seen": recorder.events,
+                        "left_out": recorder.left_out, "run": run.id})
+    return meta, batches
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    """``coroscope snapshot PID``: SIGUSR1 to a flight-recording ``coroscope run`` (only
+    to one: to another process SIGUSR1 means "terminate")."""
+    import os
+    import signal
+
+    try:
+        with open(f"/proc/{args.pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return cannot("ask", f"process {args.pid}", "there is no such process")
+    if b"--flight-recorder" not in argv or b"run" not in argv:
+        return cannot("ask", f"process {args.pid}", "it is not a `coroscope run "
+                      "--flight-recorder`")
+    os.kill(args.pid, signal.SIGUSR1)
+    print(f"coroscope: asked {args.pid} for a snapshot; it says on its terminal where it "
+          "wrote it", file=sys.stderr)
+    return 0
 
 
 def _server_holding(args: argparse.Namespace) -> tuple[str, str | None] | None:
@@ -475,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         return _demos()
     elif args.command == "export":
         return _export(args)
+    elif args.command == "snapshot":
+        return _snapshot(args)
     elif args.command == "run":
         if args.live:  # this process may serve the dashboard: patched as `serve` is
             from gevent import monkey

@@ -106,7 +106,7 @@ class Flusher:
                 self.flush()
                 if self._deadline is not None and time.monotonic() >= self._deadline:
                     self.limit(f"time limit reached: {self.max_seconds:g} s")
-                if self.recorder.count > self.max_events:
+                if self.max_events and self.recorder.count > self.max_events:
                     self.limit(f"event limit reached: more than {self.max_events} events")
                 if self.max_output and self.output.written > self.max_output:
                     self.limit(f"output limit reached: more than {self.max_output} "

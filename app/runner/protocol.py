@@ -44,7 +44,7 @@ class Spec:
     params: dict[str, Any] = field(default_factory=dict)  #: a demo's main() arguments
     argv: tuple[str, ...] = ()  #: a script's sys.argv
     generators: bool = False  #: trace generators' send/yield too
-    max_events: int = 5_000_000
+    max_events: int = 5_000_000  #: 0: no bound (the flight recorder keeps a window)
     max_seconds: float = 0  #: 0: no wall-time bound
     max_memory_bytes: int = 0  #: RLIMIT_AS; 0: none
     max_output_bytes: int = 0  #: what it may print; 0: no bound

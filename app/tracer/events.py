@@ -137,6 +137,8 @@ RUN_STATUSES: tuple[str, ...] = (
     "limit",  # a bound was hit (time, events, memory, output); run.error says which
     "crashed",  # the child died without reporting (signal, os._exit, ...), or coroscope's
     #             own machinery in it failed; run.error says how
+    "snapshot",  # a window of a longer run, written by the flight recorder; run.flight
+    #              says which window and why
 )
 LIVE_STATUSES = frozenset(RUN_STATUSES[:2])
 FINAL_STATUSES = frozenset(RUN_STATUSES[2:])

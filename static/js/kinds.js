@@ -13,4 +13,4 @@ export const MARK = 8;
 export const WARNING = 9;
 export const KIND_NAMES = ["switch", "throw", "spawn", "finish", "stdout", "block", "unblock", "taskinfo", "mark", "warning"];
 /** How a run may end: a run whose status is one of these is over. */
-export const FINAL_STATUSES = ["finished", "error", "cancelled", "limit", "crashed"];
+export const FINAL_STATUSES = ["finished", "error", "cancelled", "limit", "crashed", "snapshot"];

@@ -1,0 +1,175 @@
+"""The flight recorder: the last window of a long run's events, written when it matters.
+
+A program that runs for hours (a server under load) would fill any trace; what a person
+wants is the moment a request stalled and what led to it. ``coroscope run
+--flight-recorder 30s`` keeps, in place of the whole trace, a ring of the batches of the
+last 30 s (as the child wrote them: about 20 bytes an event) and the record of every task
+that may still appear in them. A *snapshot* is that window made into a trace of its
+own: the records of the tasks alive when the window opens become ``spawn`` rows at its
+start (their parents when known), then the window's rows, numbered from 0. It is written
+on demand (``SIGUSR1``, which ``coroscope snapshot PID`` sends) and when the thread was
+blocked longer than a threshold (``--snapshot-on-block 200ms``: a ``block`` that has not
+ended after that long), at most once a window. Snapshots are saved in the history
+(status ``snapshot``, ``run.flight`` says which window and why) and beside ``--out``.
+
+Memory does not grow with the run: the ring holds one window; a task's record is
+dropped once its ``finish`` has left the window. The idea is Go's
+``runtime/trace.FlightRecorder`` (Go 1.25).
+
+The recorder reads rows only where it must: a batch's first time from its header, and
+the rows of a batch that holds spawns, finishes, thread names or blocks (a regex says).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .tracer.events import (
+    BLOCK,
+    FINISH,
+    SPAWN,
+    TASKINFO,
+    UNBLOCK,
+    batch_header,
+    encode_batch,
+)
+
+#: The first row's time, right after a batch's header.
+_FIRST_T = re.compile(rb'"rows":\[\[(\d+),')
+#: A batch with rows the recorder must read: spawn, finish, block, unblock, taskinfo.
+_BOOKKEEPING = re.compile(rb"\[\d+,[23567],")
+
+_UNITS = {"ms": 1e6, "s": 1e9, "m": 60e9, "min": 60e9, "h": 3600e9}
+
+
+def parse_duration(text: str) -> int:
+    """``30s``, ``200ms``, ``5m``, ``1.5h`` (or plain seconds) as nanoseconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*", text)
+    if m is None or float(m[1]) <= 0:
+        raise ValueError(f"{text!r} is not a duration like 30s, 200ms or 5m")
+    return int(float(m[1]) * _UNITS[m[2] or "s"])
+
+
+class FlightRecorder:
+    """The ring of a run's last ``window_ns`` of batches, and what a snapshot needs.
+
+    Stands in for a run's list of batches (``append``, ``len``), so a Run relays into it
+    as into a list; ``on_block(task, since, call)`` and ``on_unblock(task, t)`` are told of
+    blocks as they arrive (the snapshot-on-block trigger).
+    """
+
+    def __init__(self, window_ns: int,
+                 on_block: Callable[[int, int, str], None] | None = None,
+                 on_unblock: Callable[[int, int], None] | None = None) -> None:
+        self.window_ns = window_ns
+        self._ring: deque[tuple[int, bytes]] = deque()  # (first t, batch)
+        self._records: dict[int, dict[str, Any]] = {}  # task id -> spawn record + parent
+        #: tasks whose finish left the window, with when: their records go one window
+        #: later (a row just after a finish, in the next batch, may still name them)
+        self._retiring: deque[tuple[int, int]] = deque()
+        self.events = 0  # every event seen (not only those kept)
+        self.dropped = 0  # events that left the window
+        self.last_t = 0
+        self.on_block, self.on_unblock = on_block, on_unblock
+        self.left_out = 0  #: rows the last snapshot could not keep (see snapshot)
+
+    # -- as a run's batches ----------------------------------------------------------
+
+    def append(self, batch: bytes) -> None:
+        m = _FIRST_T.search(batch, 0, 200)
+        first_t = int(m[1]) if m else self.last_t
+        header = batch_header(batch)
+        self.events += header[1] if header else 0
+        if _BOOKKEEPING.search(batch):
+            self._learn(orjson.loads(batch)["rows"])
+        self._ring.append((first_t, batch))
+        self.last_t = max(self.last_t, first_t)
+        # A batch leaves once the next one starts before the window: all of it is older.
+        while len(self._ring) > 1 and self._ring[1][0] < self.last_t - self.window_ns:
+            _, old = self._ring.popleft()
+            header = batch_header(old)
+            self.dropped += header[1] if header else 0
+            if _BOOKKEEPING.search(old):
+                self._forget(orjson.loads(old)["rows"])
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def __getitem__(self, i: int | slice) -> Any:
+        batches = [batch for _, batch in self._ring]
+        return batches[i]
+
+    def __iter__(self) -> Any:
+        return (batch for _, batch in list(self._ring))
+
+    # -- bookkeeping ---------------------------------------------------------------
+
+    def _learn(self, rows: list[list[Any]]) -> None:
+        for row in rows:
+            kind = row[1]
+            if kind == SPAWN:
+                self._records[row[2]] = {"record": row[4], "parent": row[3], "t": row[0]}
+            elif kind == TASKINFO and row[2] in self._records:
+                self._records[row[2]]["record"] = dict(self._records[row[2]]["record"],
+                                                       **row[4])
+            elif kind == BLOCK and self.on_block is not None:
+                self.on_block(row[2], row[4]["since"], row[4]["call"])
+            elif kind == UNBLOCK and self.on_unblock is not None:
+                self.on_unblock(row[2], row[0])
+
+    def _forget(self, rows: list[list[Any]]) -> None:
+        """Rows leaving the window: a task whose finish left it is not alive when the
+        window opens; its record goes a window later."""
+        for row in rows:
+            if row[1] == FINISH:
+                self._retiring.append((self.last_t, row[2]))
+        while self._retiring and self._retiring[0][0] < self.last_t - self.window_ns:
+            self._records.pop(self._retiring.popleft()[1], None)
+
+    def name_of(self, task: int) -> str:
+        entry = self._records.get(task)
+        return entry["record"].get("name", f"task {task}") if entry else f"task {task}"
+
+    # -- a snapshot -------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[list[bytes], int, int]:
+        """The window as batches of a trace of its own (seq and time from 0), where it
+        started in the run (ns), and how many events it holds. Tasks alive when it opens
+        are spawned at its start."""
+        rows: list[list[Any]] = []
+        for _, batch in list(self._ring):
+            rows.extend(orjson.loads(batch)["rows"])
+        start = rows[0][0] if rows else self.last_t
+        spawned_inside = {row[2] for row in rows if row[1] == SPAWN}
+        named = {row[2] for row in rows} | {row[3] for row in rows
+                                             if row[1] <= 1 and row[3] is not None}
+        retired = {task for _, task in self._retiring}
+        opening = []
+        for task, entry in sorted(self._records.items()):
+            if task in spawned_inside or (task in retired and task not in named):
+                continue  # spawned inside the window, or ended before it
+            parent = entry["parent"] if entry["parent"] in self._records else None
+            opening.append([start, SPAWN, task, parent, entry["record"]])
+        known = spawned_inside | {row[2] for row in opening}
+        # A row naming a task of which nothing is known (its spawn left the window
+        # long ago and its record with it) cannot be read: left out, and counted.
+        kept = [row for row in rows
+                if row[2] in known and (row[1] > 1 or row[3] is None or row[3] in known)]
+        self.left_out = len(rows) - len(kept)
+        for row in kept:  # a spawn whose parent is not in the snapshot: parent unknown
+            if row[1] == SPAWN and row[3] is not None and row[3] not in known:
+                row[3] = None
+        rows = opening + kept
+        # The snapshot's time starts at its window (run.flight.from_ns says where that
+        # was in the run): a block that began before it, began at 0.
+        for row in rows:
+            row[0] -= start
+            if row[1] == BLOCK:
+                row[4] = dict(row[4], since=max(0, row[4]["since"] - start))
+        batches = [encode_batch(i, rows[i:i + 10_000]) for i in range(0, len(rows), 10_000)]
+        return batches, start, len(rows)
