@@ -22,6 +22,7 @@ the rows of a batch that holds spawns, finishes, thread names or blocks (a regex
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable
@@ -140,14 +141,23 @@ class FlightRecorder:
     def snapshot(self) -> tuple[list[bytes], int, int]:
         """The window as batches of a trace of its own (seq and time from 0), where it
         started in the run (ns), and how many events it holds. Tasks alive when it opens
-        are spawned at its start."""
-        rows: list[list[Any]] = []
-        for _, batch in list(self._ring):
-            rows.extend(orjson.loads(batch)["rows"])
-        start = rows[0][0] if rows else self.last_t
-        spawned_inside = {row[2] for row in rows if row[1] == SPAWN}
-        named = {row[2] for row in rows} | {row[3] for row in rows
-                                             if row[1] <= 1 and row[3] is not None}
+        are spawned at its start. Two passes over the ring, a batch of rows at a time:
+        never the whole window as Python objects."""
+        ring = [batch for _, batch in list(self._ring)]
+        start = None
+        spawned_inside: set[int] = set()
+        named: set[int] = set()
+        for batch in ring:  # first pass: where it starts, which tasks its rows name
+            rows = orjson.loads(batch)["rows"]
+            if rows and start is None:
+                start = rows[0][0]
+            for row in rows:
+                named.add(row[2])
+                if row[1] == SPAWN:
+                    spawned_inside.add(row[2])
+                elif row[1] <= 1 and row[3] is not None:
+                    named.add(row[3])
+        start = self.last_t if start is None else start
         retired = {task for _, task in self._retiring}
         opening = []
         for task, entry in sorted(self._records.items()):
@@ -156,20 +166,27 @@ class FlightRecorder:
             parent = entry["parent"] if entry["parent"] in self._records else None
             opening.append([start, SPAWN, task, parent, entry["record"]])
         known = spawned_inside | {row[2] for row in opening}
-        # A row naming a task of which nothing is known (its spawn left the window
-        # long ago and its record with it) cannot be read: left out, and counted.
-        kept = [row for row in rows
-                if row[2] in known and (row[1] > 1 or row[3] is None or row[3] in known)]
-        self.left_out = len(rows) - len(kept)
-        for row in kept:  # a spawn whose parent is not in the snapshot: parent unknown
-            if row[1] == SPAWN and row[3] is not None and row[3] not in known:
-                row[3] = None
-        rows = opening + kept
-        # The snapshot's time starts at its window (run.flight.from_ns says where that
-        # was in the run): a block that began before it, began at 0.
-        for row in rows:
-            row[0] -= start
-            if row[1] == BLOCK:
-                row[4] = dict(row[4], since=max(0, row[4]["since"] - start))
-        batches = [encode_batch(i, rows[i:i + 10_000]) for i in range(0, len(rows), 10_000)]
-        return batches, start, len(rows)
+        batches: list[bytes] = []
+        seq = 0
+        self.left_out = 0
+        for rows in itertools.chain([opening], (orjson.loads(b)["rows"] for b in ring)):
+            kept = []
+            for row in rows:
+                # A row naming a task of which nothing is known (its spawn left the window
+                # long ago and its record with it) cannot be read: left out, and counted.
+                if row[2] not in known or (row[1] <= 1 and row[3] is not None
+                                           and row[3] not in known):
+                    self.left_out += 1
+                    continue
+                if row[1] == SPAWN and row[3] is not None and row[3] not in known:
+                    row[3] = None  # its parent is not in the snapshot
+                # Time counts from the window (run.flight.from_ns says where that was in
+                # the run): a block that began before it, began at 0.
+                row[0] -= start
+                if row[1] == BLOCK:
+                    row[4] = dict(row[4], since=max(0, row[4]["since"] - start))
+                kept.append(row)
+            if kept:
+                batches.append(encode_batch(seq, kept))
+                seq += len(kept)
+        return batches, start, seq
