@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import time
@@ -102,6 +103,8 @@ def test_serve_opens_a_trace_file_and_refuses_a_broken_one(tmp_path, recorded):
         line = proc.stdout.readline()
         assert line.startswith(f"{good}: ") and "#run=r" in line
         url, run_id = line.split("open ", 1)[1].strip().split("#run=")
+        url, secret = url.split("?edit=")  # the address that also lets this browser edit
+        assert re.fullmatch(r"[\w-]{24}", secret)
         time.sleep(0.2)
         with urllib.request.urlopen(f"{url}api/runs/{run_id}/trace.json") as resp:
             assert json.loads(resp.read()) == json.loads(recorded)
