@@ -275,7 +275,8 @@ def test_an_import_leaves_no_file_behind_even_if_the_server_is_killed(tmp_path):
          "--data-dir", str(tmp_path / "h")], cwd=ROOT, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(spool)})
     try:
-        url = env_server.stdout.readline().split("serving on ", 1)[1].split()[0].rstrip("/")
+        url = env_server.stdout.readline().split("serving on ", 1)[1].split()[0]
+        url = url.split("?")[0].rstrip("/")  # without its edit secret
         body = synthetic_trace(300_000)
         def upload() -> None:
             try:
