@@ -9,7 +9,9 @@ The rules, in integer nanoseconds:
 ``running``  a task has control from each switch (or throw) into it to the next switch
              out of it; ``main`` (task 0) runs from 0 until its first switch out.
 ``blocked``  from a ``block`` row's ``since`` to the task's ``unblock`` (a blocking call
-             the thread could not switch out of; part of ``running``).
+             the thread could not switch out of; part of ``running``). A block whose
+             ``call`` starts with ``busy`` (the busy watcher's ``busy: no switch in f()
+             line N``) is the task computing without a switch: running, not blocked.
 ``alive``    from a task's spawn to its ``finish``.
 A span still open when the run ends is closed at ``end``: the larger of the run's
 duration and the last row's ``t``.
@@ -71,13 +73,19 @@ class SpanModel:
         self.running, self.blocks = {}, {}
 
 
+def is_computing(call: str) -> bool:
+    """A block row from the busy watcher: the task computed without switching."""
+    return call.startswith("busy")
+
+
 def compute_stats(trace: dict[str, Any], threshold_ns: int = 100_000_000) -> dict[str, Any]:
     """Per-task statistics of a native trace: the reference the viewer's panel must match.
 
     For each task: ``running``, ``blocked`` (as above), ``parked`` (alive but not
     running), ``switches_in`` / ``switches_out`` (switch and throw rows naming it as
-    ``to`` / ``from``). Totals sum the tasks. ``hub_starved`` lists the block spans longer
-    than ``threshold_ns`` (100 ms, as gevent's own monitor): the Hub could run nothing.
+    ``to`` / ``from``). Totals sum the tasks. ``hub_starved`` lists the blocking calls
+    longer than ``threshold_ns`` (100 ms, as gevent's own monitor) that began once a Hub
+    existed: the Hub could run nothing. Without a Hub nothing starved.
     """
     events = trace["events"]
     end = max([trace["run"].get("duration_ns") or 0] + [e["t"] for e in events] + [0])
@@ -95,9 +103,13 @@ def compute_stats(trace: dict[str, Any], threshold_ns: int = 100_000_000) -> dic
     def running(task: int, since: int, until: int) -> None:
         tasks[task]["running"] += until - since
 
+    hub_at = min((t["spawned_at"] for t in trace["tasks"] if t["kind"] == "hub"), default=None)
+
     def blocked(task: int, since: int, until: int, call: str) -> None:
+        if is_computing(call):
+            return  # already counted as running
         tasks[task]["blocked"] += until - since
-        if until - since > threshold_ns:
+        if hub_at is not None and hub_at <= since and until - since > threshold_ns:
             starved.append({"task": task, "since": since, "until": until})
 
     def switch(src: int, dst: int, t: int) -> None:

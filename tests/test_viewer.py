@@ -107,8 +107,12 @@ def test_step_through_every_switch(server, page):
     page.locator(".console-row", has_text="egon play 2").click()
     s = state(page)
     assert s["cursor"] == prints[3]["t"] and s["consoleCurrent"] == 4
-    # Space plays, +/- change the speed.
+    # Space plays, +/- change the speed. A run this short plays switch by switch unless
+    # real time is chosen (tests/test_learner_view.py plays it switch by switch).
+    assert state(page)["pace"] == 2
     page.evaluate("window.coroscope.seek(0)")
+    page.get_by_test_id("speed").select_option("1")
+    assert state(page)["pace"] is None
     page.locator("body").click(position={"x": 5, "y": 300})
     page.keyboard.press("+")
     assert state(page)["speed"] == 2
@@ -130,8 +134,10 @@ def test_zoom_pan_and_fit(server, page):
     end = max(trace["run"]["duration_ns"], trace["events"][-1]["t"])
     # The view fits the run at the next frame after the end arrives.
     page.wait_for_function(f"window.coroscope.view.t1 === {end}", timeout=5_000)
+    # From main() (the loading before it is folded away: tests/test_learner_view.py).
+    main = next(e["t"] for e in trace["events"] if e["kind"] == "mark")
     v = state(page)["view"]
-    assert v["t0"] == 0 and v["t1"] == end
+    assert v["t0"] == main and v["t1"] == end
     box = page.get_by_test_id("timeline").bounding_box()
     x, y = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5
     page.mouse.move(x, y)
@@ -144,7 +150,7 @@ def test_zoom_pan_and_fit(server, page):
     # The time under the mouse stays under the mouse.
     frac = page.evaluate(f"""() => {{ const c = document.querySelector('[data-testid=timeline]');
         const r = c.getBoundingClientRect(); return {x} - r.left; }}""")
-    plot_x0 = 148 + 12
+    plot_x0 = page.evaluate("import('/static/js/timeline.js').then((m) => m.GUTTER)") + 12
     plot_w = box["width"] - 28 - plot_x0
     t_before = before["t0"] + (frac - plot_x0) / plot_w * width0
     t_after = after["t0"] + (frac - plot_x0) / plot_w * width1
@@ -162,7 +168,7 @@ def test_zoom_pan_and_fit(server, page):
     page.get_by_test_id("fit").click()
     page.wait_for_timeout(100)
     v = state(page)["view"]
-    assert v["t0"] == 0 and v["t1"] == end
+    assert v["t0"] == main and v["t1"] == end
 
 
 @pytest.mark.parametrize("demo,params", [
@@ -265,6 +271,9 @@ def test_loading_the_demo_is_shaded_until_main_is_called(server, page):
     assert [m["text"] for m in marks] == ["main()"] and 0 < marks[0]["t"] < first_switch
     open_run(page, server, trace["run"]["id"])
     assert state(page)["marks"] == [{"t": marks[0]["t"], "text": "main()"}]
+    # The loading is folded away unless shown (tests/test_learner_view.py).
+    page.get_by_test_id("loading-toggle").check()
+    page.wait_for_function("window.coroscope.view.t0 === 0")
     page.evaluate("window.coroscope.redraw()")
     # Below the lanes: shaded while the file loads (imports, monkey.patch_all()), plain after.
     before = page.evaluate(f"window.coroscope.pixelAt({marks[0]['t'] // 2}, 30)")
@@ -528,7 +537,9 @@ def test_predict_mode_asks_then_reveals(server, page):
     box = page.get_by_test_id("predict")
     assert "Who runs next?" in box.inner_text()
     choices = box.locator(".predict-choice")
-    assert sorted(choices.all_inner_texts()) == ["eat"]  # play is not born yet
+    # Every live coroutine, play too: it exists before it first runs (the tracer sees it
+    # only then). main is the one giving up control.
+    assert sorted(choices.all_inner_texts()) == ["eat", "play"]
     choices.first.click()
     s = state(page)
     assert s["predict"]["question"]["correct"] is True and s["cursor"] == switches[0]["t"]
@@ -576,10 +587,13 @@ def test_compare_runs_both(server, page):
     rows = page.get_by_test_id("compare-table").inner_text().split("\n")
     assert rows[0].split("\t")[1:] == ["ended", "switches", "coroutines", "your code ran",
                                        "Hub ran", "thread blocked", "warnings"], rows
-    # Each side is named by what differs (here the demo); its blocking shows in the table.
+    # Each side is named by what differs (here the demo, by its title); its blocking
+    # shows in the table.
     a_row, b_row = (row.split("\t") for row in rows[1:3])
-    assert a_row[0] == "A · gevent_unpatched_sleep" and a_row[1].startswith("finished · ")
-    assert b_row[0] == "B · gevent_monkey_patch" and b_row[6] == "0 ns" and a_row[6] != "0 ns"
+    assert a_row[0] == f"A · {DEMOS['gevent_unpatched_sleep'].title}"
+    assert a_row[1].startswith("finished · ")
+    assert b_row[0] == f"B · {DEMOS['gevent_monkey_patch'].title}"
+    assert b_row[6] == "0 ns" and a_row[6] != "0 ns"
     assert page.get_by_test_id("status").inner_text() == "compared: finished / finished"
     # The pair ran with the parameters typed in the form (the pair's own would be 2 s / 1 s).
     for k in (0, 1):

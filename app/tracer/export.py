@@ -18,7 +18,8 @@ a running span             ``X`` complete event ``"running"`` from switch-in to 
 a switch A -> B            a zero-length ``X`` ``"switch -> B"`` on A (args: line, kind) and
                            a flow ``s`` (on A) / ``f`` (on B, ``bp: "e"``) pair, same ``id``,
                            so the arrow shows
-a block span               ``X`` ``"blocked: time.sleep(2)"`` (category ``block``)
+a block span               ``X`` ``"blocked: time.sleep(2)"`` (category ``block``); the busy
+                           watcher's ``"computing: no switch in f() line 9"`` (``compute``)
 a printed line             instant event ``i`` (thread scope) named by the text, ``args.text``
 =========================  ==================================================================
 
@@ -34,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from ..spans import SpanModel
+from ..spans import SpanModel, is_computing
 from .events import (
     FORMAT,
     MARK,
@@ -187,8 +188,12 @@ def chrome_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
                     "cat": "run", "ts": _us(since), "dur": _us(until - since)})
 
     def blocked(task: int, since: int, until: int, call: str) -> None:
-        out.append({"ph": "X", "pid": PID, "tid": task + 1, "cat": "block",
-                    "name": f"blocked: {call}", "ts": _us(since), "dur": _us(until - since)})
+        if is_computing(call):  # the busy watcher's: running without a switch
+            cat, name = "compute", f"computing: {call.removeprefix('busy: ')}"
+        else:
+            cat, name = "block", f"blocked: {call}"
+        out.append({"ph": "X", "pid": PID, "tid": task + 1, "cat": cat, "name": name,
+                    "ts": _us(since), "dur": _us(until - since)})
 
     model = SpanModel(main_running=any(t["id"] == 0 for t in tasks))
     model.on_running, model.on_blocked = running, blocked

@@ -9,6 +9,12 @@ const SPIN_COUNT = 50;
 const SPIN_WINDOW = 100e6;
 export const STARVE_NS = 100e6; // gevent's own monitor threshold, and stats.py's
 
+/** A block row's `call` from the busy watcher (`busy: no switch in f() line N`): the task
+ * was computing without a switch, not stuck in a call. app/spans.py `is_computing`. */
+export function isComputing(call) {
+  return typeof call === "string" && call.startsWith("busy");
+}
+
 /**
  * The run's warnings, `list` in order of time once the run has ended: {kind, task, t,
  * until, detail, count}. The store reports what it ingests ("spin" from timer-0
@@ -40,17 +46,22 @@ export class Warnings {
     }
   }
 
-  /** A blocking call held the Hub from `block.since` to `until`: too long is a warning. */
-  blockEnded(block, until) {
+  /**
+   * A block span ended at `until`. Computing without a switch (the busy watcher's
+   * `busy: ...` block) is "busy" past the threshold; a blocking call is "starved" only if
+   * a Hub existed (`hubAt`) when it began, else "blocked": with no Hub, nothing starved.
+   */
+  blockEnded(block, until, hubAt) {
     if (until - block.since <= STARVE_NS) return;
-    this.list.push({
-      kind: block.busy ? "busy" : "starved", task: block.task, t: block.since, until, detail: block.call,
-    });
+    const kind = block.busy ? "busy" : hubAt <= block.since ? "starved" : "blocked";
+    // The busy watcher's "busy: no switch in f() line N" is said as "in f() line N".
+    const detail = block.busy ? block.call.replace(/^busy:\s*(no switch\s*)?/, "") : block.call;
+    this.list.push({ kind, task: block.task, t: block.since, until, detail });
   }
 
   /** At the end of a run: open blocks still starved the Hub; alive, parked tasks were abandoned. */
   finish(store, end) {
-    for (const block of store.openBlock.values()) this.blockEnded(block, end);
+    for (const block of store.openBlock.values()) this.blockEnded(block, end, store.hubAt);
     const raw = store.raw;
     const last = raw.count ? raw.to[raw.count - 1] : 0;
     for (const task of store.lanes) {
@@ -81,8 +92,9 @@ export class StatsAccumulator {
     // Indexed by task id (small integers): arrays, not Maps, on this per-row path.
     this.tasks = []; // id -> stats row
     this.runningSince = []; // id -> t, or undefined while parked
-    this.blocks = new Map(); // id -> since, for open block spans
+    this.blocks = new Map(); // id -> {since, computing}, for open block spans
     this.starved = [];
+    this.hubAt = Infinity; // the first Hub's spawn: a block before it starved nothing
     this.irregular = false; // a row came before its task's spawn: use the full pass
     this.active = false; // any row but a spawn read yet
   }
@@ -122,6 +134,7 @@ export class StatsAccumulator {
           id: a, name: task.name, kind: task.kind, running: 0, blocked: 0, parked: 0,
           switches_in: 0, switches_out: 0, born: t, died: null,
         };
+        if (task.kind === "hub" && t < this.hubAt) this.hubAt = t;
         // compute_stats has main running from 0: right only if nothing happened before.
         if (a === 0) {
           if (this.active) this.irregular = true;
@@ -133,13 +146,12 @@ export class StatsAccumulator {
           if (tasks[a] !== undefined) tasks[a].died = t;
           else this.irregular = true;
         } else if (k === BLOCK) {
-          blocks.set(a, X[j]?.since ?? t);
+          blocks.set(a, { since: X[j]?.since ?? t, computing: isComputing(X[j]?.call) });
         } else if (k === UNBLOCK && blocks.has(a)) {
-          const since = blocks.get(a);
+          const block = blocks.get(a);
           blocks.delete(a);
-          if (tasks[a] !== undefined) tasks[a].blocked += t - since;
-          else this.irregular = true;
-          if (t - since > this.threshold) this.starved.push({ task: a, since, until: t });
+          if (tasks[a] === undefined) this.irregular = true;
+          else blockSpan(tasks[a], block, t, this.starved, this.threshold, this.hubAt);
         }
       }
     }
@@ -158,7 +170,20 @@ export class StatsAccumulator {
       rows.push(row);
     });
     const byId = new Map(rows.map((task) => [task.id, task]));
-    return closeStats(byId, rows, this.blocks, [...this.starved], end, this.threshold);
+    return closeStats(byId, rows, this.blocks, [...this.starved], end, this.threshold, this.hubAt);
+  }
+}
+
+/**
+ * A block span of `task` from `block.since` to `until`, as compute_stats counts it:
+ * computing is running (already counted), a blocking call is `blocked`, and one longer
+ * than `threshold` that began once a Hub existed (`hubAt`) starved the Hub.
+ */
+function blockSpan(task, block, until, starved, threshold, hubAt) {
+  if (block.computing) return;
+  if (task) task.blocked += until - block.since;
+  if (until - block.since > threshold && hubAt <= block.since) {
+    starved.push({ task: task.id, since: block.since, until });
   }
 }
 
@@ -167,10 +192,9 @@ export class StatsAccumulator {
  * still open at `end`, derive `parked`, add the totals. `rows` (sorted by id) and
  * `starved` are changed in place.
  */
-function closeStats(byId, rows, openBlocks, starved, end, threshold) {
-  for (const [id, since] of openBlocks) {
-    if (byId.has(id)) byId.get(id).blocked += end - since;
-    if (end - since > threshold) starved.push({ task: id, since, until: end });
+function closeStats(byId, rows, openBlocks, starved, end, threshold, hubAt) {
+  for (const [id, block] of openBlocks) {
+    if (byId.has(id)) blockSpan(byId.get(id), block, end, starved, threshold, hubAt);
   }
   for (const task of rows) {
     task.parked = Math.max(0, (task.died !== null ? task.died : end) - task.born - task.running);
@@ -204,6 +228,8 @@ export function computeStats(store, durationNs, threshold = STARVE_NS) {
       switches_in: 0, switches_out: 0, born: T[j], died: null,
     });
   }
+  let hubAt = Infinity;
+  for (const task of tasks.values()) if (task.kind === "hub" && task.born < hubAt) hubAt = task.born;
   const runningSince = new Map();
   if (tasks.has(0)) runningSince.set(0, 0);
   const blocks = new Map();
@@ -225,15 +251,14 @@ export function computeStats(store, durationNs, threshold = STARVE_NS) {
     } else if (k === FINISH) {
       if (tasks.has(A[j])) tasks.get(A[j]).died = t;
     } else if (k === BLOCK) {
-      blocks.set(A[j], X[j]?.since ?? t);
+      blocks.set(A[j], { since: X[j]?.since ?? t, computing: isComputing(X[j]?.call) });
     } else if (k === UNBLOCK && blocks.has(A[j])) {
-      const since = blocks.get(A[j]);
+      const block = blocks.get(A[j]);
       blocks.delete(A[j]);
-      if (tasks.has(A[j])) tasks.get(A[j]).blocked += t - since;
-      if (t - since > threshold) starved.push({ task: A[j], since, until: t });
+      if (tasks.has(A[j])) blockSpan(tasks.get(A[j]), block, t, starved, threshold, hubAt);
     }
   }
   for (const [id, since] of runningSince) if (tasks.has(id)) tasks.get(id).running += end - since;
   const rows = [...tasks.values()].sort((p, q) => p.id - q.id);
-  return closeStats(tasks, rows, blocks, starved, end, threshold);
+  return closeStats(tasks, rows, blocks, starved, end, threshold, hubAt);
 }

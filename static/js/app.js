@@ -13,9 +13,10 @@ import { Files } from "./files.js";
 import { ErrorBar, Header } from "./header.js";
 import { HistoryPanel } from "./history.js";
 import { publishHooks } from "./hooks.js";
-import { language, setLanguage, t, translatePage } from "./i18n.js";
+import { language, serverText, setLanguage, t, translatePage } from "./i18n.js";
 import { bindKeys } from "./keyboard.js";
 import { Player } from "./player.js";
+import { LaneRoom } from "./room.js";
 import { PredictPanel } from "./predict.js";
 import { ALL, CLOCK, CURSOR, PAINT, Scheduler, STATUS } from "./scheduler.js";
 import { SourcePanel } from "./source.js";
@@ -25,8 +26,8 @@ import { TimelinePanel } from "./timeline-panel.js";
 import { Transport } from "./transport.js";
 import { View } from "./view.js";
 
-// Final states whose `run.error` is a problem to show, not just an explanation.
-const ALARMING = ["error", "limit", "crashed", "cancelled"];
+// Final states whose `run.error` is a problem to show (a cancelled run is no problem).
+const ALARMING = ["error", "limit", "crashed"];
 const LANG_PREF = "coroscope.lang";
 // A run exported as one HTML file (app/standalone.py): its trace, and no server behind it.
 const STANDALONE = window.coroscopeStandalone ?? null;
@@ -51,12 +52,15 @@ const feed = new RunFeed({
     player.reset(true);
     files.links();
     scheduler.reset();
-    if (feed.following && feed.runId) window.history.replaceState(null, "", `#run=${encodeURIComponent(feed.runId)}`);
+    if (feed.following && feed.runId) showInHash();
   },
   onState: (state, previous, end) => {
     if (state === LIVE && feed.following) picker.follow(feed.info);
     if (state === ENDED && end) {
-      if (ALARMING.includes(feed.status) && end.error) report(t(`end.${feed.status}`, { error: end.error }));
+      if (ALARMING.includes(feed.status) && end.error) {
+        // A demo's exception is Python's own text; the server's words are translated.
+        report(t(`end.${feed.status}`, { error: feed.status === "error" ? end.error : serverText(end.error) }));
+      }
       else if (end.unsaved) report(t("error.unsaved", { detail: end.unsaved }));
       if (feed.following) historyPanel.refreshIfOpen();
     }
@@ -64,28 +68,25 @@ const feed = new RunFeed({
   },
   onRows: () => scheduler.commit(ALL),
   onError: ({ kind, message }) => {
-    report(kind === "server" ? t("error.server", { detail: message }) : message);
+    report(kind === "server" ? t("error.server", { detail: serverText(message) }) : message);
     scheduler.commit(ALL);
   },
 });
 
 const scheduler = new Scheduler({ tick, paced: () => feed.growing });
 
-/** Each frame, before the panels: the player advances, the window follows the run (or
- * turns the page under a playing cursor); a live run, or a moving cursor, asks for the
- * next frame. */
+/** Each frame, before the panels: the player advances, the window keeps the switch
+ * played or asked about in view (timeline-panel.js), or follows the run; a live run, or
+ * a moving cursor, asks for the next frame. */
 function tick() {
   const ext = (frame.extent = feed.extent());
   const moving = player.tick(performance.now());
   let flags = (moving ? CURSOR : 0) | (feed.growing ? CLOCK : 0);
-  if (view.follow) {
+  if (timelinePanel.keepInView(ext)) {
+    flags |= PAINT;
+  } else if (view.follow) {
     view.fit(ext);
     if (feed.growing) flags |= PAINT;
-  } else if (player.playing && (player.cursor > view.t1 || player.cursor < view.t0)) {
-    const span = view.t1 - view.t0;
-    view.t0 = player.cursor - span * 0.1;
-    view.t1 = view.t0 + span;
-    flags |= PAINT;
   }
   // A live run grows with the clock, not only with events; a playing cursor moves.
   if (feed.growing || moving) scheduler.commit(feed.growing ? CLOCK | PAINT : CURSOR);
@@ -96,19 +97,25 @@ const flush = () => scheduler.flush();
 const player = new Player({
   switches: () => (timelinePanel.timeline.showHub ? store.raw : store.folded),
   extent: () => feed.extent(),
+  start: () => view.origin(),
   onChange: () => scheduler.commit(CURSOR),
 });
 const picker = new Picker({
   select: $("demo-select"),
   params: byId("params"),
   runBoth: $("run-both"),
+  run: $("run"),
   hasRun: () => store.length > 0,
   onChange: () => scheduler.commit(STATUS),
 });
 const compare = new Compare({
   root: $("compare"),
   onError: (message) => report(message),
-  onClose: () => scheduler.commit(ALL),
+  onClose: () => {
+    showInHash();
+    scheduler.commit(ALL);
+  },
+  onShow: () => showInHash(),
   onChange: () => scheduler.commit(STATUS),
   onOpen: (id) => {
     compare.close({ keep: id });
@@ -124,6 +131,7 @@ const historyPanel = new HistoryPanel({
   onDelete: deleteRun,
   onCompare: (ids) => compareRuns(ids),
   onError: (message) => report(message),
+  titleOf: (info) => picker.runTitle(info),
 });
 const files = new Files({
   ui: {
@@ -147,6 +155,7 @@ function pick(tns) {
 const sourcePanel = new SourcePanel({ root: $("source"), fileEl: byId("source-file"), feed, player });
 const timelinePanel = scheduler.add("timeline", new TimelinePanel({
   wrap: byId("timeline-wrap"), canvas: $("timeline"), store, view, player, frame, hubToggle: $("hub-toggle"),
+  loadingToggle: $("loading-toggle"),
   onHub: (on) => {
     compare.setShowHub(on);
     scheduler.flush(ALL);
@@ -155,6 +164,7 @@ const timelinePanel = scheduler.add("timeline", new TimelinePanel({
   onPick: (tns) => player.seek(tns),
   sourceLine: (n) => sourcePanel.line(n),
 }));
+scheduler.add("room", new LaneRoom({ wrap: byId("timeline-wrap"), lanes: () => timelinePanel.timeline.lanes }));
 scheduler.add("console", new Console({ list: $("console"), count: byId("console-count"), store, player, onPick: pick }));
 scheduler.add("source", sourcePanel);
 const statsPanel = scheduler.add("stats", new StatsPanel({ root: $("stats"), feed, frame, onPick: pick }));
@@ -272,12 +282,25 @@ $("history").addEventListener("click", () => historyPanel.toggle());
 $("lang").addEventListener("click", () => applyLanguage(language() === "en" ? "zh" : "en"));
 bindKeys({ history: historyPanel, hasRun: () => store.length > 0, player, flush });
 
+/** The address names what is shown (`#run=id`, or `#compare=a,b`), so a reload shows it again. */
+function showInHash() {
+  const ids = compare.active ? compare.slots.map((s) => s.id) : null;
+  const hash = ids ? `#compare=${ids.map(encodeURIComponent).join(",")}`
+    : feed.following && feed.runId ? `#run=${encodeURIComponent(feed.runId)}` : "";
+  if (hash !== location.hash) window.history.replaceState(null, "", hash || location.pathname + location.search);
+}
+
 window.addEventListener("hashchange", openFromHash);
 function openFromHash() {
-  const m = /^#run=(.+)$/.exec(location.hash);
-  if (m) {
-    const id = decodeURIComponent(m[1]);
+  const run = /^#run=(.+)$/.exec(location.hash);
+  if (run) {
+    const id = decodeURIComponent(run[1]);
     if (id !== feed.runId) subscribe(id);
+  }
+  const pair = /^#compare=([^,]+),([^,]+)$/.exec(location.hash);
+  if (pair) {
+    const ids = [pair[1], pair[2]].map(decodeURIComponent);
+    if (!compare.active || compare.slots.some((s, k) => s.id !== ids[k])) compareRuns(ids);
   }
 }
 

@@ -3,7 +3,7 @@
 // would have sent.
 
 import {
-  BLOCK, FINISH, KIND_NAMES, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK,
+  BLOCK, FINISH, KIND_NAMES, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK, WARNING,
 } from "./kinds.js";
 
 /** The code of a kind this page does not know: its rows are held but mean nothing. */
@@ -27,9 +27,10 @@ export function exportToBatches(trace, batchSize = 20000) {
   if (trace.format !== "coroscope.trace") {
     throw new Error(`"format" is ${JSON.stringify(trace.format)}, expected "coroscope.trace"`);
   }
-  // Version 2 added the "mark" kind; version 1 files read the same.
-  if (trace.version !== 1 && trace.version !== 2) {
-    throw new Error(`"version" is ${JSON.stringify(trace.version)}, expected 1 or 2`);
+  // Version 2 added the "mark" kind, 3 the "warning" kind (and the task kinds "loop"
+  // and "task"); older files read the same.
+  if (![1, 2, 3].includes(trace.version)) {
+    throw new Error(`"version" is ${JSON.stringify(trace.version)}, expected 1, 2 or 3`);
   }
   if (!trace.run || typeof trace.run !== "object") throw new Error('missing "run"');
   if (!Array.isArray(trace.events)) throw new Error('missing "events" (an array)');
@@ -75,6 +76,8 @@ function eventToRow(e, seq, tasks) {
       return [e.t, TASKINFO, e.task, null, { thread: e.thread }];
     case "mark":
       return [e.t, MARK, e.task, null, e.text];
+    case "warning":
+      return [e.t, WARNING, e.task, null, e.text];
     default:
       throw new Error(`events[${seq}] has unknown kind ${JSON.stringify(e.kind)}`);
   }

@@ -6,7 +6,7 @@ import { cancelRun, startRunRest } from "./api.js";
 import { computeStats, StatsAccumulator } from "./analysis.js";
 import { ENDED, RunFeed } from "./feed.js";
 import { formatDuration } from "./format.js";
-import { formatCount, t as tr } from "./i18n.js";
+import { formatCount, serverText, t as tr } from "./i18n.js";
 import { Pointer } from "./pointer.js";
 import { ALL, CLOCK, DATA, PAINT, Scheduler, STATUS } from "./scheduler.js";
 import { Store } from "./store.js";
@@ -16,8 +16,9 @@ import { View } from "./view.js";
 const RENDER_EVERY_MS = 250; // the totals, while a side is live
 
 export class Compare {
-  constructor({ root, onError, onClose, onChange, onOpen, titleOf = (info) => info.title }) {
+  constructor({ root, onError, onClose, onChange, onOpen, onShow, titleOf = (info) => info.title }) {
     this.onOpen = onOpen; // show one side in the full viewer
+    this.onShow = onShow; // a pair is shown (the page's address names it)
     this.titleOf = titleOf; // a run's title in the page's language
     this.root = root;
     this.onError = onError;
@@ -93,7 +94,7 @@ export class Compare {
       for (const r of started) cancelRun(r.id).catch(() => {});
       if (failed && token === this.pairToken) {
         if (!this.active) document.body.classList.remove("comparing");
-        this.onError(tr("error.compare", { detail: failed.reason.message }));
+        this.onError(tr("error.compare", { detail: serverText(failed.reason.message) }));
       }
       return;
     }
@@ -149,7 +150,7 @@ export class Compare {
         onRows: () => this.invalidate(DATA),
         onError: ({ kind, message }) => {
           if (kind !== "seq") feed.close(); // an unknown run, or the connection dropped
-          this.onError(message);
+          this.onError(kind === "server" ? tr("error.server", { detail: serverText(message) }) : message);
           this.invalidate(STATUS);
         },
       });
@@ -159,6 +160,7 @@ export class Compare {
     this.view.follow = true;
     this.render();
     this.invalidate();
+    this.onShow?.();
   }
 
   invalidate(flags = ALL) {
@@ -289,24 +291,24 @@ export class Compare {
       const title = tr(`${key}.title`);
       return `<th${title !== `${key}.title` ? ` title="${esc(title)}"` : ""}>${esc(tr(key))}</th>`;
     }).join("")}</tr>`;
-    const rows = this.slots.map((s, k) => `<tr><th>${k ? "B" : "A"} · ${esc(sideName(s, this.slots[1 - k]))}</th>${
+    const rows = this.slots.map((s, k) => `<tr><th>${k ? "B" : "A"} · ${esc(this.sideName(s, this.slots[1 - k]))}</th>${
       columns.map(([, fn]) => `<td class="${s.feed?.growing ? "live" : ""}">${esc(fn(s, k))}</td>`).join("")}</tr>`);
     this.onChange?.();
     this.table.innerHTML = head + rows.join("");
   }
-}
 
-/** What tells a side from the other: its demo if they differ, else the parameters that
- * differ (the variant, usually). */
-function sideName(s, other) {
-  const run = runOf(s);
-  const theirRun = runOf(other);
-  if (!run) return tr("compare.waiting");
-  if (!theirRun || run.demo !== theirRun.demo) return run.demo ?? run.title ?? "";
-  const mine = run.params ?? {};
-  const theirs = theirRun.params ?? {};
-  const differ = Object.entries(mine).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(theirs[k]));
-  return differ.length ? differ.map(([k, v]) => `${k}=${v}`).join(", ") : run.demo ?? "";
+  /** What tells a side from the other: its title if the demos differ, else the
+   * parameters that differ (the variant, usually). */
+  sideName(s, other) {
+    const run = runOf(s);
+    const theirRun = runOf(other);
+    if (!run) return tr("compare.waiting");
+    if (!theirRun || run.demo !== theirRun.demo) return this.titleOf(run) || run.demo || "";
+    const mine = run.params ?? {};
+    const theirs = theirRun.params ?? {};
+    const differ = Object.entries(mine).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(theirs[k]));
+    return differ.length ? differ.map(([k, v]) => `${k}=${v}`).join(", ") : this.titleOf(run) || run.demo || "";
+  }
 }
 
 /** A side's run, once its frame has come; else null. */

@@ -21,6 +21,7 @@ export class Console {
     this.shown = -1; // outCount at the last render
     this.range = [0, 0];
     this.current = 0; // lines at or before the player's cursor
+    this.hideFuture = false; // lines after the cursor are hidden (Predict asks)
 
     this.spacer = document.createElement("div");
     this.spacer.className = "console-spacer";
@@ -47,6 +48,13 @@ export class Console {
   update() {
     this.refresh();
     this.setCurrent(this.store.stdoutBefore(this.player.cursor), !this.player.follow);
+    // While Predict asks, what is printed next would give the answer away.
+    const q = this.player.question;
+    const hide = Boolean(q && q.answer === null && this.player.predictOn);
+    if (hide !== this.hideFuture) {
+      this.hideFuture = hide;
+      this.render(true);
+    }
   }
 
   relabel() {
@@ -102,6 +110,7 @@ export class Console {
       const task = store.tasks[store.a[j]];
       const row = document.createElement("div");
       row.className = i < this.current ? (i === this.current - 1 ? "console-row current" : "console-row") : "console-row future";
+      if (this.hideFuture && i >= this.current) row.style.visibility = "hidden";
       row.dataset.i = String(i);
       row.style.top = `${i * ROW_H}px`;
       row.dataset.t = String(store.t[j]);

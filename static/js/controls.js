@@ -1,22 +1,29 @@
 // The demo picker and its parameter form: the list of demos in the page's language, one
 // input per parameter, the values read back as typed, and the picker put on the demo of
 // a run opened from elsewhere (History, a #run= link) so the header matches the timeline.
+// A run of no demo (a script, or a trace of one) is named in the picker, with no form.
 
 import { language, t } from "./i18n.js";
 
 export class Picker {
   /** `hasRun()`: a run is on screen; `onChange()`: the header may say something else. */
-  constructor({ select, params, runBoth, hasRun, onChange }) {
+  constructor({ select, params, runBoth, run, hasRun, onChange }) {
     this.select = select;
     this.paramsEl = params;
     this.runBoth = runBoth;
+    this.runButton = run;
     this.hasRun = hasRun;
     this.onChange = onChange;
     this.demos = [];
     this.shownDemo = null; // the demo of the run on screen, null: the picker's
     this.shown = null; // {demo, params} of a run opened (not started here)
     this.fromPicker = false; // the run on screen was started from the picker
-    select.addEventListener("change", () => this.render());
+    this.opened = null; // the title of a run of no demo, opened: the picker names it
+    select.addEventListener("change", () => {
+      this.opened = null; // a demo was picked instead
+      this.fill();
+      this.render();
+    });
   }
 
   /** The demos came from the server. */
@@ -24,7 +31,7 @@ export class Picker {
     this.demos = list;
     this.fill();
     this.render();
-    if (this.shown) this.show(this.shown.demo, this.shown.params); // opened before the list came
+    if (this.shown) this.show(this.shown.demo, this.shown.params, this.shown.title); // opened before the list came
   }
 
   selected() {
@@ -42,15 +49,23 @@ export class Picker {
 
   fill() {
     const value = this.select.value;
-    this.select.replaceChildren(...this.demos.map((d) => new Option(localized(d, "title"), d.id)));
-    if (value && this.demos.some((d) => d.id === value)) this.select.value = value;
+    const options = this.demos.map((d) => new Option(localized(d, "title"), d.id));
+    if (this.opened !== null) options.unshift(new Option(t("picker.opened", { title: this.opened }), ""));
+    this.select.replaceChildren(...options);
+    if (this.opened !== null) this.select.value = "";
+    else if (value && this.demos.some((d) => d.id === value)) this.select.value = value;
   }
 
   render() {
     const demo = this.selected();
-    this.paramsEl.replaceChildren(...(demo?.params ?? []).map(paramInput));
-    this.paramsEl.hidden = !demo?.params?.length;
+    const inputs = (demo?.params ?? []).map(paramInput);
+    // The row keeps its place when there is nothing to set: the header does not jump.
+    const none = document.createElement("span");
+    none.className = "params-none";
+    none.textContent = t(demo ? "params.none" : "params.opened");
+    this.paramsEl.replaceChildren(...(inputs.length ? inputs : [none]));
     this.runBoth.hidden = !demo?.compare?.length;
+    this.runButton.disabled = !demo;
     if (!this.hasRun()) this.shownDemo = null;
     this.onChange();
   }
@@ -58,6 +73,8 @@ export class Picker {
   relabel() {
     if (!this.demos.length) return;
     this.fill();
+    const none = this.paramsEl.querySelector(".params-none");
+    if (none) none.textContent = t(this.selected() ? "params.none" : "params.opened");
     for (const label of this.paramsEl.querySelectorAll("label.param")) {
       const p = this.selected()?.params?.find((q) => q.name === label.querySelector("[name]")?.name);
       if (p) label.title = localized(p, "help");
@@ -66,15 +83,25 @@ export class Picker {
 
   /** A run's frame came: unless it was started from here, the picker follows it. */
   follow(run) {
-    this.shown = this.fromPicker ? null : { demo: run.demo, params: run.params };
-    if (this.shown) this.show(this.shown.demo, this.shown.params);
+    this.shown = this.fromPicker ? null : { demo: run.demo, params: run.params, title: run.title };
+    if (this.shown) this.show(this.shown.demo, this.shown.params, this.shown.title);
     this.shownDemo = run.demo ?? null; // the form, re-rendered, forgot it: the run is on screen
   }
 
-  /** Put the picker on `demoId` with `params`. */
-  show(demoId, params) {
+  /** Put the picker on `demoId` with `params`; a run of no demo is named by its `title`. */
+  show(demoId, params, title) {
     const demo = this.demo(demoId);
-    if (!demo) return;
+    if (!demo) {
+      if (!this.demos.length) return; // the list has not come: load() calls again
+      this.opened = title ?? "";
+      this.fill();
+      this.render();
+      return;
+    }
+    if (this.opened !== null) {
+      this.opened = null;
+      this.fill();
+    }
     if (this.select.value !== demo.id) {
       this.select.value = demo.id;
       this.render();
@@ -158,7 +185,9 @@ function paramInput(p) {
       if (p.min != null) input.min = String(p.min);
       if (p.max != null) input.max = String(p.max);
       input.value = String(p.default);
-      input.size = 6;
+      // Room for the largest value it takes (1000000), and for a decimal typed in.
+      const digits = Math.max(4, String(p.max ?? "").length, String(p.default).length);
+      input.style.width = `calc(${digits}ch + 34px)`;
     }
   }
   input.name = p.name;

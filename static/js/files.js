@@ -3,7 +3,7 @@
 // Perfetto, HTML) of the run on screen, a loaded trace being handed back as it was.
 
 import { exportUrl, htmlUrl, importTrace, perfettoUrl } from "./api.js";
-import { t } from "./i18n.js";
+import { serverText, t } from "./i18n.js";
 
 export class Files {
   /**
@@ -86,7 +86,7 @@ export class Files {
       if (token !== this.token) return;
       this.importing = null;
       this.onProgress();
-      this.report(t("error.import", { name: file.name, detail: err.message }));
+      this.report(t("error.import", { name: file.name, detail: serverText(err.message) }));
     }
   }
 

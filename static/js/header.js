@@ -1,6 +1,7 @@
 // The header as a panel (scheduler.js): the status line (an upload's progress, the run's
 // state and time, or the Compare pair's), Cancel when there is something to cancel, the
-// run's counts, and its title and description. And the error bar under it.
+// run's counts, and its title and description (a run of no demo, a script, is described
+// as such, not as the demo in the picker). And the error bar under it.
 
 import { formatDuration } from "./format.js";
 import { formatCount, t } from "./i18n.js";
@@ -56,7 +57,10 @@ export class Header {
     } else {
       text = t("status.idle");
     }
-    if (ui.status.textContent !== text) ui.status.textContent = text;
+    if (ui.status.textContent !== text) {
+      ui.status.textContent = text;
+      ui.status.title = text; // in full, where the header has to cut it
+    }
     ui.status.dataset.status = s;
     // Reserve the Cancel button's room: the header must not reflow when a run starts.
     const cancellable = compare.active ? compare.live : feed.cancellable;
@@ -69,12 +73,19 @@ export class Header {
           tasks: formatCount(store.lanes.length),
         })
       : "";
-    if (ui.counts.textContent !== counts) ui.counts.textContent = counts;
-    const demo = picker.described();
-    const runTitle = feed.info?.title ?? "";
+    if (ui.counts.textContent !== counts) {
+      ui.counts.textContent = counts;
+      ui.counts.title = counts; // in full, where the panel's head has to cut it
+    }
+    const info = feed.info;
+    const script = Boolean(info && !info.demo); // a run of no demo is on screen
+    const demo = script ? null : picker.described();
+    const runTitle = info?.title ?? "";
     const title = picker.runTitle({ demo: demo?.id, title: runTitle });
     if (ui.runTitle.textContent !== title) ui.runTitle.textContent = title;
-    const desc = localized(demo, "description");
+    const argv = info?.script?.argv;
+    const desc = !script ? localized(demo, "description")
+      : argv ? t("run.script", { argv: argv.join(" ") }) : t("run.trace");
     if (ui.runDesc.textContent !== desc) ui.runDesc.textContent = desc;
     ui.runDesc.parentElement.hidden = !desc && !runTitle;
   }

@@ -2,10 +2,11 @@
 // tick two to compare them.
 
 import { formatDuration } from "./format.js";
-import { formatCount, t as tr } from "./i18n.js";
+import { formatCount, serverText, t as tr } from "./i18n.js";
 
 export class HistoryPanel {
-  constructor({ root, fetchRuns, onOpen, onRename, onDelete, onCompare, onError }) {
+  /** `titleOf(run)`: a run's title in the page's language (unless the user renamed it). */
+  constructor({ root, fetchRuns, onOpen, onRename, onDelete, onCompare, onError, titleOf }) {
     this.root = root;
     this.list = root.querySelector("[data-testid=history-list]");
     this.compareButton = root.querySelector("[data-testid=history-compare]");
@@ -15,6 +16,7 @@ export class HistoryPanel {
     this.onDelete = onDelete;
     this.onCompare = onCompare;
     this.onError = onError;
+    this.titleOf = titleOf;
     this.runs = [];
     this.picked = [];
     root.querySelector("#history-close").addEventListener("click", () => this.close());
@@ -49,7 +51,7 @@ export class HistoryPanel {
     try {
       this.runs = await this.fetchRuns();
     } catch (err) {
-      this.onError(tr("error.history", { detail: err.message }));
+      this.onError(tr("error.history", { detail: serverText(err.message) }));
       this.runs = [];
     }
     this.picked = this.picked.filter((id) => this.runs.some((r) => r.id === id));
@@ -88,7 +90,7 @@ export class HistoryPanel {
     const title = document.createElement("button");
     title.type = "button";
     title.className = "history-title";
-    title.textContent = r.title || r.demo || r.id;
+    title.textContent = this.titleOf(r) || r.demo || r.id;
     title.title = tr("history.open");
     title.addEventListener("click", () => {
       this.close();
@@ -116,7 +118,7 @@ export class HistoryPanel {
       tr("history.events", { n: formatCount(r.events ?? 0) }),
       params,
     ].filter(Boolean).join(" · ");
-    if (r.error) meta.title = r.error;
+    if (r.error) meta.title = serverText(r.error);
 
     const actions = document.createElement("div");
     actions.className = "history-actions";
@@ -135,11 +137,11 @@ export class HistoryPanel {
     });
     button("history.rename", () => this.rename(li, r));
     button("history.delete", async () => {
-      if (!window.confirm(tr("history.confirmDelete", { title: r.title || r.id }))) return;
+      if (!window.confirm(tr("history.confirmDelete", { title: this.titleOf(r) || r.id }))) return;
       try {
         await this.onDelete(r.id);
       } catch (err) {
-        this.onError(tr("error.history", { detail: err.message }));
+        this.onError(tr("error.history", { detail: serverText(err.message) }));
       }
       this.refresh();
     });
@@ -164,7 +166,7 @@ export class HistoryPanel {
         try {
           await this.onRename(r.id, input.value.trim());
         } catch (err) {
-          this.onError(tr("error.history", { detail: err.message }));
+          this.onError(tr("error.history", { detail: serverText(err.message) }));
         }
       }
       this.refresh();

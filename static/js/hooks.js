@@ -3,6 +3,7 @@
 // Names and meanings are a contract with tests/: keep them.
 
 import { language } from "./i18n.js";
+import { switchWhy } from "./timeline.js";
 
 /**
  * `actions`: flush, setShowHub, setPredict, setLanguage, subscribe, loadTrace, redraw
@@ -45,6 +46,10 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     get cursor() { return snap("transport").cursor; },
     get playing() { return snap("transport").playing; },
     get speed() { return snap("transport").speed; },
+    /** Switches per second while playing switch by switch, else null (real time). */
+    get pace() { return snap("transport").pace; },
+    /** Every cursor time play moved to since recordCursor(), or null. */
+    get cursorTrail() { return player.trail ? [...player.trail] : null; },
     get following() { return snap("transport").following; },
     get sourceMarks() { return snap("source").marks; },
     get consoleCurrent() { return snap("console").current; },
@@ -52,6 +57,22 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     get warnings() { return store.warnings.map((w) => ({ ...w })); },
     get marks() { return store.marks.map((m) => ({ ...m })); },
     get showHub() { return timeline.showHub; },
+    get showLoading() { return timelinePanel.showLoading; },
+    /** Each arrow on screen as {t, from, to, via, why}: `via` 0 as recorded, 1 folded
+     * through the Hub, 2 a task resuming after its own wait; `why` its label. A method,
+     * not a getter: a million switches stay out of every state read. */
+    arrowList: () => {
+      const set = player.switches();
+      return Array.from({ length: set.count }, (_, i) => ({
+        t: set.t[i], from: set.from[i], to: set.to[i], via: set.via[i], why: switchWhy(store, set, i),
+      }));
+    },
+    /** Block spans as drawn: {task, since, until, call, computing}. */
+    get blocks() {
+      return store.blocks.map((b) => ({
+        task: b.task, since: b.since, until: Number.isNaN(b.until) ? null : b.until, call: b.call, computing: b.busy,
+      }));
+    },
     /** Arrows of the switch list on screen: raw switches, or folded through the Hub. */
     get arrows() { return player.switches().count; },
     get language() { return language(); },
@@ -63,6 +84,10 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     play: () => player.play(),
     pause: () => player.pause(),
     setSpeed: (x) => player.setSpeed(x),
+    setPace: (n) => player.setPace(n),
+    /** Start recording where play moves the cursor (cursorTrail). */
+    recordCursor: () => { player.trail = []; },
+    setShowLoading: (on) => timelinePanel.setShowLoading(on),
     setShowHub: actions.setShowHub,
     setPredict: actions.setPredict,
     answer: thenFlush((taskId) => player.answer(taskId)),
@@ -75,6 +100,12 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     warningMarker: (k) => timelinePanel.warningMarker(k),
     /** Where time t is on the timeline canvas, in CSS pixels from its left edge. */
     xAt: (t) => timeline.xAt(t),
+    /** Where task `id`'s bar is on the timeline canvas, in CSS pixels from its top, or null. */
+    laneY: (id) => {
+      const g = timeline.g;
+      const i = g ? g.laneOf[id] : -1;
+      return i >= 0 ? g.laneY[i] : null;
+    },
     /** The colour the timeline canvas shows at time t, `fromBottom` CSS pixels above its foot. */
     pixelAt: (t, fromBottom) => timelinePanel.pixelAt(t, fromBottom),
   };

@@ -6,6 +6,11 @@ const STRINGS = {
     "demo.label": "Demo",
     "demo.loading": "loading demos…",
     "params.label": "Parameters",
+    "params.none": "none: this demo runs as it is",
+    "params.opened": "none: this run was opened, not started from a demo",
+    "picker.opened": "opened: {title}",
+    "run.script": "A script of yours, traced by coroscope run: {argv}",
+    "run.trace": "A run opened from a trace file: it is not one of the tutorial's demos.",
     "run": "Run",
     "runBoth": "Run both",
     "runBoth.title": "Run the two contrasting variants of this demo and show them one above the other",
@@ -13,13 +18,15 @@ const STRINGS = {
     "open": "Open…",
     "open.title": "Open a coroscope trace file (or drop one on the page)",
     "history": "History",
-    "export": "Export JSON",
+    "export.label": "Export",
+    "export": "JSON",
     "export.title": "Download this run as a coroscope trace (JSON)",
-    "perfetto": "Export for Perfetto",
+    "perfetto": "Perfetto",
     "perfetto.title": "Download this run in the Chrome trace format, for ui.perfetto.dev",
-    "exportHtml": "Export HTML",
+    "exportHtml": "HTML",
     "exportHtml.title": "One file with this run and the viewer: it opens in any browser, offline, with nothing to install",
     "lang.other": "中文",
+    "lang.other.code": "zh-CN",
     "lang.title": "切换到中文",
     "fit": "Fit",
     "fit.title": "Show the whole run (or double-click the timeline)",
@@ -42,7 +49,6 @@ const STRINGS = {
     "end.error": "The demo raised an exception:\n{error}",
     "end.limit": "The run was stopped by a limit: {error}",
     "end.crashed": "The run crashed: {error}",
-    "end.cancelled": "Cancelled: {error}",
 
     "counts": "{events} events · {switches} switches · {tasks} tasks",
     "hint": "wheel: zoom · drag: pan",
@@ -52,17 +58,51 @@ const STRINGS = {
     "legend.switch": "switch",
     "legend.warning": "warning",
     "hub.show": "Show Hub",
-    "hub.title": "Off: A → Hub → B is one A ⇒ B arrow labelled with A's cause. On: the Hub gets its own lane.",
+    "hub.title": "Off: A → Hub → B is one A ⇒ B arrow labelled with what woke B. On: the Hub gets its own lane.",
     "timeline.empty": "Pick a demo and press Run. Each coroutine gets a lane; each arrow is a switch.",
     "timeline.aria": "Timeline of the run: one lane per task, arrows for switches",
     "block.label": "blocked in",
-    "cause.via": "via {cause}",
+    "arrow.woke": "{task}'s {cause}",
+    "arrow.starts": "{task} starts",
+    "arrow.resumes": "{task} resumes: {cause}",
+    "arrow.wake": "wake: {cause}",
+    "arrow.wake.start": "wake: first run",
+    "arrow.thrown": "throw into {task}, waiting on {cause}",
+    "tip.resumes": "resumes after its own wait",
+    "block.computing": "computing {duration}, no switch",
+    "loading.show": "Show loading",
+    "loading.title": "On: the view starts at 0 and shows the demo file loading (imports, monkey.patch_all()). Off: it starts where main() is called.",
+    "speed.pace": "{n} switch/s",
+    "speed.every": "1 switch every {s} s",
+    "speed.paces": "{n} switches/s",
+    "speed.group.pace": "switch by switch",
+    "speed.group.real": "real time",
+    "predict.reveal.self": "{task} runs again: {cause}.",
+    "predict.reveal.folded": "{from} ⇒ {to} through the Hub: {cause}.",
+    "warn.blocked": "{task} blocked the whole thread for {duration} in {call}",
+    "why.switch": "switch",
+    "why.wait": "wait",
+    "why.wait.on": "wait {what}",
+    "why.wait.task": "wait task {task}",
+    "why.wake": "wake",
+    "why.finish": "finish",
+    "why.throw": "throw",
+    "why.call": "call",
+    "why.send": "send",
+    "why.yield": "yield",
+    "why.return": "return",
+    "why.cancel": "cancel",
+    "why.join": "join",
+    "why.timer": "timer",
+    "why.timer.s": "timer {seconds} s",
+    "why.io": "io",
+    "why.io.fd": "io fd {fd}",
 
     "play.title": "Play (space)",
     "pause.title": "Pause (space)",
     "prev.title": "Previous switch (←)",
     "next.title": "Next switch (→)",
-    "speed.title": "Playback speed (+ / −); 1× is real time",
+    "speed.title": "Playback: switch by switch at a steady pace, or a multiple of real time (+ / −)",
     "scrubber": "Position in the run",
     "live": "Live",
     "end": "End",
@@ -102,7 +142,7 @@ const STRINGS = {
     "stats.total": "total",
     "warn.pick": "Click to move the cursor here",
     "warn.starved": "Hub starved for {duration}: {task} was blocked in {call}",
-    "warn.busy": "{task} never yielded for {duration} ({call})",
+    "warn.busy": "{task} computed for {duration} without a switch ({call}): nothing else could run",
     "warn.spin": "{task} spins on gevent.sleep(0): {count} switches in a short time",
     "warn.parked": "{task} is parked at the end (line {line}) and nobody resumed it",
     "tip.warning": "warning",
@@ -176,12 +216,25 @@ const STRINGS = {
     "error.compare": "Could not compare the runs: {detail}",
     "error.unsaved": "This run is {detail}: it stays here and can be exported until the server stops.",
     "error.server": "The server said: {detail}",
+    "server.original": "{text}",
+    "server.cancelled": "cancelled by the user",
+    "server.limit.time": "time limit reached: {seconds} s",
+    "server.limit.events": "event limit reached: more than {n} events",
+    "server.limit.output": "output limit reached: more than {n} characters printed",
+    "server.limit.memory": "memory limit reached ({mib} MiB of address space)",
+    "server.tooMany": "too many runs at once ({active}); at most {max} may run together: wait for one to end or cancel one",
+    "server.noRun": "no run {id}",
   },
   zh: {
     "app.tagline": "看协程如何切换",
     "demo.label": "示例",
     "demo.loading": "正在加载示例…",
     "params.label": "参数",
+    "params.none": "无：此示例直接运行",
+    "params.opened": "无：这次运行是打开的，不是从示例启动的",
+    "picker.opened": "已打开：{title}",
+    "run.script": "你自己的脚本，由 coroscope run 追踪：{argv}",
+    "run.trace": "从轨迹文件打开的运行：它不是教程中的示例。",
     "run": "运行",
     "runBoth": "两个都运行",
     "runBoth.title": "运行此示例的两个对照版本，上下排列显示",
@@ -189,13 +242,15 @@ const STRINGS = {
     "open": "打开…",
     "open.title": "打开 coroscope 轨迹文件（或拖放到页面上）",
     "history": "历史",
-    "export": "导出 JSON",
+    "export.label": "导出",
+    "export": "JSON",
     "export.title": "将本次运行下载为 coroscope 轨迹（JSON）",
-    "perfetto": "导出到 Perfetto",
+    "perfetto": "Perfetto",
     "perfetto.title": "以 Chrome 轨迹格式下载本次运行，用于 ui.perfetto.dev",
-    "exportHtml": "导出 HTML",
+    "exportHtml": "HTML",
     "exportHtml.title": "一个文件，包含本次运行和查看器：任何浏览器都能离线打开，无需安装",
     "lang.other": "English",
+    "lang.other.code": "en",
     "lang.title": "Switch to English",
     "fit": "全部",
     "fit.title": "显示整个运行（或双击时间线）",
@@ -218,7 +273,6 @@ const STRINGS = {
     "end.error": "示例抛出了异常：\n{error}",
     "end.limit": "运行因触发限制而停止：{error}",
     "end.crashed": "运行崩溃：{error}",
-    "end.cancelled": "已取消：{error}",
 
     "counts": "{events} 个事件 · {switches} 次切换 · {tasks} 个任务",
     "hint": "滚轮：缩放 · 拖动：平移",
@@ -228,17 +282,51 @@ const STRINGS = {
     "legend.switch": "切换",
     "legend.warning": "警告",
     "hub.show": "显示 Hub",
-    "hub.title": "关：A → Hub → B 合并为一个 A ⇒ B 箭头，标注 A 的原因。开：Hub 单独占一条泳道。",
+    "hub.title": "关：A → Hub → B 合并为一个 A ⇒ B 箭头，标注唤醒 B 的原因。开：Hub 单独占一条泳道。",
     "timeline.empty": "选择一个示例并点击“运行”。每个协程一条泳道，每个箭头是一次切换。",
     "timeline.aria": "运行时间线：每个任务一条泳道，箭头表示切换",
     "block.label": "阻塞于",
-    "cause.via": "经 {cause}",
+    "arrow.woke": "{task} 的{cause}",
+    "arrow.starts": "{task} 开始运行",
+    "arrow.resumes": "{task} 恢复：{cause}",
+    "arrow.wake": "唤醒：{cause}",
+    "arrow.wake.start": "唤醒：首次运行",
+    "arrow.thrown": "向 {task} 抛入异常（它在等 {cause}）",
+    "tip.resumes": "自己的等待结束，恢复运行",
+    "block.computing": "计算 {duration}，没有切换",
+    "loading.show": "显示加载",
+    "loading.title": "开：视图从 0 开始，显示示例文件的加载（import、monkey.patch_all()）。关：从调用 main() 处开始。",
+    "speed.pace": "每秒 {n} 次切换",
+    "speed.every": "每 {s} 秒 1 次切换",
+    "speed.paces": "每秒 {n} 次切换",
+    "speed.group.pace": "逐次切换",
+    "speed.group.real": "真实时间",
+    "predict.reveal.self": "{task} 再次运行：{cause}。",
+    "predict.reveal.folded": "{from} ⇒ {to}（经过 Hub）：{cause}。",
+    "warn.blocked": "{task} 阻塞整个线程 {duration}：{call}",
+    "why.switch": "切换",
+    "why.wait": "等待",
+    "why.wait.on": "等待 {what}",
+    "why.wait.task": "等待任务 {task}",
+    "why.wake": "唤醒",
+    "why.finish": "结束",
+    "why.throw": "抛入异常",
+    "why.call": "调用",
+    "why.send": "发送",
+    "why.yield": "让出",
+    "why.return": "返回",
+    "why.cancel": "取消",
+    "why.join": "等待结束",
+    "why.timer": "定时器",
+    "why.timer.s": "定时器 {seconds} 秒",
+    "why.io": "I/O",
+    "why.io.fd": "I/O（文件描述符 {fd}）",
 
     "play.title": "播放（空格）",
     "pause.title": "暂停（空格）",
     "prev.title": "上一次切换（←）",
     "next.title": "下一次切换（→）",
-    "speed.title": "播放速度（+ / −）；1× 为真实时间",
+    "speed.title": "播放：按固定节奏逐次切换，或真实时间的倍数（+ / −）",
     "scrubber": "在运行中的位置",
     "live": "实时",
     "end": "结尾",
@@ -278,7 +366,7 @@ const STRINGS = {
     "stats.total": "合计",
     "warn.pick": "点击把光标移到这里",
     "warn.starved": "Hub 被饿死 {duration}：{task} 阻塞在 {call}",
-    "warn.busy": "{task} 连续 {duration} 没有让出（{call}）",
+    "warn.busy": "{task} 连续计算 {duration}，没有切换（{call}）：其间别的都不能运行",
     "warn.spin": "{task} 在 gevent.sleep(0) 上空转：短时间内 {count} 次切换",
     "warn.parked": "{task} 在结尾仍挂起（第 {line} 行），没有人恢复它",
     "tip.warning": "警告",
@@ -352,6 +440,14 @@ const STRINGS = {
     "error.compare": "无法对比这些运行：{detail}",
     "error.unsaved": "这次运行未能存入历史记录（{detail}）：在服务器停止之前仍可在此查看和导出。",
     "error.server": "服务器返回：{detail}",
+    "server.original": "{text}（服务器的英文原文）",
+    "server.cancelled": "由用户取消",
+    "server.limit.time": "达到时间限制：{seconds} 秒",
+    "server.limit.events": "达到事件数限制：超过 {n} 个事件",
+    "server.limit.output": "达到输出限制：打印超过 {n} 个字符",
+    "server.limit.memory": "达到内存限制（{mib} MiB 地址空间）",
+    "server.tooMany": "同时运行的太多（{active} 个）；最多可同时运行 {max} 个：请等一个结束或取消一个",
+    "server.noRun": "没有运行 {id}",
   },
 };
 
@@ -379,11 +475,58 @@ export function formatCount(n) {
   return numbers.format(n);
 }
 
-/** Fill static text: `data-i18n` sets textContent, `data-i18n-title` and `data-i18n-aria` attributes. */
+/** Fill static text: `data-i18n` sets textContent, `data-i18n-title`, `data-i18n-aria`
+ * and `data-i18n-lang` attributes (the last: text in another language says which). */
 export function translatePage(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
   for (const el of root.querySelectorAll("[data-i18n-aria]")) {
     el.setAttribute("aria-label", t(el.dataset.i18nAria));
   }
+  for (const el of root.querySelectorAll("[data-i18n-lang]")) el.lang = t(el.dataset.i18nLang);
+}
+
+// A switch's cause as the tracer words it (app/tracer): a word of its vocabulary, maybe
+// followed by what it names in code (`wait Queue.get`, `timer 1 s`, `io fd 5`). The word
+// is translated; the code it names stays as it is.
+const CAUSE_WORDS = new Set(["switch", "wait", "wake", "finish", "throw", "call", "send", "yield",
+  "return", "cancel", "join", "timer", "io"]);
+
+export function causeText(cause) {
+  const m = /^([a-z]+)(?: (.+))?$/.exec(cause);
+  if (!m || !CAUSE_WORDS.has(m[1])) return cause;
+  const [, word, rest] = m;
+  if (rest === undefined) return t(`why.${word}`);
+  const seconds = word === "timer" && /^(\S+) s$/.exec(rest);
+  if (seconds) return t("why.timer.s", { seconds: seconds[1] });
+  const fd = word === "io" && /^fd (\d+)$/.exec(rest);
+  if (fd) return t("why.io.fd", { fd: fd[1] });
+  if (word === "wait") {
+    const task = /^task (.+)$/.exec(rest);
+    return task ? t("why.wait.task", { task: task[1] }) : t("why.wait.on", { what: rest });
+  }
+  return cause;
+}
+
+// The server's messages are English by design (app/). Those a learner meets are said
+// in the page's language; any other is shown as it came, marked as the server's words.
+const SERVER_TEXTS = [
+  [/^cancelled by the user$/, "server.cancelled", []],
+  [/^time limit reached: (\S+) s$/m, "server.limit.time", ["seconds"]],
+  [/^event limit reached: more than (\d+) events$/m, "server.limit.events", ["n"]],
+  [/^output limit reached: more than (\d+) characters printed$/m, "server.limit.output", ["n"]],
+  [/^memory limit reached \((\d+) MiB of address space\)$/m, "server.limit.memory", ["mib"]],
+  [/^too many runs at once \((\d+)\); at most (\d+) may run together: wait for one to end or cancel one$/,
+    "server.tooMany", ["active", "max"]],
+  [/^no run (.+)$/, "server.noRun", ["id"]],
+];
+
+export function serverText(message) {
+  const text = String(message ?? "");
+  for (const [pattern, key, names] of SERVER_TEXTS) {
+    if (pattern.test(text)) {
+      return text.replace(pattern, (...groups) => t(key, Object.fromEntries(names.map((n, i) => [n, groups[i + 1]]))));
+    }
+  }
+  return t("server.original", { text });
 }

@@ -1,24 +1,35 @@
 // The Player: one cursor time (ns) that every panel shows the run at. It follows the
-// live edge while a run streams, plays back at a chosen speed (real time by default),
-// steps from switch to switch and, in learning mode, stops before each switch to ask
-// which coroutine runs next.
+// live edge while a run streams, plays back either switch by switch at a steady pace
+// (real-time gaps compressed) or at a multiple of real time, steps from switch to switch
+// and, in learning mode, stops before each switch to ask which coroutine runs next.
 
 import { lowerBound, upperBound } from "./store.js";
 
+/** Multiples of real time. */
 export const SPEEDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100];
+/** Switches per second, when playing switch by switch. */
+export const PACES = [0.5, 1, 2, 4];
+// A run shorter than this (from main() to its end) plays switch by switch unless one
+// chose otherwise: at 1x it would be over within three frames, at 0.1x within 0.5 s.
+const PACED_BELOW_NS = 50e6;
 
 export class Player {
   /**
    * `switches()` is the switch list on screen (raw or folded through the Hub), `extent()`
    * how far the run reaches, `onChange()` asks for a repaint.
    */
-  constructor({ switches, extent, onChange }) {
+  constructor({ switches, extent, start, onChange }) {
     this.switches = switches;
     this.extent = extent;
+    this.start = start; // where the view starts (main(), unless the loading is shown)
     this.onChange = onChange;
     this.cursor = 0;
     this.playing = false;
     this.speed = 1;
+    this.pace = 2; // switches per second, when paced
+    this.chosenPaced = null; // paced or real time as chosen; null: by the run's length
+    this.stepAt = 0; // when the paced cursor last moved
+    this.trail = null; // an array: every cursor time play moves to (test hooks)
     this.follow = true; // pinned to the end of the run (the live edge while streaming)
     this.lastTick = 0;
     this.predictOn = false;
@@ -32,11 +43,18 @@ export class Player {
     this.question = null;
   }
 
+  /** Switch by switch: as chosen, else for a run shorter than PACED_BELOW_NS. */
+  get paced() {
+    return this.chosenPaced ?? this.extent() - this.start() < PACED_BELOW_NS;
+  }
+
   /** Called once per animation frame: advance while playing, stick to the edge while following. */
   tick(now) {
     const end = this.extent();
     if (this.follow) {
       this.cursor = end;
+    } else if (this.playing && this.paced) {
+      if (now - this.stepAt >= 1000 / this.pace) this.paceStep(now, end);
     } else if (this.playing) {
       const dt = Math.min(now - this.lastTick, 250); // a hidden tab must not jump ahead
       let next = this.cursor + dt * 1e6 * this.speed;
@@ -46,9 +64,24 @@ export class Player {
         this.playing = false;
       }
       this.cursor = next;
+      this.trail?.push(next);
     }
     this.lastTick = now;
     return this.playing || this.follow;
+  }
+
+  /** Paced play: on to the next switch (asking first in learning mode), or the end. */
+  paceStep(now, end) {
+    const set = this.switches();
+    const i = upperBound(set.t, set.count, this.cursor);
+    this.stepAt = now;
+    if (i < set.count && this.predictOn && !(this.question?.index === i && this.question.answer !== null)) {
+      this.ask(i);
+      return;
+    }
+    this.cursor = i < set.count ? set.t[i] : end;
+    if (i >= set.count) this.playing = false;
+    this.trail?.push(this.cursor);
   }
 
   /** In learning mode: the cursor may not cross an unanswered switch. */
@@ -87,11 +120,12 @@ export class Player {
   play() {
     if (this.follow || this.cursor >= this.extent()) {
       // At the end: play the run again from its start.
-      this.cursor = 0;
+      this.cursor = this.start();
     }
     this.follow = false;
     this.playing = true;
     this.lastTick = performance.now();
+    this.stepAt = -Infinity; // paced: the first step is at once
     this.onChange();
   }
 
@@ -151,18 +185,38 @@ export class Player {
     return true;
   }
 
+  /** One step faster in the current way of playing (pace or multiple of real time). */
   faster() {
-    this.speed = SPEEDS[Math.min(SPEEDS.length - 1, SPEEDS.indexOf(this.speed) + 1)] ?? 1;
-    this.onChange();
+    this.nudge(1);
   }
 
   slower() {
-    this.speed = SPEEDS[Math.max(0, SPEEDS.indexOf(this.speed) - 1)] ?? 1;
+    this.nudge(-1);
+  }
+
+  nudge(d) {
+    const list = this.paced ? PACES : SPEEDS;
+    const key = this.paced ? "pace" : "speed";
+    this.chosenPaced = this.paced;
+    this[key] = list[Math.min(list.length - 1, Math.max(0, list.indexOf(this[key]) + d))];
     this.onChange();
   }
 
+  /** Play at `x` times real time. */
   setSpeed(x) {
-    if (SPEEDS.includes(Number(x))) this.speed = Number(x);
+    if (SPEEDS.includes(Number(x))) {
+      this.speed = Number(x);
+      this.chosenPaced = false;
+    }
+    this.onChange();
+  }
+
+  /** Play switch by switch, `n` switches a second. */
+  setPace(n) {
+    if (PACES.includes(Number(n))) {
+      this.pace = Number(n);
+      this.chosenPaced = true;
+    }
     this.onChange();
   }
 }

@@ -6,8 +6,8 @@ import { formatDuration, formatInstant } from "./format.js";
 import { t as tr } from "./i18n.js";
 import { warningText } from "./stats.js";
 import { THROW } from "./kinds.js";
-import { lowerBound, upperBound } from "./store.js";
-import { AXIS_H, GUTTER, taskColor } from "./timeline.js";
+import { lowerBound, RESUMED, upperBound } from "./store.js";
+import { AXIS_H, GUTTER, switchWhy, taskColor } from "./timeline.js";
 
 const HOVER_PX = 8; // how far from a switch the pointer may be and still pick it
 const MERGE_PX = 2; // switches this close to the picked one are counted as "more here"
@@ -220,7 +220,7 @@ export class Pointer {
     const span = MERGE_PX / g.kxCss;
     const more = upperBound(set.t, n, ts + span) - lowerBound(set.t, n, ts - span) - 1;
     const kind = thrown ? "throw" : "switch";
-    const cause = store.causes[set.cause[i]] || "?";
+    const resumed = set.via[i] === RESUMED;
     const pausedLine = set.line[i];
     // The target resumes where it last paused: its previous switch out.
     const prev = store.lastPauseAt(target, ts - 0.5);
@@ -234,9 +234,10 @@ export class Pointer {
     const rows = [
       `<div class="tip-head"><b class="tip-kind ${kind}">${tr(`kind.${kind}`)}</b>` +
         ` <span class="tip-time">${formatInstant(ts)}</span></div>`,
-      `<div>${chip(origin)} ${set.via[i] ? "⇒" : "→"} ${chip(target)}</div>`,
-      `<div class="tip-cause">${escapeHtml(tr("tip.cause"))} <b>${escapeHtml(set.via[i] ? tr("cause.via", { cause }) : cause)}</b></div>`,
-      lineRow("tip.paused", pausedLine),
+      resumed ? `<div>${chip(target)} ${escapeHtml(tr("tip.resumes"))}</div>`
+        : `<div>${chip(origin)} ${set.via[i] ? "⇒" : "→"} ${chip(target)}</div>`,
+      `<div class="tip-cause">${escapeHtml(tr("tip.cause"))} <b>${escapeHtml(switchWhy(store, set, i))}</b></div>`,
+      ...(resumed ? [] : [lineRow("tip.paused", pausedLine)]),
       lineRow("tip.resumed", resumedLine),
     ];
     if (more > 0) rows.push(`<div class="tip-muted">${tr("tip.merged", { n: more })}</div>`);

@@ -1,10 +1,12 @@
 // Predict (learning mode) as a panel (scheduler.js): before each switch the player stops
-// and asks which coroutine runs next, offering the tasks alive then; the answer reveals
-// the switch and its cause.
+// and asks which coroutine runs next, offering every coroutine alive then; the answer
+// reveals the switch and its cause. The timeline hides what comes after the question
+// and zooms to it (timeline-panel.js).
 
 import { language, t } from "./i18n.js";
 import { CURSOR, DATA } from "./scheduler.js";
-import { taskColor } from "./timeline.js";
+import { FOLDED, RESUMED } from "./store.js";
+import { switchWhy, taskColor } from "./timeline.js";
 
 function escapeHtml(s) {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -45,8 +47,7 @@ export class PredictPanel {
     const origin = store.tasks[q.from];
     const chip = (task) => `<b style="color:${taskColor(task)}">${escapeHtml(task.label)}</b>`;
     if (q.answer === null) {
-      // Choices: the tasks alive at the switch, except the one giving up control.
-      const choices = this.lanes().filter((task) => task.spawnedAt <= q.t && !(task.finishedAt < q.t) && task.id !== q.from);
+      const choices = choicesAt(q, this.lanes(), set === store.folded && store.hubAt <= q.t);
       el.innerHTML = `<span class="predict-q">${t("predict.ask", { task: chip(origin) })}</span>`;
       for (const task of choices) {
         const b = document.createElement("button");
@@ -64,12 +65,11 @@ export class PredictPanel {
       }
     } else {
       const target = store.tasks[q.to];
-      const cause = store.causes[set.cause[q.index]] || "?";
       const line = set.line[q.index];
-      const why = set.via[q.index] ? t("cause.via", { cause }) : cause;
+      const why = `<b>${escapeHtml(switchWhy(store, set, q.index))}</b>`;
       el.innerHTML =
         `<span class="predict-verdict ${q.correct ? "right" : "wrong"}">${t(q.correct ? "predict.right" : "predict.wrong")}</span> ` +
-        t("predict.reveal", { from: chip(origin), to: chip(target), cause: `<b>${escapeHtml(why)}</b>` }) +
+        revealText(set.via[q.index], chip(origin), chip(target), why) +
         (line >= 0 ? ` <span class="tip-muted">${escapeHtml(t("tip.paused", { line }))}</span>` : "");
       const next = document.createElement("button");
       next.type = "button";
@@ -82,4 +82,20 @@ export class PredictPanel {
       el.append(" ", next);
     }
   }
+}
+
+/**
+ * The real choices at question `q`: every coroutine on screen not finished by then. That
+ * includes those the tracer first sees later (a greenlet exists before it first runs,
+ * but is only seen then) and, when `selfToo` (the Hub is folded away, so a coroutine may
+ * resume after its own wait), the one giving up control.
+ */
+function choicesAt(q, lanes, selfToo) {
+  return lanes.filter((task) => !(task.finishedAt <= q.t) && (selfToo || task.id !== q.from));
+}
+
+/** What happened, once answered: `from` and `to` as chips, `why` as markup. */
+function revealText(via, from, to, why) {
+  if (via === RESUMED) return t("predict.reveal.self", { task: to, cause: why });
+  return t(via === FOLDED ? "predict.reveal.folded" : "predict.reveal", { from, to, cause: why });
 }

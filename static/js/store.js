@@ -3,7 +3,7 @@
 // all built while rows are ingested so that drawing never has to scan the whole trace.
 // The warnings' rules are analysis.js's, the kind table's decoding codec.js's.
 
-import { Warnings } from "./analysis.js";
+import { isComputing, Warnings } from "./analysis.js";
 import { kindCodes, UNKNOWN } from "./codec.js";
 import {
   BLOCK, FINISH, KIND_NAMES, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK,
@@ -69,6 +69,7 @@ class Task {
     // Raw switch indexes where this task gave up control (its pause points), in order.
     this.paused = new Int32Array(8);
     this.pausedCount = 0;
+    this.lastIn = -1; // a Hub's: the raw switch that last gave it control
     this.setRecord(record);
   }
 
@@ -140,10 +141,22 @@ class PairIndex {
   }
 }
 
+/** `via`: a switch as recorded. */
+export const DIRECT = 0;
+/** `via`: `A -> Hub -> B` folded into one `A => B`, at the time B resumes. */
+export const FOLDED = 1;
+/** `via`: `A -> Hub -> A` folded: A resumes after its own wait (no arrow). */
+export const RESUMED = 2;
+/** `woke`: the target had never paused (its first run), so it starts. */
+export const STARTS = 0xffff;
+
 /**
  * One list of switches in time order, with per-pair indexes for drawing. The store
  * keeps two: `raw` (every switch as recorded) and `folded` (the learner's view, where
- * `A -> Hub -> B` becomes one `A => B` at the time B resumes, carrying A's cause).
+ * `A -> Hub -> B` becomes one `A => B` at the time B resumes). A switch out of a Hub
+ * (raw `Hub -> B`, folded `A => B`) keeps in `woke` what woke B: the cause with which B
+ * paused last (its timer, its socket, its join), or STARTS. `cause` is the recorded
+ * cause, of the switch into the Hub when folded.
  */
 export class SwitchSet {
   constructor() {
@@ -156,13 +169,14 @@ export class SwitchSet {
     this.cause = new Uint16Array(cap); // index into Store.causes
     this.line = new Int32Array(cap); // where `from` paused, -1 if unknown
     this.event = new Int32Array(cap); // row index of the (last) switch event
-    this.via = new Uint8Array(cap); // 1: folded through the Hub
+    this.via = new Uint8Array(cap); // DIRECT, FOLDED or RESUMED
+    this.woke = new Uint16Array(cap); // out of a Hub: the target's pause cause, or STARTS
     this.pairs = new Map(); // pair key -> PairIndex
     this.pairList = [];
     this.lastPair = -1;
   }
 
-  push(t, kind, from, to, line, cause, event, via) {
+  push(t, kind, from, to, line, cause, event, via, woke = 0) {
     const i = this.count;
     if (i >= this.t.length) {
       const need = i + 1;
@@ -174,6 +188,7 @@ export class SwitchSet {
       this.line = grow(this.line, need);
       this.event = grow(this.event, need);
       this.via = grow(this.via, need);
+      this.woke = grow(this.woke, need);
     }
     this.t[i] = t;
     this.from[i] = from;
@@ -183,6 +198,7 @@ export class SwitchSet {
     this.line[i] = line;
     this.event[i] = event;
     this.via[i] = via;
+    this.woke[i] = woke;
     this.pairFor(from, to).push(t, i, kind === THROW ? 1 : 0);
     this.count = i + 1;
     return i;
@@ -246,12 +262,13 @@ export class Store {
     this.causes = [""]; // cause strings by id; 0 = none
     this.causeIds = new Map([["", 0]]);
     this.spinCause = -1; // id of "timer 0 s" once seen
-    this.intoHub = -1; // raw switch into a Hub not yet followed by the Hub's switch out
+    this.hubAt = Infinity; // when the first Hub was seen: before it, nothing could starve
 
     this.outCount = 0;
     this.outEvent = new Int32Array(64);
 
-    // Blocking spans, few per run: {task, since, until (NaN while open), call, busy}.
+    // Block spans, few per run: {task, since, until (NaN while open), call, busy}; `busy`:
+    // the busy watcher's, the task was computing without a switch (analysis.js isComputing).
     this.blocks = [];
     // Moments of the run itself, few: {t, text} ("main()": the demo's main() is called).
     this.marks = [];
@@ -369,28 +386,32 @@ export class Store {
     const target = this.taskFor(to, t);
     const c = this.causeId(cause);
     const ln = typeof line === "number" ? line : -1;
-    const i = this.raw.push(t, k, origin.id, target.id, ln, c, j, 0);
+    // Out of a Hub, the target wakes from its last pause: that pause's cause woke it.
+    const fromHub = origin.kind === "hub";
+    const woke = fromHub ? (target.pausedCount ? this.raw.cause[target.paused[target.pausedCount - 1]] : STARTS) : 0;
+    const i = this.raw.push(t, k, origin.id, target.id, ln, c, j, DIRECT, woke);
     if (origin.pausedCount >= origin.paused.length) origin.paused = grow(origin.paused, origin.pausedCount + 1);
     origin.paused[origin.pausedCount++] = i;
     // A task runs from a switch into it until the next switch out of it.
     origin.closeSpan(t);
     if (Number.isNaN(target.openSince)) target.openSince = t;
 
-    // The folded view: a switch into the Hub waits for the Hub's next switch out.
-    const intoHub = target.kind === "hub" && origin.kind !== "hub";
-    if (intoHub) {
-      this.intoHub = i;
-    } else if (origin.kind === "hub") {
-      const p = this.intoHub;
-      this.intoHub = -1;
-      if (p >= 0) {
-        const raw = this.raw;
-        this.folded.push(t, raw.kind[p] === THROW ? THROW : k, raw.from[p], target.id, raw.line[p], raw.cause[p], j, 1);
-      } else {
-        this.folded.push(t, k, target.id, target.id, -1, c, j, 1);
-      }
+    // The folded view: a switch into a Hub waits for that Hub's next switch out, which
+    // becomes one arrow from whoever last gave the Hub control (or, if that is the
+    // target itself, the target resuming after its wait).
+    if (target.kind === "hub" && !fromHub) {
+      target.lastIn = i;
+    } else if (fromHub) {
+      const p = origin.lastIn;
+      const raw = this.raw;
+      const by = p >= 0 ? raw.from[p] : target.id;
+      const via = by === target.id ? RESUMED : FOLDED;
+      // A throw keeps the throw's cause: the Hub's into the target, or the origin's.
+      const cause = k === THROW || p < 0 ? c : raw.cause[p];
+      const kind = k === THROW || (p >= 0 && raw.kind[p] === THROW) ? THROW : k;
+      this.folded.push(t, kind, by, target.id, p >= 0 ? raw.line[p] : -1, cause, j, via, woke);
     } else {
-      this.folded.push(t, k, origin.id, target.id, ln, c, j, 0);
+      this.folded.push(t, k, origin.id, target.id, ln, c, j, DIRECT);
     }
 
     if (c === this.spinCause && c > 0) this.warningLog.spinSwitch(origin.id, t);
@@ -399,7 +420,7 @@ export class Store {
   addBlock(task, x, t) {
     const since = typeof x?.since === "number" ? x.since : t;
     const call = String(x?.call ?? "?");
-    const block = { task: task.id, since, until: NaN, call, busy: call.startsWith("busy") };
+    const block = { task: task.id, since, until: NaN, call, busy: isComputing(call) };
     this.blocks.push(block);
     this.openBlock.set(task.id, block);
   }
@@ -409,7 +430,7 @@ export class Store {
     if (!block) return;
     this.openBlock.delete(id);
     block.until = t;
-    this.warningLog.blockEnded(block, t);
+    this.warningLog.blockEnded(block, t, this.hubAt);
   }
 
   addStdout(j, task) {
@@ -434,6 +455,7 @@ export class Store {
     this.tasks[id] = task;
     // Colours follow first sight, not lane position, so they stay put when a Hub appears late.
     task.colorSlot = task.kind === "hub" ? NONE : this.colorSlots++;
+    if (task.kind === "hub" && t < this.hubAt) this.hubAt = t;
     // main runs from its spawn (t = 0) until its first switch out.
     if (task.kind === "main") task.openSince = t;
     this.nameTask(task);

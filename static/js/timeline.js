@@ -3,10 +3,10 @@
 // everything narrower than a device pixel is merged into per-column bins and shaded by
 // how much of the column it occupies. Input and hover live in pointer.js.
 
-import { niceStep, tickFormatter } from "./format.js";
-import { t as tr } from "./i18n.js";
+import { formatDuration, niceStep, tickFormatter } from "./format.js";
+import { causeText, t as tr } from "./i18n.js";
 import { THROW } from "./kinds.js";
-import { lowerBound, upperBound } from "./store.js";
+import { FOLDED, lowerBound, RESUMED, STARTS, upperBound } from "./store.js";
 
 export const WARN_COLOR = "#c2410c";
 
@@ -28,17 +28,40 @@ const COLORS = {
 };
 const FONT_STACK = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif';
 
-export const GUTTER = 148;
+export const GUTTER = 184; // room for a lane label such as "greenlet (name='egon')"
 export const AXIS_H = 30;
 const PAD_L = 12;
 const PAD_R = 28;
 const MIN_LANE_H = 30;
-const MAX_LANE_H = 72;
+export const MAX_LANE_H = 72;
 const LEVELS = 8; // opacity steps for merged marks
 const FEW = 3; // switches of one task pair in one column still drawn one by one...
 const CROWD = 8; // ...unless more than this many switches fall within CROWD_PX of it
 const CROWD_PX = 3;
 const TOUCH = 1e-6; // coverage of a span shorter than a column: tiny, but not nothing
+
+/**
+ * Why switch `s` of `set` happened, in a few words. A switch out of a Hub names what woke
+ * its target: the cause it paused with ("eat's timer 2 s"), or that it starts; a fold of
+ * a task onto itself is that task resuming ("play resumes: timer 1 s"); an exception
+ * thrown in says what it interrupted. Anything else keeps its recorded cause.
+ */
+export function switchWhy(store, set, s) {
+  const task = store.tasks[set.to[s]]?.label ?? "?";
+  const woke = set.woke[s];
+  const pausedWith = () => causeText(store.causes[woke] || "?");
+  const via = set.via[s];
+  if (via === RESUMED) return woke === STARTS ? tr("arrow.starts", { task }) : tr("arrow.resumes", { task, cause: pausedWith() });
+  const fromHub = via === FOLDED || store.tasks[set.from[s]]?.kind === "hub";
+  if (set.kind[s] === THROW) {
+    return fromHub && woke !== STARTS ? tr("arrow.thrown", { task, cause: pausedWith() }) : causeText(store.causes[set.cause[s]] || "throw");
+  }
+  if (via === FOLDED) return woke === STARTS ? tr("arrow.starts", { task }) : tr("arrow.woke", { task, cause: pausedWith() });
+  if (fromHub) {
+    return woke === STARTS ? tr("arrow.wake.start") : tr("arrow.wake", { cause: pausedWith() });
+  }
+  return causeText(store.causes[set.cause[s]] || "?");
+}
 
 export function taskColor(task) {
   return task.colorSlot < 0 ? HUB_COLOR : PALETTE[task.colorSlot % PALETTE.length];
@@ -102,6 +125,7 @@ export class Timeline {
     this.g = null; // geometry of the last redraw, used by hover and interaction
     this.lastDrawMs = 0;
     this.showHub = false; // false: A -> Hub -> B drawn as one A => B arrow
+    this.hideAfter = NaN; // while Predict asks: nothing at or after this time is drawn
     this.lanes = [];
     this.hatch = null;
 
@@ -109,7 +133,8 @@ export class Timeline {
     // Geometry gathered per redraw, painted in a few batched paths: per style
     // (switch, throw), shafts and heads of single arrows and, per opacity level, bands.
     const levels = () => Array.from({ length: LEVELS + 1 }, () => []);
-    this.marks = { shafts: [[], []], heads: [[], []], bands: [levels(), levels()] };
+    // Resumes (a task folded onto itself: no arrow) are a mark on the lane.
+    this.marks = { shafts: [[], []], heads: [[], []], bands: [levels(), levels()], resumes: [[], []] };
     this.resize();
   }
 
@@ -190,7 +215,10 @@ export class Timeline {
       this.drawAxis(g);
       ctx.save();
       ctx.beginPath();
-      ctx.rect(g.plotX0 - 6, AXIS_H, g.plotW + 12, h - AXIS_H);
+      // While Predict asks, what comes at and after its switch stays unseen (marks there,
+      // such as a spawn ring, reach up to 6 px to the left).
+      const right = Number.isNaN(this.hideAfter) ? g.plotX1 + 6 : Math.min(g.plotX1 + 6, Math.floor(this.xAt(this.hideAfter)) - 6);
+      ctx.rect(g.plotX0 - 6, AXIS_H, Math.max(0, right - g.plotX0 + 6), h - AXIS_H);
       ctx.clip();
       // Merged switches shade the background; bars and single arrows stay readable on top.
       drawn = this.binSwitches(g);
@@ -467,8 +495,10 @@ export class Timeline {
   }
 
   /**
-   * Blocking spans: no greenlet could run, so every lane is greyed for the duration, and
-   * the task stuck in the call gets a hatched bar labelled with the call.
+   * Block spans. A blocking call: no greenlet could run, so every lane is greyed for the
+   * duration, and the task stuck in the call gets a hatched bar labelled with the call.
+   * Computing without a switch (the busy watcher's) is running: a bracket over the
+   * task's own bar, "computing 150 ms, no switch", and no grey.
    */
   drawBlocks(g) {
     const { ctx, store } = this;
@@ -480,33 +510,54 @@ export class Timeline {
       const xs = Math.max(this.xAt(block.since), g.plotX0 - 6);
       const xe = Math.min(this.xAt(until), g.plotX1 + 6);
       const w = Math.max(xe - xs, 1.5);
+      const i = g.laneOf[block.task];
+      if (block.busy) {
+        if (i >= 0) this.drawComputing(g, block, until, xs, w, i);
+        continue;
+      }
       ctx.fillStyle = "rgba(90, 98, 112, 0.14)";
       ctx.fillRect(xs, top, w, this.h - top);
-      const i = g.laneOf[block.task];
       if (i < 0) continue;
       const y = g.laneY[i];
       const bh = g.barH + 4;
       ctx.fillStyle = "#ffffff";
       ctx.fillRect(xs, y - bh / 2, w, bh);
-      ctx.fillStyle = this.hatchOf(block.busy ? WARN_COLOR : "#4b5563");
+      ctx.fillStyle = this.hatchOf("#4b5563");
       ctx.fillRect(xs, y - bh / 2, w, bh);
-      ctx.strokeStyle = block.busy ? WARN_COLOR : "#4b5563";
+      ctx.strokeStyle = "#4b5563";
       ctx.lineWidth = 1;
       ctx.strokeRect(xs + 0.5, y - bh / 2 + 0.5, w - 1, bh - 1);
-      if (w > 40) {
-        ctx.font = `600 11px ${FONT_STACK}`;
-        ctx.textBaseline = "middle";
-        const text = this.fit(`${tr("block.label")} ${block.call}`, w - 10);
-        if (text) {
-          const tw = ctx.measureText(text).width;
-          ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
-          ctx.fillRect(xs + 4, y - 8, tw + 6, 16);
-          ctx.fillStyle = "#1f2430";
-          ctx.textAlign = "left";
-          ctx.fillText(text, xs + 7, y + 0.5);
-        }
-      }
+      if (w > 40) this.barLabel(`${tr("block.label")} ${block.call}`, xs, w, y);
     }
+  }
+
+  /** A task computing without a switch: its bar framed in its colour, with the words. */
+  drawComputing(g, block, until, xs, w, i) {
+    const { ctx } = this;
+    const task = this.store.tasks[block.task];
+    const y = g.laneY[i];
+    const bh = g.barH + 6;
+    ctx.strokeStyle = taskColor(task);
+    ctx.lineWidth = 2;
+    ctx.setLineDash([4, 3]);
+    ctx.strokeRect(xs + 1, y - bh / 2, Math.max(w - 2, 1), bh);
+    ctx.setLineDash([]);
+    if (w > 40) this.barLabel(tr("block.computing", { duration: formatDuration(until - block.since) }), xs, w, y);
+  }
+
+  /** Words on a bar at `y`, from `xs`, cut to the bar's width `w`. */
+  barLabel(words, xs, w, y) {
+    const { ctx } = this;
+    ctx.font = `600 11px ${FONT_STACK}`;
+    ctx.textBaseline = "middle";
+    const text = this.fit(words, w - 10);
+    if (!text) return;
+    const tw = ctx.measureText(text).width;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
+    ctx.fillRect(xs + 4, y - 8, tw + 6, 16);
+    ctx.fillStyle = "#1f2430";
+    ctx.textAlign = "left";
+    ctx.fillText(text, xs + 7, y + 0.5);
   }
 
   /** Each lone arrow says why it happened: its cause, next to the shaft. */
@@ -522,12 +573,10 @@ export class Timeline {
     for (let m = 0; m < marks.length; m += 2) {
       const x = marks[m];
       const s = marks[m + 1];
-      const cause = store.causes[set.cause[s]];
-      if (!cause) continue;
       const la = g.laneOf[set.from[s]];
       const lb = g.laneOf[set.to[s]];
       if (la < 0 || lb < 0) continue;
-      const text = set.via[s] ? tr("cause.via", { cause }) : cause;
+      const text = switchWhy(store, set, s);
       const y = la === lb ? g.laneY[la] + g.barH / 2 + 9 : (g.laneY[la] + g.laneY[lb]) / 2;
       const w = ctx.measureText(text).width + 4;
       const box = [x + 3, y - 7, x + 3 + w, y + 7];
@@ -604,7 +653,7 @@ export class Timeline {
   binSwitches(g) {
     const store = this.store;
     const marks = this.marks;
-    for (const list of [...marks.shafts, ...marks.heads, ...marks.bands.flat()]) list.length = 0;
+    for (const list of [...marks.shafts, ...marks.heads, ...marks.bands.flat(), ...marks.resumes]) list.length = 0;
     this.headStride = Math.ceil(g.plotW) + 32;
     const need = (store.lanes.length + 1) * this.headStride;
     const set = g.set;
@@ -667,7 +716,7 @@ export class Timeline {
     const yb = g.laneY[lb];
     const shafts = this.marks.shafts[style];
     if (la === lb) {
-      shafts.push(x, ya - half - 4, ya + half + 4);
+      this.marks.resumes[style].push(x, ya);
       return;
     }
     const down = lb > la;
@@ -727,6 +776,16 @@ export class Timeline {
         ctx.moveTo(x, tip);
         ctx.lineTo(x - 3.5, tip - 6 * dir);
         ctx.lineTo(x + 3.5, tip - 6 * dir);
+        ctx.closePath();
+      }
+      // A task resuming after its own wait: a "play" triangle where its bar starts again.
+      const resumes = this.marks.resumes[style];
+      for (let j = 0; j < resumes.length; j += 2) {
+        const x = resumes[j];
+        const y = resumes[j + 1];
+        ctx.moveTo(x - 1, y - 6);
+        ctx.lineTo(x + 6, y);
+        ctx.lineTo(x - 1, y + 6);
         ctx.closePath();
       }
       ctx.fill();

@@ -1,10 +1,11 @@
-// The player's controls as a panel (scheduler.js): previous / play / next, speed, the
-// scrubber, the cursor's time, Live (or End) and the Predict toggle, each kept in step
-// with the player and wired to it.
+// The player's controls as a panel (scheduler.js): previous / play / next, the speed
+// (switch by switch at a pace, or a multiple of real time), the scrubber, the cursor's
+// time, Live (or End) and the Predict toggle, each kept in step with the player and
+// wired to it.
 
 import { formatDuration, formatInstant } from "./format.js";
 import { t } from "./i18n.js";
-import { SPEEDS } from "./player.js";
+import { PACES, SPEEDS } from "./player.js";
 import { CLOCK, CURSOR, DATA } from "./scheduler.js";
 
 const ICONS = {
@@ -28,8 +29,13 @@ export class Transport {
       flush();
     });
     ui.live.addEventListener("click", () => player.goLive());
-    ui.speed.replaceChildren(...SPEEDS.map((x) => new Option(`${x}×`, String(x), false, x === 1)));
-    ui.speed.addEventListener("change", () => player.setSpeed(ui.speed.value));
+    this.speedOptions();
+    // A pace's value is "p2" (2 switches a second), a speed's "0.5" (times real time).
+    ui.speed.addEventListener("change", () => {
+      const v = ui.speed.value;
+      if (v.startsWith("p")) player.setPace(v.slice(1));
+      else player.setSpeed(v);
+    });
     ui.scrubber.addEventListener("input", () => player.seek((Number(ui.scrubber.value) / 10000) * feed.extent()));
     ui.predictToggle.addEventListener("change", () => player.setPredict(ui.predictToggle.checked));
   }
@@ -40,9 +46,24 @@ export class Transport {
     this.player.setPredict(on);
   }
 
+  speedOptions() {
+    const group = (key, options) => {
+      const el = document.createElement("optgroup");
+      el.label = t(key);
+      el.append(...options);
+      return el;
+    };
+    this.ui.speed.replaceChildren(
+      group("speed.group.pace", PACES.map((n) => new Option(paceLabel(n), `p${n}`))),
+      group("speed.group.real", SPEEDS.map((x) => new Option(`${x}×`, String(x)))),
+    );
+  }
+
   reset() {}
 
-  relabel() {}
+  relabel() {
+    this.speedOptions();
+  }
 
   update() {
     const { ui, player } = this;
@@ -56,7 +77,8 @@ export class Transport {
     }
     ui.play.title = t(player.playing ? "pause.title" : "play.title");
     ui.play.setAttribute("aria-label", ui.play.title);
-    if (ui.speed.value !== String(player.speed)) ui.speed.value = String(player.speed);
+    const speed = player.paced ? `p${player.pace}` : String(player.speed);
+    if (ui.speed.value !== speed) ui.speed.value = speed;
     const frac = ext > 0 ? Math.round((player.cursor / ext) * 10000) : 0;
     if (document.activeElement !== ui.scrubber && ui.scrubber.value !== String(frac)) ui.scrubber.value = String(frac);
     const text = hasRun ? `${formatInstant(player.cursor)} / ${formatDuration(ext)}` : "";
@@ -67,7 +89,13 @@ export class Transport {
   }
 
   snapshot() {
-    const { cursor, playing, speed, follow } = this.player;
-    return { cursor, playing, speed, following: follow };
+    const { cursor, playing, speed, follow, paced, pace } = this.player;
+    return { cursor, playing, speed, following: follow, pace: paced ? pace : null };
   }
+}
+
+/** "1 switch every 2 s", "1 switch/s", "4 switches/s". */
+function paceLabel(n) {
+  if (n < 1) return t("speed.every", { s: 1 / n });
+  return t(n === 1 ? "speed.pace" : "speed.paces", { n });
 }
