@@ -300,8 +300,11 @@ def _record(args: argparse.Namespace) -> int:
 def _run_script(args: argparse.Namespace) -> int:
     import os
 
+    import gevent
+
     from .runner.supervisor import Target
     from .runs import Limits, RunRegistry
+    from .tracer.export import NativeWriter
 
     if not os.path.isfile(args.script):
         print(f"coroscope: no such script: {args.script}", file=sys.stderr)
@@ -329,16 +332,25 @@ def _run_script(args: argparse.Namespace) -> int:
             held = _server_holding(args)
             _show_live(args, f"{held[1]}#run={run.id}" if held and held[1] else "",
                        f" by the server already running (pid {held[0]})" if held else "")
+    # The trace's events are written as they come, on this process's own core while the
+    # script runs on another; at the end only the head is left (tracer/export.py).
+    writer = NativeWriter()
+    writing = gevent.spawn(lambda: [writer.feed(batch) for batch in run.follow()])
     interrupted = False
     try:
         run.ended.wait()
+        writing.join()
     except KeyboardInterrupt:
         interrupted = True
         run.ended.wait(5)
+        writing.join(5)
     try:
-        _write_atomic(out, run.export_chunks())
+        _write_atomic(out, writer.chunks(run.describe(source=True)) if writing.successful()
+                      else run.export_chunks())
     except (Refused, OSError) as exc:
         return cannot("write", out, exc)
+    finally:
+        writer.close()
     code = run.exit_code if run.exit_code is not None else 1
     print(f"coroscope: {run.status}, exit code {code}, {run.events} events -> {out}",
           file=sys.stderr)

@@ -85,3 +85,43 @@ def test_cli_export_converts_a_recorded_trace(tmp_path):
                              str(tmp_path / "x.json")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "cannot convert" in result.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_the_native_writer_fed_batch_by_batch_writes_the_same_bytes(tmp_path):
+    """`coroscope run` writes the events as they come (NativeWriter): the file must be
+    byte for byte what the export of the same batches gives, however they were cut."""
+    import orjson
+
+    from app.tracer.events import encode_batch
+    from app.tracer.export import NativeWriter, native_trace_chunks
+
+    rows = [[0, 2, 0, None, {"name": "main", "kind": "main"}],
+            [5, 2, 1, 0, {"name": "eat", "kind": "greenlet", "args": "'egon'"}],
+            [9, 7, 1, None, {"thread": "Dummy-1"}]]
+    for t in range(10, 400, 3):
+        rows.append([t, 0, t % 2, 1 - t % 2, 7 if t % 5 else None, "timer 1 s"])
+        if t % 11 == 0:
+            rows.append([t + 1, 4, t % 2, None, f"line {t} \u4e3b \"quoted\""])
+    rows += [[500, 5, 1, None, {"call": "time.sleep(2)", "since": 480}],
+             [600, 6, 1, None, None], [601, 3, 1, None, None], [602, 8, 0, None, "main()"],
+             [603, 9, 0, None, "coroutine 'f' was never awaited"]]
+    run = {"id": "r000000000002", "demo": None, "params": {}, "status": "finished",
+           "started_at": "2026-01-01T00:00:00+00:00", "duration_ns": 700, "events": 0,
+           "source": {"file": "x.py", "text": "print('x')\n"}}
+    reference = None
+    for size in (1, 4, 7, 50, len(rows)):
+        batches = [encode_batch(i, rows[i:i + size]) for i in range(0, len(rows), size)]
+        whole = b"".join(native_trace_chunks(run, batches))
+        writer = NativeWriter()
+        for batch in batches:
+            writer.feed(batch)
+        try:
+            assert b"".join(writer.chunks(run)) == whole, size
+        finally:
+            writer.close()
+        reference = reference or whole
+        assert whole == reference
+    trace = orjson.loads(reference)
+    assert trace["run"]["events"] == len(rows) == len(trace["events"])
+    assert trace["tasks"][1] == {"id": 1, "name": "eat", "kind": "greenlet", "parent": 0,
+                                 "spawned_at": 5, "args": "'egon'", "thread": "Dummy-1"}

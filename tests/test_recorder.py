@@ -371,3 +371,28 @@ def test_a_generator_ended_at_a_bare_yield_finishes():
             after = mine[thrown[0] + 1:]
             assert not any(r[0] == SWITCH and r[4] == "yield" for r in after), mine
         assert mine[-1][0] == SWITCH and mine[-1][4] == "finish", mine
+
+
+@pytest.mark.parametrize("c_buffer", [True, False], ids=["c-buffer", "python-list"])
+def test_drain_takes_a_backlog_a_slice_at_a_time(c_buffer):
+    """The flusher drains at most about a batch at a time: a backlog stays packed and is
+    never all tuples at once. Every row comes out once, in order, whatever the slices."""
+    from app.tracer import recorder as module
+
+    if c_buffer and getattr(module, "_RowBuffer", None) is None:
+        pytest.skip("the C hook is not built (test_the_c_hook_is_built_and_used fails)")
+    rows = module._RowBuffer() if c_buffer else module._RowList()
+    total = 8192 * 3 + 100
+    for i in range(total):
+        rows.append((i, STDOUT, 0, None, f"line {i}"))
+    sizes, out = [], []
+    while len(rows):
+        taken = rows.drain(10_000)
+        sizes.append(len(taken))
+        out.extend(taken)
+        if len(sizes) == 2:
+            rows.append((total, STDOUT, 0, None, "appended between two drains"))
+    assert [r[0] for r in out] == list(range(total + 1))
+    # The C buffer hands out whole chunks of 8192 rows; the list, exactly the limit.
+    assert sizes == ([8192, 8192, 8192 + 101] if c_buffer else [10_000, 10_000, 4_677])
+    assert rows.drain(5) == [] and rows.drain() == []

@@ -90,9 +90,14 @@ class Flusher:
         _thread.start_new_thread(self._loop, ())
 
     def flush(self) -> None:
-        began = self.recorder.now()
-        drained = self.recorder.drain()
-        if drained is not None:
+        # A slice at a time: after a stall (this thread starved of CPU) the backlog stays
+        # packed in the recorder and only one batch is ever tuples (a whole backlog of
+        # 1M switches drained at once was 150 MB more at the child's peak).
+        while True:
+            began = self.recorder.now()
+            drained = self.recorder.drain(self.max_rows)
+            if drained is None:
+                return
             self.pipe.batch(drained[0], drained[1], self.max_rows)
             # Holding the GIL to encode the batch, this thread kept the demo's one
             # waiting: that time is not the demo's running task hogging the thread.

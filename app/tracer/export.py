@@ -71,13 +71,15 @@ def _rows(batches: Iterable[bytes], pause: Callable[[], None] | None) -> Iterato
                 pause()
 
 
-def tasks_of(batches: Sequence[bytes], pause: Callable[[], None] | None = None
-             ) -> list[dict[str, Any]]:
-    """The ``tasks`` table of a native export: every spawn record, in order, with what
-    ``taskinfo`` rows added to it. Only batches that hold such rows are parsed."""
-    tasks: list[dict[str, Any]] = []
-    by_id: dict[int, dict[str, Any]] = {}
-    for rows in _rows((b for b in batches if _TASK_ROW.search(b)), pause):
+class TaskTable:
+    """The ``tasks`` table of a native export, built from rows as they come: every spawn
+    record in order, with what ``taskinfo`` rows added to it."""
+
+    def __init__(self) -> None:
+        self.tasks: list[dict[str, Any]] = []
+        self._by_id: dict[int, dict[str, Any]] = {}
+
+    def feed(self, rows: list[list[Any]]) -> None:
         for row in rows:
             kind = row[1]
             if kind == SPAWN:
@@ -87,11 +89,40 @@ def tasks_of(batches: Sequence[bytes], pause: Callable[[], None] | None = None
                 for key in ("args", "thread"):
                     if key in record:
                         task[key] = record[key]
-                tasks.append(task)
-                by_id[task["id"]] = task
-            elif kind == TASKINFO and row[2] in by_id:
-                by_id[row[2]].update(row[4])
-    return tasks
+                self.tasks.append(task)
+                self._by_id[task["id"]] = task
+            elif kind == TASKINFO and row[2] in self._by_id:
+                self._by_id[row[2]].update(row[4])
+
+
+def tasks_of(batches: Sequence[bytes], pause: Callable[[], None] | None = None
+             ) -> list[dict[str, Any]]:
+    """The ``tasks`` table of ``batches``; only batches that hold such rows are parsed."""
+    table = TaskTable()
+    for rows in _rows((b for b in batches if _TASK_ROW.search(b)), pause):
+        table.feed(rows)
+    return table.tasks
+
+
+def _events_piece(seq: int, rows: list[list[Any]]) -> bytes:
+    """``rows`` as export objects from ``seq`` on, comma-joined without brackets: a piece
+    of the ``events`` array. Switch rows, nearly all of a run, are spelled inline (the
+    same objects :func:`row_to_event` makes, without a call each)."""
+    events = []
+    append = events.append
+    for i, row in enumerate(rows, seq):
+        if row[1] == SWITCH:
+            append({"seq": i, "t": row[0], "kind": "switch", "from": row[2], "to": row[3],
+                    "line": row[4], "cause": row[5] if len(row) > 5 else None})
+        else:
+            append(row_to_event(i, row))
+    return orjson.dumps(events)[1:-1]
+
+
+def _head(run: dict[str, Any], events: int, version: int) -> bytes:
+    """The export up to and including ``"tasks":[``."""
+    return orjson.dumps({"format": FORMAT, "version": version,
+                         "run": dict(run, events=events), "tasks": []})[:-2]
 
 
 def native_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
@@ -108,23 +139,64 @@ def native_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
     events = sum(batch_header(b)[1] for b in batches)
     if tasks is None:
         tasks = tasks_of(batches, pause)
-    head = orjson.dumps({"format": FORMAT, "version": version,
-                         "run": dict(run, events=events), "tasks": []})
-    yield head[:-2]  # up to and including `"tasks":[`
-    for i in range(0, len(tasks), STEP_ROWS):  # a run may have hundreds of thousands
-        piece = orjson.dumps(tasks[i:i + STEP_ROWS])[1:-1]
-        yield piece if i == 0 else b"," + piece
-        if pause is not None:
-            pause()
+    yield _head(run, events, version)
+    yield from _task_pieces(tasks, pause)
     yield b'],"events":['
     seq = 0
     for rows in _rows(batches, pause):
         if not rows:
             continue
-        piece = orjson.dumps([row_to_event(seq + i, row) for i, row in enumerate(rows)])
-        yield piece[1:-1] if seq == 0 else b"," + piece[1:-1]
+        piece = _events_piece(seq, rows)
+        yield piece if seq == 0 else b"," + piece
         seq += len(rows)
     yield b"]}"
+
+
+def _task_pieces(tasks: list[dict[str, Any]], pause: Callable[[], None] | None
+                 ) -> Iterator[bytes]:
+    for i in range(0, len(tasks), STEP_ROWS):  # a run may have hundreds of thousands
+        piece = orjson.dumps(tasks[i:i + STEP_ROWS])[1:-1]
+        yield piece if i == 0 else b"," + piece
+        if pause is not None:
+            pause()
+
+
+class NativeWriter:
+    """The native export written while the run goes on (``coroscope run``): each batch is
+    turned into its piece of the ``events`` array as it arrives, on the command's own
+    core while the traced program runs on the other, and the pieces wait in an unlinked
+    temporary file; at the end only the head and the task table are left to write.
+    :meth:`chunks` gives, byte for byte, what :func:`native_trace_chunks` gives for the
+    same batches."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._body = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the writer)
+        self.table = TaskTable()
+        self.events = 0
+
+    def feed(self, batch: bytes) -> None:
+        rows = orjson.loads(batch)["rows"]
+        if not rows:
+            return
+        if _TASK_ROW.search(batch):
+            self.table.feed(rows)
+        piece = _events_piece(self.events, rows)
+        self._body.write(piece if self.events == 0 else b"," + piece)
+        self.events += len(rows)
+
+    def chunks(self, run: dict[str, Any], version: int = VERSION) -> Iterator[bytes]:
+        yield _head(run, self.events, version)
+        yield from _task_pieces(self.table.tasks, None)
+        yield b'],"events":['
+        self._body.seek(0)
+        while chunk := self._body.read(1 << 20):
+            yield chunk
+        yield b"]}"
+
+    def close(self) -> None:
+        self._body.close()
 
 
 def native_trace(run: dict[str, Any], rows: Iterable[Any]) -> dict[str, Any]:

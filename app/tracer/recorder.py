@@ -55,10 +55,10 @@ except ImportError:  # pragma: no cover - exercised where the build failed
 class _RowList(list):
     """The pure-Python path's row store: a list with the C RowBuffer's ``drain``."""
 
-    def drain(self) -> list[tuple[Any, ...]]:
+    def drain(self, limit: int | None = None) -> list[tuple[Any, ...]]:
         # rows[:n] and del rows[:n] are each atomic under the GIL, and the tracer only
         # appends: a row appended in between stays for the next drain.
-        n = len(self)
+        n = len(self) if limit is None else min(len(self), limit)
         batch = self[:n]
         del self[:n]
         return batch
@@ -374,11 +374,12 @@ class Recorder:
         """Rows recorded so far (drained or not)."""
         return self._drained + len(self.rows)
 
-    def drain(self) -> tuple[int, list[tuple[Any, ...]]] | None:
-        """Take the rows recorded so far: ``(seq of the first, rows)``, or None."""
+    def drain(self, limit: int | None = None) -> tuple[int, list[tuple[Any, ...]]] | None:
+        """Take the rows recorded so far (``limit``: at most about that many, the oldest):
+        ``(seq of the first, rows)``, or None."""
         if not len(self.rows):
             return None
-        batch = self.rows.drain()
+        batch = self.rows.drain() if limit is None else self.rows.drain(limit)
         seq = self._drained
         self._drained += len(batch)
         return seq, batch
