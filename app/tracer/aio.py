@@ -50,6 +50,8 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .events import timer_label
+
 if TYPE_CHECKING:
     from .recorder import Recorder
 
@@ -376,7 +378,7 @@ class AsyncioTracer:
         for frame in reversed(library):
             kind = _code_kind(frame.f_code)
             if kind == "sleep":
-                return _timer_label(frame.f_locals.get("delay"))
+                return timer_label(frame.f_locals.get("delay"))
             if kind == "sleep0":
                 return "timer 0 s"
             if kind == "sock":
@@ -411,7 +413,6 @@ class AsyncioTracer:
 # -- causes --------------------------------------------------------------------------
 
 _CODE_KIND: dict[Any, str] = {}
-_TIMER_LABEL: dict[Any, str] = {}
 _ASYNCIO_DIR = ""  # set when asyncio is patched: os.path.dirname(asyncio.__file__) + sep
 _TASK_TYPES: tuple[type, ...] = ()
 #: asyncio.locks classes whose wait reads best as the class alone ("wait Lock").
@@ -456,17 +457,6 @@ def _code_kind(code: Any) -> str:
             kind = "asyncio" if base else "other"
         _CODE_KIND[code] = kind
     return kind
-
-
-def _timer_label(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "timer"
-    label = _TIMER_LABEL.get(seconds)
-    if label is None:
-        if len(_TIMER_LABEL) > 1000:
-            _TIMER_LABEL.clear()
-        label = _TIMER_LABEL[seconds] = f"timer {max(seconds, 0):g} s"
-    return label
 
 
 def _io_label(sock: Any) -> str:
@@ -534,6 +524,14 @@ class _Patches:
         self._undo: list[tuple[Any, str, Any]] = []
         self._watch: _ImportWatch | None = None
 
+    def _unwatch(self) -> None:
+        if self._watch is not None:
+            try:
+                sys.meta_path.remove(self._watch)
+            except ValueError:
+                pass
+            self._watch = None
+
     def acquire(self) -> None:
         self.users += 1
         if self.users > 1:
@@ -549,12 +547,7 @@ class _Patches:
         self.users -= 1
         if self.users:
             return
-        if self._watch is not None:
-            try:
-                sys.meta_path.remove(self._watch)
-            except ValueError:
-                pass
-            self._watch = None
+        self._unwatch()
         while self._undo:
             owner, name, original = self._undo.pop()
             setattr(owner, name, original)
@@ -566,12 +559,7 @@ class _Patches:
     def apply(self) -> None:
         """Patch asyncio (it is fully imported); called once per first user."""
         global _ASYNCIO_DIR, _TASK_TYPES
-        if self._watch is not None:
-            try:
-                sys.meta_path.remove(self._watch)
-            except ValueError:
-                pass
-            self._watch = None
+        self._unwatch()
         if self._undo or not self.users:
             return
         import asyncio

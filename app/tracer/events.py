@@ -144,6 +144,23 @@ LIVE_STATUSES = frozenset(RUN_STATUSES[:2])
 FINAL_STATUSES = frozenset(RUN_STATUSES[2:])
 
 
+_TIMER_LABELS: dict[Any, str] = {}
+
+
+def timer_label(seconds: Any) -> str:
+    """The cause of a pause on a timer, in one spelling for gevent and asyncio:
+    ``timer 0.4 s`` (``timer 0 s`` for a zero or negative wait, ``timer`` when the
+    wait is not a number). Remembered per value: a program sleeps the same few."""
+    label = _TIMER_LABELS.get(seconds)
+    if label is None:
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            return "timer"
+        if len(_TIMER_LABELS) > 1000:
+            _TIMER_LABELS.clear()
+        label = _TIMER_LABELS[seconds] = f"timer {max(seconds, 0):g} s"
+    return label
+
+
 def row_to_event(seq: int, row: list[Any]) -> dict[str, Any]:
     """Turn one wire row into its self-describing export object."""
     t, kind, a, b, x = row[:5]

@@ -42,6 +42,7 @@ from .events import (
     THROW,
     UNBLOCK,
     WARNING,
+    timer_label,
 )
 
 try:  # the C fast path (setup.py builds it when a compiler is there)
@@ -98,7 +99,6 @@ _IO_MODULES = ("socket", "select", "os.py", "ssl", "subprocess", "fileobject", "
 # code object -> "timer" | "io" | "other"; (code, line) -> a label that needs no locals.
 _CODE_KIND: dict[Any, str] = {}
 _FIXED_LABEL: dict[tuple[Any, int], str] = {}
-_TIMER_LABEL: dict[Any, str] = {}
 
 
 def _code_kind(code: Any) -> str:
@@ -137,17 +137,10 @@ def _library_cause(frame: Any, to_hub: bool) -> str:
         if fixed is not None:
             return fixed
         seconds = frame.f_locals.get("seconds", 0)
-        if not isinstance(seconds, int | float):
-            return "timer"
-        if seconds <= 0:  # the no-timer branch of gevent.sleep: remember its line
+        if isinstance(seconds, int | float) and seconds <= 0:
+            # the no-timer branch of gevent.sleep: remember its line
             _FIXED_LABEL[(code, frame.f_lineno)] = "timer 0 s"
-            return "timer 0 s"
-        label = _TIMER_LABEL.get(seconds)
-        if label is None:
-            if len(_TIMER_LABEL) > 1000:
-                _TIMER_LABEL.clear()
-            label = _TIMER_LABEL[seconds] = f"timer {seconds:g} s"
-        return label
+        return timer_label(seconds)
     if kind == "io":
         owner = frame.f_locals.get("self")
         try:
