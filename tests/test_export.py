@@ -125,3 +125,42 @@ def test_the_native_writer_fed_batch_by_batch_writes_the_same_bytes(tmp_path):
     assert trace["run"]["events"] == len(rows) == len(trace["events"])
     assert trace["tasks"][1] == {"id": 1, "name": "eat", "kind": "greenlet", "parent": 0,
                                  "spawned_at": 5, "args": "'egon'", "thread": "Dummy-1"}
+
+
+def test_perfetto_shows_an_asyncio_run_with_its_loop_and_warnings(tmp_path):
+    """asyncio in Perfetto: the event loop's track right after main's (as the Hub's),
+    the tasks' switches as flows, and a warning as an instant on its task's track."""
+    import orjson
+
+    from .test_cli_run import coroscope_run
+
+    _, trace = coroscope_run(tmp_path, """
+        import asyncio
+
+
+        async def forgotten():
+            pass
+
+
+        async def eat():
+            forgotten()
+            await asyncio.sleep(0.01)
+
+
+        asyncio.run(eat())
+    """)
+    (tmp_path / "a.json").write_bytes(orjson.dumps(trace))
+    done = subprocess.run([sys.executable, "-m", "app", "export", str(tmp_path / "a.json"),
+                           "--out", str(tmp_path / "a.perfetto.json")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    events = orjson.loads((tmp_path / "a.perfetto.json").read_bytes())["traceEvents"]
+    names = [e["args"]["name"] for e in events if e.get("name") == "thread_name"]
+    assert names[:3] == ["main #0", "event loop #1", "eat #2"]
+    warnings = [e for e in events if e.get("cat") == "warning"]
+    eat_tid = next(e["tid"] for e in events if e.get("name") == "thread_name"
+                   and e["args"]["name"] == "eat #2")
+    assert [(e["tid"], e["name"]) for e in warnings] == [
+        (eat_tid, "warning: coroutine 'forgotten' was never awaited")]
+    flows = [e for e in events if e["ph"] in ("s", "f")]
+    assert flows and len(flows) % 2 == 0

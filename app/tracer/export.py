@@ -21,6 +21,7 @@ a switch A -> B            a zero-length ``X`` ``"switch -> B"`` on A (args: lin
 a block span               ``X`` ``"blocked: time.sleep(2)"`` (category ``block``); the busy
                            watcher's ``"computing: no switch in f() line 9"`` (``compute``)
 a printed line             instant event ``i`` (thread scope) named by the text, ``args.text``
+a warning                  instant event ``i`` ``"warning: ..."`` (category ``warning``)
 =========================  ==================================================================
 
 Timestamps are microseconds (floats keep the nanoseconds). Events are written in the
@@ -45,6 +46,7 @@ from .events import (
     TASKINFO,
     THROW,
     VERSION,
+    WARNING,
     batch_header,
     encode_batch,
     row_to_event,
@@ -292,6 +294,10 @@ def chrome_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
             elif kind == MARK:
                 append({"ph": "i", "pid": PID, "tid": row[2] + 1, "s": "g",
                         "cat": "mark", "name": row[4], "ts": _us(t)})
+            elif kind == WARNING:
+                append({"ph": "i", "pid": PID, "tid": row[2] + 1, "s": "t",
+                        "cat": "warning", "name": f"warning: {row[4][:80]}", "ts": _us(t),
+                        "args": {"text": row[4]}})
             seq += 1
         if out:
             yield b"," + orjson.dumps(out)[1:-1]
