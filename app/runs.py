@@ -277,6 +277,9 @@ class Run:
         elif kind == "untraced" and isinstance(frame.get("printed"), list):
             self.untraced = {"printed": [str(line) for line in frame["printed"]][:100],
                              "seconds": frame.get("seconds")}
+            figure, figure_zh = self.target.tutorial_figure
+            if figure:
+                self.untraced.update(tutorial=figure, tutorial_zh=figure_zh)
         elif kind == "trace" and self.target.kind == "import":
             self._on_trace(frame)
         elif kind == "tasks" and self.imported is not None:

@@ -162,6 +162,7 @@ class Demo:
             "file": self.file,
             "params": [p.describe() for p in self.params],
             "compare": [{"demo": d, "params": p} for d, p in self.compare],
+            "variant_files": dict(self.variant_files),
             "untraced_rerun": self.untraced_rerun,
             "tutorial_figure": self.tutorial_figure,
             "tutorial_figure_zh": self.tutorial_figure_zh,

@@ -129,6 +129,7 @@ def test_switch_cost_reports_both_times_the_ratio_and_ns_per_switch(server):
     assert [line.split(" is ")[0].split(" = ")[0] for line in untraced["printed"]] == [
         "sequential run time", "switching run time", "switching / sequential"]
     assert untraced["seconds"] > 0
+    assert "52.76 s" in untraced["tutorial"] and "52.76" in untraced["tutorial_zh"]
     ns = [int(line.split("(")[1].split(" ns")[0]) for line in (texts[1],
                                                                 untraced["printed"][1])]
     assert ns[1] < ns[0], (ns, "traced switches cost more than untraced ones")

@@ -88,6 +88,9 @@ class Target:
     #: and the unified diff against the tutorial's text.
     edited: Edit | None = None
     untraced_rerun: bool = False  # main() runs once more untraced (Demo.untraced_rerun)
+    #: What the tutorial printed for the same experiment (English, Chinese), kept with the
+    #: untraced figures so that every viewer (a standalone file too) can show all three.
+    tutorial_figure: tuple[str, str] = ("", "")
 
     @classmethod
     def for_demo(cls, demo: Demo, params: dict[str, Any], source: str | None = None) -> Target:
@@ -106,6 +109,7 @@ class Target:
                          if not (k == "variant" and demo.variant_files)},
             generators=demo.generators,
             untraced_rerun=demo.untraced_rerun,
+            tutorial_figure=(demo.tutorial_figure, demo.tutorial_figure_zh),
         )
 
     @classmethod
