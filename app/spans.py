@@ -84,8 +84,9 @@ def compute_stats(trace: dict[str, Any], threshold_ns: int = 100_000_000) -> dic
     For each task: ``running``, ``blocked`` (as above), ``parked`` (alive but not
     running), ``switches_in`` / ``switches_out`` (switch and throw rows naming it as
     ``to`` / ``from``). Totals sum the tasks. ``hub_starved`` lists the blocking calls
-    longer than ``threshold_ns`` (100 ms, as gevent's own monitor) that began once a Hub
-    existed: the Hub could run nothing. Without a Hub nothing starved.
+    longer than ``threshold_ns`` (100 ms, as gevent's own monitor) that began while a Hub
+    or an asyncio event loop was alive (from its spawn to its finish, as known by then):
+    it could run nothing. Without one nothing starved.
     """
     events = trace["events"]
     end = max([trace["run"].get("duration_ns") or 0] + [e["t"] for e in events] + [0])
@@ -103,13 +104,14 @@ def compute_stats(trace: dict[str, Any], threshold_ns: int = 100_000_000) -> dic
     def running(task: int, since: int, until: int) -> None:
         tasks[task]["running"] += until - since
 
-    hub_at = min((t["spawned_at"] for t in trace["tasks"] if t["kind"] == "hub"), default=None)
+    schedulers = [t["id"] for t in trace["tasks"] if t["kind"] in ("hub", "loop")]
 
     def blocked(task: int, since: int, until: int, call: str) -> None:
         if is_computing(call):
             return  # already counted as running
         tasks[task]["blocked"] += until - since
-        if hub_at is not None and hub_at <= since and until - since > threshold_ns:
+        alive = any(born[s] <= since and died.get(s, since + 1) > since for s in schedulers)
+        if alive and until - since > threshold_ns:
             starved.append({"task": task, "since": since, "until": until})
 
     def switch(src: int, dst: int, t: int) -> None:

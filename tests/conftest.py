@@ -78,6 +78,13 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
 
+    @property
+    def edit_token(self) -> str:
+        """The secret in the address the server printed (``?edit=...``)."""
+        m = re.search(r"serving on http://\S+/\?edit=([\w-]+)", self.output())
+        assert m, self.output()
+        return m[1]
+
     def get(self, path: str):
         """(status, parsed JSON body) of a GET."""
         return self.request("GET", path)
@@ -222,6 +229,13 @@ def choose_demo(page, demo: str, **params) -> None:
     page.get_by_test_id("demo-select").select_option(demo)
     for name, value in params.items():
         page.locator(f"[name={name}]").fill(str(value))
+
+
+def allow_editing(page, server: Server) -> None:
+    """Give the page's browser the server's edit secret, as opening the address the server
+    printed does (the README's screenshots show the page as its user sees it)."""
+    page.context.add_cookies([{"name": "coroscope_edit", "value": server.edit_token,
+                               "url": server.url}])
 
 
 def ws_connect(server: Server, **kwargs):

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
-from .conftest import ROOT, choose_demo, state, validate_trace
+from .conftest import ROOT, allow_editing, choose_demo, state, validate_trace
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 
 
 def test_run_gevent_eat_play_and_see_it_drawn(server, page):
+    allow_editing(page, server)
     page.goto(server.url + "/")
     choose_demo(page, "gevent_eat_play", eat_seconds=0.6, play_seconds=0.3)
     page.get_by_test_id("run").click()

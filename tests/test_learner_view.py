@@ -11,7 +11,7 @@ import pytest
 
 from app.spans import compute_stats
 
-from .conftest import state
+from .conftest import allow_editing, state
 from .test_viewer import open_run, record
 
 pytestmark = pytest.mark.browser
@@ -311,6 +311,7 @@ def test_switch_paced_play_visits_every_switch_in_order(server, page):
 
 
 def test_paced_play_captions_the_switch_at_the_cursor(server, page):
+    allow_editing(page, server)
     trace = record(server, "gevent_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1})
     load(page, server, trace)
     page.evaluate("window.coroscope.setPace(0.5)")

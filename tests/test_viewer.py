@@ -11,7 +11,7 @@ import pytest
 from app.spans import compute_stats
 from demos import DEMOS
 
-from .conftest import ROOT, choose_demo, state
+from .conftest import ROOT, allow_editing, choose_demo, state
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
@@ -234,6 +234,7 @@ def test_live_stats_read_only_new_rows_and_equal_compute_stats(server, page):
 
 
 def test_blocking_demo_warns_that_the_hub_starved(server, page):
+    allow_editing(page, server)
     trace = record(server, "gevent_unpatched_sleep", {"eat_seconds": 0.3, "play_seconds": 0.2})
     open_run(page, server, trace["run"]["id"])
     s = state(page)
@@ -406,6 +407,7 @@ def test_hover_explains_the_switch(server, page):
 
 
 def test_language_toggle_is_remembered(server, page):
+    allow_editing(page, server)
     page.goto(server.url + "/")
     run = page.get_by_test_id("run")
     page.wait_for_function("document.querySelector('[data-testid=run]').textContent == 'Run'")
@@ -553,6 +555,7 @@ def test_predict_mode_asks_then_reveals(server, page):
 
 
 def test_compare_runs_both(server, page):
+    allow_editing(page, server)
     page.goto(server.url + "/")
     choose_demo(page, "gevent_unpatched_sleep", eat_seconds=1.5, play_seconds=0.8)
     assert page.get_by_test_id("run-both").is_visible()
@@ -693,6 +696,7 @@ def test_history_compares_the_two_ticked_runs(server, page):
 
 
 def test_screenshots_mid_run_and_panels(server, page):
+    allow_editing(page, server)
     page.set_viewport_size({"width": 1280, "height": 720})
     page.goto(server.url + "/")
     choose_demo(page, "gevent_eat_play", eat_seconds=2, play_seconds=1)

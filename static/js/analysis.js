@@ -1,5 +1,6 @@
-// What a run's rows mean, beyond holding them: the warnings (spin loops, a starved Hub,
-// busy calls, parked tasks), found while rows are ingested, and the per-task statistics
+// What a run's rows mean, beyond holding them: the warnings (spin loops, a starved Hub or
+// event loop, busy calls, parked tasks, what asyncio said), found while rows are
+// ingested, and the per-task statistics
 // (the definitions of app/spans.py), in one pass or incrementally as rows arrive.
 
 import { BLOCK, FINISH, SPAWN, SWITCH, THROW, UNBLOCK } from "./kinds.js";
@@ -8,6 +9,12 @@ import { BLOCK, FINISH, SPAWN, SWITCH, THROW, UNBLOCK } from "./kinds.js";
 const SPIN_COUNT = 50;
 const SPIN_WINDOW = 100e6;
 export const STARVE_NS = 100e6; // gevent's own monitor threshold, and stats.py's
+
+/** gevent's Hub (kind `hub`) and asyncio's event loop (kind `loop`) do the same job:
+ * every switch between coroutines goes through them. The viewer folds both away alike. */
+export function isScheduler(kind) {
+  return kind === "hub" || kind === "loop";
+}
 
 /** A block row's `call` from the busy watcher (`busy: no switch in f() line N`): the task
  * was computing without a switch, not stuck in a call. app/spans.py `is_computing`. */
@@ -18,8 +25,8 @@ export function isComputing(call) {
 /**
  * The run's warnings, `list` in order of time once the run has ended: {kind, task, t,
  * until, detail, count}. The store reports what it ingests ("spin" from timer-0
- * switches, "starved" and "busy" from closed blocks); `finish` adds what only the
- * end tells.
+ * switches, "starved", "loop-starved", "blocked" and "busy" from closed blocks, "said"
+ * from a warning row); `finish` adds what only the end tells.
  */
 export class Warnings {
   constructor() {
@@ -46,14 +53,20 @@ export class Warnings {
     }
   }
 
+  /** A problem Python or asyncio noticed (a warning row): `text` in its own words. */
+  said(task, t, text) {
+    this.list.push({ kind: "said", task, t, until: t, detail: text });
+  }
+
   /**
    * A block span ended at `until`. Computing without a switch (the busy watcher's
-   * `busy: ...` block) is "busy" past the threshold; a blocking call is "starved" only if
-   * a Hub existed (`hubAt`) when it began, else "blocked": with no Hub, nothing starved.
+   * `busy: ...` block) is "busy" past the threshold; a blocking call starved the
+   * scheduler that ran when it began (`scheduler`, Store.schedulerAt): "loop-starved" an
+   * event loop, "starved" a Hub; with neither, "blocked": nothing starved.
    */
-  blockEnded(block, until, hubAt) {
+  blockEnded(block, until, scheduler) {
     if (until - block.since <= STARVE_NS) return;
-    const kind = block.busy ? "busy" : hubAt <= block.since ? "starved" : "blocked";
+    const kind = block.busy ? "busy" : scheduler === "loop" ? "loop-starved" : scheduler ? "starved" : "blocked";
     // The busy watcher's "busy: no switch in f() line N" is said as "in f() line N".
     const detail = block.busy ? block.call.replace(/^busy:\s*(no switch\s*)?/, "") : block.call;
     this.list.push({ kind, task: block.task, t: block.since, until, detail });
@@ -61,7 +74,7 @@ export class Warnings {
 
   /** At the end of a run: open blocks still starved the Hub; alive, parked tasks were abandoned. */
   finish(store, end) {
-    for (const block of store.openBlock.values()) this.blockEnded(block, end, store.hubAt);
+    for (const block of store.openBlock.values()) this.blockEnded(block, end, store.schedulerAt(block.since));
     const raw = store.raw;
     const last = raw.count ? raw.to[raw.count - 1] : 0;
     for (const task of store.lanes) {
@@ -94,7 +107,7 @@ export class StatsAccumulator {
     this.runningSince = []; // id -> t, or undefined while parked
     this.blocks = new Map(); // id -> {since, computing}, for open block spans
     this.starved = [];
-    this.hubAt = Infinity; // the first Hub's spawn: a block before it starved nothing
+    this.schedulers = []; // the stats rows of the Hubs and loops: a block starves one alive
     this.irregular = false; // a row came before its task's spawn: use the full pass
     this.active = false; // any row but a spawn read yet
   }
@@ -134,7 +147,7 @@ export class StatsAccumulator {
           id: a, name: task.name, kind: task.kind, running: 0, blocked: 0, parked: 0,
           switches_in: 0, switches_out: 0, born: t, died: null,
         };
-        if (task.kind === "hub" && t < this.hubAt) this.hubAt = t;
+        if (isScheduler(task.kind)) this.schedulers.push(tasks[a]);
         // compute_stats has main running from 0: right only if nothing happened before.
         if (a === 0) {
           if (this.active) this.irregular = true;
@@ -151,7 +164,7 @@ export class StatsAccumulator {
           const block = blocks.get(a);
           blocks.delete(a);
           if (tasks[a] === undefined) this.irregular = true;
-          else blockSpan(tasks[a], block, t, this.starved, this.threshold, this.hubAt);
+          else blockSpan(tasks[a], block, t, this.starved, this.threshold, this.schedulers);
         }
       }
     }
@@ -170,19 +183,23 @@ export class StatsAccumulator {
       rows.push(row);
     });
     const byId = new Map(rows.map((task) => [task.id, task]));
-    return closeStats(byId, rows, this.blocks, [...this.starved], end, this.threshold, this.hubAt);
+    const schedulers = rows.filter((row) => isScheduler(row.kind));
+    return closeStats(byId, rows, this.blocks, [...this.starved], end, this.threshold, schedulers);
   }
 }
 
 /**
  * A block span of `task` from `block.since` to `until`, as compute_stats counts it:
  * computing is running (already counted), a blocking call is `blocked`, and one longer
- * than `threshold` that began once a Hub existed (`hubAt`) starved the Hub.
+ * than `threshold` that began while a Hub or loop was alive (`schedulers`: their stats
+ * rows, `died` as known so far) starved it.
  */
-function blockSpan(task, block, until, starved, threshold, hubAt) {
+function blockSpan(task, block, until, starved, threshold, schedulers) {
   if (block.computing) return;
   if (task) task.blocked += until - block.since;
-  if (until - block.since > threshold && hubAt <= block.since) {
+  const since = block.since;
+  const alive = (s) => s.born <= since && (s.died === null || s.died > since);
+  if (until - since > threshold && schedulers.some(alive)) {
     starved.push({ task: task.id, since: block.since, until });
   }
 }
@@ -192,9 +209,9 @@ function blockSpan(task, block, until, starved, threshold, hubAt) {
  * still open at `end`, derive `parked`, add the totals. `rows` (sorted by id) and
  * `starved` are changed in place.
  */
-function closeStats(byId, rows, openBlocks, starved, end, threshold, hubAt) {
+function closeStats(byId, rows, openBlocks, starved, end, threshold, schedulers) {
   for (const [id, block] of openBlocks) {
-    if (byId.has(id)) blockSpan(byId.get(id), block, end, starved, threshold, hubAt);
+    if (byId.has(id)) blockSpan(byId.get(id), block, end, starved, threshold, schedulers);
   }
   for (const task of rows) {
     task.parked = Math.max(0, (task.died !== null ? task.died : end) - task.born - task.running);
@@ -228,8 +245,7 @@ export function computeStats(store, durationNs, threshold = STARVE_NS) {
       switches_in: 0, switches_out: 0, born: T[j], died: null,
     });
   }
-  let hubAt = Infinity;
-  for (const task of tasks.values()) if (task.kind === "hub" && task.born < hubAt) hubAt = task.born;
+  const schedulers = [...tasks.values()].filter((task) => isScheduler(task.kind));
   const runningSince = new Map();
   if (tasks.has(0)) runningSince.set(0, 0);
   const blocks = new Map();
@@ -255,10 +271,10 @@ export function computeStats(store, durationNs, threshold = STARVE_NS) {
     } else if (k === UNBLOCK && blocks.has(A[j])) {
       const block = blocks.get(A[j]);
       blocks.delete(A[j]);
-      if (tasks.has(A[j])) blockSpan(tasks.get(A[j]), block, t, starved, threshold, hubAt);
+      if (tasks.has(A[j])) blockSpan(tasks.get(A[j]), block, t, starved, threshold, schedulers);
     }
   }
   for (const [id, since] of runningSince) if (tasks.has(id)) tasks.get(id).running += end - since;
   const rows = [...tasks.values()].sort((p, q) => p.id - q.id);
-  return closeStats(tasks, rows, blocks, starved, end, threshold, hubAt);
+  return closeStats(tasks, rows, blocks, starved, end, threshold, schedulers);
 }

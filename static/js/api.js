@@ -21,6 +21,15 @@ export function exportUrl(runId) {
   return `/api/runs/${encodeURIComponent(runId)}/trace.json`;
 }
 
+export function exportGzUrl(runId) {
+  return `/api/runs/${encodeURIComponent(runId)}/trace.json.gz`;
+}
+
+/** May this browser run edited code? `{allowed, why}` (why: the server's reason, or null). */
+export function fetchEditAccess() {
+  return getJSON("/api/edit");
+}
+
 /**
  * The `/ws` connection, opened on first use and again after it drops. Messages sent
  * while it is connecting are queued; every received frame goes to `onMessage`.
@@ -116,15 +125,16 @@ export function deleteRun(runId) {
 }
 
 /**
- * POST a trace file (a File or Blob, sent as it is read from disk). `onProgress(f)` is
- * called with the fraction uploaded, then with null while the server reads and checks
- * it. Resolves to the new run, or throws the server's message.
+ * POST a trace file (a File or Blob, sent as it is read from disk; `gzip`: a .json.gz,
+ * which the server unpacks). `onProgress(f)` is called with the fraction uploaded, then
+ * with null while the server reads and checks it. Resolves to the new run, or throws the
+ * server's message.
  */
-export function importTrace(file, onProgress = () => {}) {
+export function importTrace(file, onProgress = () => {}, gzip = false) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/import");
-    xhr.setRequestHeader("Content-Type", "application/json");
+    xhr.setRequestHeader("Content-Type", gzip ? "application/gzip" : "application/json");
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);

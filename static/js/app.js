@@ -3,15 +3,17 @@
 // controls, Compare, History, files, the keyboard, the language, and `window.coroscope`
 // (hooks.js). What each part does lives in its module.
 
-import { deleteRun, fetchDemos, fetchRuns, renameRun } from "./api.js";
+import { deleteRun, fetchDemos, fetchEditAccess, fetchRuns, renameRun } from "./api.js";
 import { exportToBatches } from "./codec.js";
 import { Compare } from "./compare.js";
 import { Console } from "./console.js";
-import { Picker } from "./controls.js";
+import { localized, Picker } from "./controls.js";
 import { ENDED, LIVE, RunFeed } from "./feed.js";
 import { Files } from "./files.js";
+import { SourceEditor } from "./edit.js";
 import { ErrorBar, Header } from "./header.js";
 import { HistoryPanel } from "./history.js";
+import { HonestNumbers } from "./honest.js";
 import { publishHooks } from "./hooks.js";
 import { language, serverText, setLanguage, t, translatePage } from "./i18n.js";
 import { bindKeys } from "./keyboard.js";
@@ -25,6 +27,7 @@ import { Store } from "./store.js";
 import { TimelinePanel } from "./timeline-panel.js";
 import { Transport } from "./transport.js";
 import { View } from "./view.js";
+import { WaitingPanel } from "./waiting.js";
 
 // Final states whose `run.error` is a problem to show (a cancelled run is no problem).
 const ALARMING = ["error", "limit", "crashed"];
@@ -135,7 +138,8 @@ const historyPanel = new HistoryPanel({
 });
 const files = new Files({
   ui: {
-    open: $("open"), openFile: byId("open-file"), export: $("export"), perfetto: $("export-perfetto"),
+    open: $("open"), openFile: byId("open-file"), export: $("export"), exportGz: $("export-gz"),
+    perfetto: $("export-perfetto"),
     exportHtml: $("export-html"), dropzone: $("dropzone"),
   },
   feed, standalone: STANDALONE, report, clearError, subscribe, loadTrace,
@@ -167,6 +171,17 @@ const timelinePanel = scheduler.add("timeline", new TimelinePanel({
 scheduler.add("room", new LaneRoom({ wrap: byId("timeline-wrap"), lanes: () => timelinePanel.timeline.lanes }));
 scheduler.add("console", new Console({ list: $("console"), count: byId("console-count"), store, player, onPick: pick }));
 scheduler.add("source", sourcePanel);
+const sourceEditor = scheduler.add("edit", new SourceEditor({
+  ui: {
+    bar: byId("source-bar"), edit: $("edit"), reset: $("edit-reset"), mark: $("edit-mark"),
+    badge: $("edited-badge"), why: $("edit-why"), code: $("source"), diff: $("diff"),
+    box: byId("source-editor"), gutter: byId("editor-gutter"), text: $("source-edit"),
+  },
+  feed, picker, server: !STANDALONE,
+}));
+scheduler.add("honest", new HonestNumbers({
+  root: $("honest"), feed, tutorial: (id) => localized(picker.demo(id), "tutorial_figure"),
+}));
 const statsPanel = scheduler.add("stats", new StatsPanel({ root: $("stats"), feed, frame, onPick: pick }));
 const transport = scheduler.add("transport", new Transport({
   ui: {
@@ -177,6 +192,9 @@ const transport = scheduler.add("transport", new Transport({
 }));
 scheduler.add("predict", new PredictPanel({
   root: $("predict"), store, player, lanes: () => timelinePanel.timeline.lanes, flush,
+}));
+scheduler.add("waiting", new WaitingPanel({
+  anchor: $("predict"), store, player, sourceLine: (n) => sourcePanel.line(n),
 }));
 scheduler.add("header", new Header({
   ui: {
@@ -210,7 +228,7 @@ function startRun() {
   clearError();
   timelinePanel.startClock();
   picker.fromPicker = true; // the picker already shows it, and may be edited meanwhile
-  feed.start(demo.id, params, { title: demo.title });
+  feed.start(demo.id, params, { title: demo.title }, sourceEditor.sourceFor(demo.id, params));
 }
 
 /** Watch a run by id (a live run's tail, or a finished one whole). */
@@ -355,5 +373,6 @@ if (STANDALONE) {
   fetchDemos()
     .then((list) => picker.load(list))
     .catch((err) => report(t("error.demos", { detail: err.message })));
+  sourceEditor.ask(fetchEditAccess);
   openFromHash();
 }

@@ -9,7 +9,7 @@ import { formatDuration } from "./format.js";
 import { formatCount, serverText, t as tr } from "./i18n.js";
 import { Pointer } from "./pointer.js";
 import { ALL, CLOCK, DATA, PAINT, Scheduler, STATUS } from "./scheduler.js";
-import { Store } from "./store.js";
+import { isScheduler, Store } from "./store.js";
 import { Timeline } from "./timeline.js";
 import { View } from "./view.js";
 
@@ -248,6 +248,7 @@ export class Compare {
         id: run.id, demo: run.demo, status: s.feed.growing ? "running" : run.status, live: s.feed.growing,
         duration_ns: run.duration_ns, events: s.store.length, switches: s.store.switchCount,
         drawn_until: s.timeline.extent, // where its open spans were last drawn to
+        window: s.timeline.g ? [s.timeline.g.t0, s.timeline.g.t1] : null, // its time scale, as drawn
         totals: s.stats?.totals ?? null,
       } : null; }),
     };
@@ -265,11 +266,12 @@ export class Compare {
     });
     const stats = this.slots.map((s) => this.statsOf(s));
     const now = performance.now();
+    // The Hub's time and the event loop's are the same thing: the scheduler's.
     const ran = (k, hub) => {
       const st = stats[k];
       if (!st) return "…";
       let sum = 0;
-      for (const task of st.tasks) if ((task.kind === "hub") === hub) sum += task.running;
+      for (const task of st.tasks) if (isScheduler(task.kind) === hub) sum += task.running;
       // main "runs" while the demo file loads (imports, monkey.patch_all()): not the
       // demo's code, and longer on the patched side.
       if (!hub) sum = Math.max(0, sum - (this.slots[k].store.mainAt ?? 0));
@@ -282,7 +284,7 @@ export class Compare {
       ["compare.switches", (s) => (runOf(s) ? formatCount(s.store.switchCount) : "…")],
       ["compare.tasks", (s) => (runOf(s) ? formatCount(s.store.lanes.length) : "…")],
       ["compare.user", (s, k) => ran(k, false)],
-      ["compare.hub", (s, k) => ran(k, true)],
+      [this.schedulerKey(), (s, k) => ran(k, true)],
       ["compare.blocked", (s, k) => (stats[k] ? formatDuration(stats[k].totals.blocked) : "…")],
       ["compare.warnings", (s) => (runOf(s) ? formatCount(s.store.warnings.length) : "…")],
     ];
@@ -295,6 +297,12 @@ export class Compare {
       columns.map(([, fn]) => `<td class="${s.feed?.growing ? "live" : ""}">${esc(fn(s, k))}</td>`).join("")}</tr>`);
     this.onChange?.();
     this.table.innerHTML = head + rows.join("");
+  }
+
+  /** The scheduler's row, named after what the pair has: a Hub, an event loop, or both. */
+  schedulerKey() {
+    const has = (kind) => this.slots.some((s) => s.store.schedulers.some((task) => task.kind === kind));
+    return has("loop") ? (has("hub") ? "compare.hubloop" : "compare.loop") : "compare.hub";
   }
 
   /** What tells a side from the other: its title if the demos differ, else the

@@ -66,10 +66,11 @@ export class RunFeed {
   }
 
   /** Start `demo` with `params`; the store is cleared at once. `info`: what is known of
-   * the run before its frame comes (its title). */
-  start(demo, params, info = {}) {
+   * the run before its frame comes (its title). `source`: the demo's file as the user
+   * edited it, run instead of the tutorial's (null: the tutorial's). */
+  start(demo, params, info = {}, source = null) {
     this.newRun({ id: null, demo, params, ...info }, null);
-    this.request({ type: "start", demo, params });
+    this.request({ type: "start", demo, params, ...(source !== null ? { source } : {}) });
   }
 
   /** Watch a run by id (a live run's tail, or a finished one whole); the run shown stays

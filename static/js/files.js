@@ -1,13 +1,14 @@
-// Traces in and out: Open... and drag and drop (uploaded to the server, which checks and
-// keeps it as a run; read here on a page with no server), and the download links (JSON,
-// Perfetto, HTML) of the run on screen, a loaded trace being handed back as it was.
+// Traces in and out: Open... and drag and drop of a .json or .json.gz (uploaded to the
+// server, which checks and keeps it as a run; read here on a page with no server), and
+// the download links (JSON, JSON.gz, Perfetto, HTML) of the run on screen, a loaded trace
+// being handed back as it was.
 
-import { exportUrl, htmlUrl, importTrace, perfettoUrl } from "./api.js";
+import { exportGzUrl, exportUrl, htmlUrl, importTrace, perfettoUrl } from "./api.js";
 import { serverText, t } from "./i18n.js";
 
 export class Files {
   /**
-   * `ui`: open, openFile, export, perfetto, exportHtml, dropzone. `subscribe(id)` shows
+   * `ui`: open, openFile, export, exportGz, perfetto, exportHtml, dropzone. `subscribe(id)` shows
    * an uploaded run, `loadTrace(trace)` a trace read here (`standalone`: no server);
    * `onProgress()` follows `importing`; `onImported()` follows a new run on the server.
    */
@@ -15,7 +16,8 @@ export class Files {
     Object.assign(this, { ui, feed, standalone, report, clearError, subscribe, loadTrace, onProgress, onImported });
     this.importing = null; // {name, fraction} while Open... uploads (fraction null: being checked)
     this.token = 0; // a newer Open... wins over one still uploading
-    ui.export.addEventListener("click", (e) => this.download(e));
+    ui.export.addEventListener("click", (e) => this.download(e, ui.export));
+    ui.exportGz.addEventListener("click", (e) => this.download(e, ui.exportGz, true));
     for (const link of [ui.perfetto, ui.exportHtml]) {
       link.addEventListener("click", (e) => {
         if (link.hasAttribute("aria-disabled")) e.preventDefault();
@@ -34,6 +36,7 @@ export class Files {
     const { ui, feed } = this;
     const runId = feed.trace ? null : feed.runId;
     for (const [el, href] of [[ui.export, runId ? exportUrl(runId) : null],
+      [ui.exportGz, runId ? exportGzUrl(runId) : null],
       [ui.perfetto, runId ? perfettoUrl(runId) : null], [ui.exportHtml, runId ? htmlUrl(runId) : null]]) {
       if (href) {
         el.href = href;
@@ -44,23 +47,33 @@ export class Files {
       }
     }
     if (feed.trace) {
-      ui.export.href = "#";
-      ui.export.removeAttribute("aria-disabled");
+      for (const el of [ui.export, ui.exportGz]) {
+        el.href = "#";
+        el.removeAttribute("aria-disabled");
+      }
     }
   }
 
-  download(e) {
-    const { ui, feed } = this;
-    if (ui.export.hasAttribute("aria-disabled")) return e.preventDefault();
-    if (feed.trace) {
-      // A loaded trace may not exist on this server: hand back the object itself.
-      const blob = new Blob([JSON.stringify(feed.trace)], { type: "application/json" });
-      ui.export.href = URL.createObjectURL(blob);
-      ui.export.download = `coroscope-${feed.trace.run.demo ?? "trace"}-${feed.runId ?? "loaded"}.json`;
-      setTimeout(() => URL.revokeObjectURL(ui.export.href), 10_000);
-    } else {
-      ui.export.download = "";
+  /** A download link clicked: the server's file, or a loaded trace (which may not exist
+   * on this server) handed back as the object itself, compressed here for JSON.gz. */
+  download(e, link, gzip = false) {
+    const { feed } = this;
+    if (link.hasAttribute("aria-disabled")) return e.preventDefault();
+    if (!feed.trace) {
+      link.download = "";
+      return;
     }
+    e.preventDefault();
+    const name = `coroscope-${feed.trace.run.demo ?? "trace"}-${feed.runId ?? "loaded"}.json${gzip ? ".gz" : ""}`;
+    let blob = new Blob([JSON.stringify(feed.trace)], { type: "application/json" });
+    if (gzip) blob = new Response(blob.stream().pipeThrough(new CompressionStream("gzip"))).blob();
+    Promise.resolve(blob).then((body) => {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(body);
+      a.download = name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    });
   }
 
   /** Open a trace file: the server checks it and keeps it as a run, then we watch that
@@ -77,7 +90,7 @@ export class Files {
     };
     progress(0);
     try {
-      const created = await importTrace(file, progress);
+      const created = await importTrace(file, progress, await isGzip(file));
       if (token !== this.token) return;
       this.importing = null;
       this.subscribe(created.id);
@@ -94,7 +107,10 @@ export class Files {
   async openLocally(file) {
     let trace;
     try {
-      trace = JSON.parse(await file.text());
+      const text = (await isGzip(file))
+        ? await new Response(file.stream().pipeThrough(new DecompressionStream("gzip"))).text()
+        : await file.text();
+      trace = JSON.parse(text);
     } catch (err) {
       return this.report(t("error.import", { name: file.name, detail: err.message }));
     }
@@ -123,4 +139,10 @@ export class Files {
       if (file) this.open(file);
     });
   }
+}
+
+/** A gzip file starts with the bytes 1f 8b, whatever it is named. */
+async function isGzip(file) {
+  const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
+  return head[0] === 0x1f && head[1] === 0x8b;
 }

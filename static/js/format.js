@@ -21,6 +21,11 @@ export function formatDuration(ns) {
   return `${v.toFixed(digits)} ${u.suffix}`;
 }
 
+/** A length people chose, in seconds as they would write it: "0.5 s", "30 s". */
+export function formatSeconds(ns) {
+  return `${Number((ns / 1e9).toPrecision(3))} s`;
+}
+
 /** A point in the run with microsecond resolution and a fixed width, for lists. */
 export function formatClock(ns) {
   return `${(ns / 1e9).toFixed(6)} s`;

@@ -3,8 +3,8 @@
 // run's counts, and its title and description (a run of no demo, a script, is described
 // as such, not as the demo in the picker). And the error bar under it.
 
-import { formatDuration } from "./format.js";
-import { formatCount, t } from "./i18n.js";
+import { formatDuration, formatSeconds } from "./format.js";
+import { flightReason, formatCount, t } from "./i18n.js";
 import { FINAL_STATUSES } from "./kinds.js";
 import { localized } from "./controls.js";
 import { AWAITING } from "./feed.js";
@@ -52,6 +52,13 @@ export class Header {
       text = feed.state === AWAITING
         ? t("status.connecting")
         : t("status.running", { elapsed: formatDuration(feed.extent()) });
+    } else if (s === "snapshot") {
+      // A flight recorder's window: not an end of the run, a look at its last seconds.
+      const flight = feed.info?.flight;
+      text = t("status.snapshot", {
+        window: formatSeconds(flight?.window_ns ?? feed.durationNs ?? store.lastT),
+        reason: flightReason(flight?.reason),
+      });
     } else if (FINAL_STATUSES.includes(s)) {
       text = t(`status.${s}`, { duration: formatDuration(feed.durationNs ?? store.lastT) });
     } else {

@@ -1,8 +1,8 @@
 // The run history: live runs and saved ones, newest first. Reopen, rename, delete, or
 // tick two to compare them.
 
-import { formatDuration } from "./format.js";
-import { formatCount, serverText, t as tr } from "./i18n.js";
+import { formatDuration, formatSeconds } from "./format.js";
+import { flightReason, formatCount, serverText, t as tr } from "./i18n.js";
 
 export class HistoryPanel {
   /** `titleOf(run)`: a run's title in the page's language (unless the user renamed it). */
@@ -103,7 +103,12 @@ export class HistoryPanel {
       b.textContent = text;
       return b;
     };
-    top.append(badge(tr(`history.status.${r.status}`), `status-${r.status}`));
+    const status = badge(tr(`history.status.${r.status}`), `status-${r.status}`);
+    // A flight recorder's snapshot: of which window, and why it was written.
+    if (r.flight) {
+      status.title = tr("status.snapshot", { window: formatSeconds(r.flight.window_ns), reason: flightReason(r.flight.reason) });
+    }
+    top.append(status);
     if (r.incomplete) top.append(badge(tr("history.incomplete"), "incomplete"));
 
     const meta = document.createElement("div");

@@ -3,6 +3,7 @@
 // Names and meanings are a contract with tests/: keep them.
 
 import { language } from "./i18n.js";
+import { isScheduler } from "./store.js";
 import { switchWhy } from "./timeline.js";
 
 /**
@@ -25,9 +26,9 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     get events() { return store.length; },
     get switches() { return store.switchCount; },
     get drawnSwitches() { return snap("timeline").drawnSwitches; },
-    /** The lanes on screen (the Hub only when it is shown). */
+    /** The lanes on screen (the Hub or event loop only when it is shown). */
     get lanes() {
-      const shown = timeline.showHub ? store.lanes : store.lanes.filter((task) => task.kind !== "hub");
+      const shown = timeline.showHub ? store.lanes : store.lanes.filter((task) => !isScheduler(task.kind));
       return shown.map((task) => ({
         id: task.id, name: task.name, label: task.label, kind: task.kind, thread: task.thread,
       }));
@@ -77,6 +78,8 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     get arrows() { return player.switches().count; },
     get language() { return language(); },
     get predict() { return snap("predict"); },
+    /** What the Hub or event loop waits for at the cursor (waiting.js), or null. */
+    get waiting() { return snap("waiting"); },
     get compare() { return compare.summary(); },
     stepNext: thenFlush(() => player.stepNext()),
     stepPrev: thenFlush(() => player.stepPrev()),

@@ -251,7 +251,9 @@ export class Pointer {
     if (!task) return this.hide();
     const parent = this.store.tasks[task.parent];
     const muted = (html) => `<div class="tip-muted">${html}</div>`;
-    const rows = [`<div class="tip-head">${chip(task)} <span class="tip-muted">${escapeHtml(task.kind)}</span></div>`];
+    // asyncio's kinds are said in words (a `task` lane may be called main()); the others are names.
+    const kind = ["task", "loop"].includes(task.kind) ? tr(`tip.kind.${task.kind}`) : task.kind;
+    const rows = [`<div class="tip-head">${chip(task)} <span class="tip-muted">${escapeHtml(kind)}</span></div>`];
     if (task.thread) rows.push(muted(escapeHtml(tr("tip.task.thread", { thread: task.thread }))));
     if (task.args) rows.push(muted(escapeHtml(tr("tip.task.args", { args: task.args }))));
     if (parent) rows.push(muted(tr("tip.task.parent", { parent: chip(parent) })));

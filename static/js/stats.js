@@ -3,7 +3,7 @@
 
 import { StatsAccumulator } from "./analysis.js";
 import { formatDuration } from "./format.js";
-import { formatCount, t as tr } from "./i18n.js";
+import { formatCount, saidText, t as tr } from "./i18n.js";
 import { CLOCK, DATA } from "./scheduler.js";
 import { taskColor } from "./timeline.js";
 
@@ -145,7 +145,7 @@ export function warningText(store, w, end) {
   const task = store.tasks[w.task];
   return tr(`warn.${w.kind}`, {
     task: task?.label ?? "?",
-    call: w.detail ?? "",
+    call: w.kind === "said" ? saidText(w.detail) : w.detail ?? "",
     line: w.detail || "?",
     duration: formatDuration((Number.isNaN(w.until) ? end : w.until) - w.t),
     count: formatCount(w.count ?? 0),

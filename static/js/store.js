@@ -3,13 +3,15 @@
 // all built while rows are ingested so that drawing never has to scan the whole trace.
 // The warnings' rules are analysis.js's, the kind table's decoding codec.js's.
 
-import { isComputing, Warnings } from "./analysis.js";
+import { isComputing, isScheduler, Warnings } from "./analysis.js";
 import { kindCodes, UNKNOWN } from "./codec.js";
 import {
-  BLOCK, FINISH, KIND_NAMES, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK,
+  BLOCK, FINISH, KIND_NAMES, MARK, SPAWN, STDOUT, SWITCH, TASKINFO, THROW, UNBLOCK, WARNING,
 } from "./kinds.js";
 
 const NONE = -1;
+
+export { isScheduler }; // analysis.js's: the Hub and the event loop, alike
 
 /** `arr` with room for at least `need` items, doubling so appends stay amortised O(1). */
 function grow(arr, need) {
@@ -69,7 +71,7 @@ class Task {
     // Raw switch indexes where this task gave up control (its pause points), in order.
     this.paused = new Int32Array(8);
     this.pausedCount = 0;
-    this.lastIn = -1; // a Hub's: the raw switch that last gave it control
+    this.lastIn = -1; // a Hub's (or loop's): the raw switch that last gave it control
     this.setRecord(record);
   }
 
@@ -262,7 +264,8 @@ export class Store {
     this.causes = [""]; // cause strings by id; 0 = none
     this.causeIds = new Map([["", 0]]);
     this.spinCause = -1; // id of "timer 0 s" once seen
-    this.hubAt = Infinity; // when the first Hub was seen: before it, nothing could starve
+    this.hubAt = Infinity; // when the first Hub or loop was seen: before it, nothing folds
+    this.schedulers = []; // the Hubs and event loops: a long block starves the one alive
 
     this.outCount = 0;
     this.outEvent = new Int32Array(64);
@@ -362,6 +365,9 @@ export class Store {
           this.marks.push({ t, text: String(x) });
           if (x === "main()" && this.mainAt === null) this.mainAt = t;
           break;
+        case WARNING:
+          this.warningLog.said(this.taskFor(a, t).id, t, String(x ?? ""));
+          break;
       }
     }
     this.length = end;
@@ -386,8 +392,8 @@ export class Store {
     const target = this.taskFor(to, t);
     const c = this.causeId(cause);
     const ln = typeof line === "number" ? line : -1;
-    // Out of a Hub, the target wakes from its last pause: that pause's cause woke it.
-    const fromHub = origin.kind === "hub";
+    // Out of a Hub (or loop), the target wakes from its last pause: that pause's cause woke it.
+    const fromHub = isScheduler(origin.kind);
     const woke = fromHub ? (target.pausedCount ? this.raw.cause[target.paused[target.pausedCount - 1]] : STARTS) : 0;
     const i = this.raw.push(t, k, origin.id, target.id, ln, c, j, DIRECT, woke);
     if (origin.pausedCount >= origin.paused.length) origin.paused = grow(origin.paused, origin.pausedCount + 1);
@@ -399,7 +405,7 @@ export class Store {
     // The folded view: a switch into a Hub waits for that Hub's next switch out, which
     // becomes one arrow from whoever last gave the Hub control (or, if that is the
     // target itself, the target resuming after its wait).
-    if (target.kind === "hub" && !fromHub) {
+    if (isScheduler(target.kind) && !fromHub) {
       target.lastIn = i;
     } else if (fromHub) {
       const p = origin.lastIn;
@@ -430,7 +436,7 @@ export class Store {
     if (!block) return;
     this.openBlock.delete(id);
     block.until = t;
-    this.warningLog.blockEnded(block, t, this.hubAt);
+    this.warningLog.blockEnded(block, t, this.schedulerAt(block.since));
   }
 
   addStdout(j, task) {
@@ -454,8 +460,12 @@ export class Store {
     task = new Task(id, record, parent, t, this.lanes.length);
     this.tasks[id] = task;
     // Colours follow first sight, not lane position, so they stay put when a Hub appears late.
-    task.colorSlot = task.kind === "hub" ? NONE : this.colorSlots++;
-    if (task.kind === "hub" && t < this.hubAt) this.hubAt = t;
+    const scheduler = isScheduler(task.kind);
+    task.colorSlot = scheduler ? NONE : this.colorSlots++;
+    if (scheduler) {
+      if (t < this.hubAt) this.hubAt = t;
+      this.schedulers.push(task);
+    }
     // main runs from its spawn (t = 0) until its first switch out.
     if (task.kind === "main") task.openSince = t;
     this.nameTask(task);
@@ -463,36 +473,56 @@ export class Store {
     return task;
   }
 
+  /**
+   * The kind of scheduler a block beginning at `t` starved: "loop" while an event loop
+   * runs (from its spawn to its finish; it runs the thread then), else "hub" once a Hub
+   * exists, else null (nothing could be starved). app/spans.py `compute_stats` alike.
+   */
+  schedulerAt(t) {
+    let found = null;
+    for (const s of this.schedulers) {
+      if (s.spawnedAt > t || s.finishedAt <= t) continue;
+      if (s.kind === "loop") return "loop";
+      found = "hub";
+    }
+    return found;
+  }
+
   nameTask(task) {
-    let group = this.nameGroups.get(task.name);
-    if (!group) this.nameGroups.set(task.name, (group = { tasks: [], args: new Set(), byArgs: true }));
+    // asyncio.run's entry task is often a coroutine `main`, beside the thread's `main`:
+    // it is called `main()`, the coroutine asyncio.run(main()) runs.
+    const name = task.kind === "task" && this.nameGroups.get(task.name)?.tasks.some((t) => t.kind === "main")
+      ? `${task.name}()` : task.name;
+    let group = this.nameGroups.get(name);
+    if (!group) this.nameGroups.set(name, (group = { tasks: [], args: new Set(), byArgs: true }));
     const { tasks } = group;
     tasks.push(task);
     const args = shortArgs(task);
     if (group.byArgs && (args === null || group.args.has(args))) {
       group.byArgs = false; // arguments no longer tell them apart: number them all
-      tasks.forEach((t, i) => { t.label = i === 0 ? t.name : `${t.name} #${i + 1}`; });
+      tasks.forEach((t, i) => { t.label = i === 0 ? name : `${name} #${i + 1}`; });
       if (tasks.length > 1) this.labelEpoch++;
       return;
     }
     if (!group.byArgs) {
-      task.label = `${task.name} #${tasks.length}`;
+      task.label = `${name} #${tasks.length}`;
       return;
     }
     group.args.add(args);
-    task.label = tasks.length === 1 ? task.name : `${task.name}(${args})`;
+    task.label = tasks.length === 1 ? name : `${name}(${args})`;
     if (tasks.length === 2) { // the first is one of several now: say which
-      tasks[0].label = `${task.name}(${shortArgs(tasks[0])})`;
+      tasks[0].label = `${name}(${shortArgs(tasks[0])})`;
       this.labelEpoch++;
     }
   }
 
-  /** Lanes: main tasks first, then hubs, then everything else in order of first sight. */
+  /** Lanes: main tasks first, then Hubs and event loops, then everything else in order
+   * of first sight. */
   addLane(task) {
     const lanes = this.lanes;
     let pos = lanes.length;
-    if (task.kind === "main" || task.kind === "hub") {
-      const rank = (k) => (k === "main" ? 0 : k === "hub" ? 1 : 2);
+    if (task.kind === "main" || isScheduler(task.kind)) {
+      const rank = (k) => (k === "main" ? 0 : isScheduler(k) ? 1 : 2);
       const r = rank(task.kind);
       pos = 0;
       while (pos < lanes.length && rank(lanes[pos].kind) <= r) pos++;

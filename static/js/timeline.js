@@ -6,7 +6,7 @@
 import { formatDuration, niceStep, tickFormatter } from "./format.js";
 import { causeText, t as tr } from "./i18n.js";
 import { THROW } from "./kinds.js";
-import { FOLDED, lowerBound, RESUMED, STARTS, upperBound } from "./store.js";
+import { FOLDED, isScheduler, lowerBound, RESUMED, STARTS, upperBound } from "./store.js";
 
 export const WARN_COLOR = "#c2410c";
 
@@ -27,6 +27,9 @@ const COLORS = {
   muted: "#6b7280",
 };
 const FONT_STACK = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif';
+
+// asyncio's kinds, said with the library's name (a lane `main()` of kind task is not main).
+const KIND_DETAIL = { task: "asyncio task", loop: "asyncio" };
 
 export const GUTTER = 184; // room for a lane label such as "greenlet (name='egon')"
 export const AXIS_H = 30;
@@ -52,7 +55,7 @@ export function switchWhy(store, set, s) {
   const pausedWith = () => causeText(store.causes[woke] || "?");
   const via = set.via[s];
   if (via === RESUMED) return woke === STARTS ? tr("arrow.starts", { task }) : tr("arrow.resumes", { task, cause: pausedWith() });
-  const fromHub = via === FOLDED || store.tasks[set.from[s]]?.kind === "hub";
+  const fromHub = via === FOLDED || isScheduler(store.tasks[set.from[s]]?.kind);
   if (set.kind[s] === THROW) {
     return fromHub && woke !== STARTS ? tr("arrow.thrown", { task, cause: pausedWith() }) : causeText(store.causes[set.cause[s]] || "throw");
   }
@@ -124,7 +127,7 @@ export class Timeline {
     this.scrollY = 0; // lanes scrolled up under the axis, in CSS px
     this.g = null; // geometry of the last redraw, used by hover and interaction
     this.lastDrawMs = 0;
-    this.showHub = false; // false: A -> Hub -> B drawn as one A => B arrow
+    this.showHub = false; // false: A -> Hub (or loop) -> B drawn as one A => B arrow
     this.hideAfter = NaN; // while Predict asks: nothing at or after this time is drawn
     this.lanes = [];
     this.hatch = null;
@@ -152,7 +155,7 @@ export class Timeline {
   /** Geometry for one redraw: pixel mapping, lane positions, lane of each task. */
   layout(extent) {
     const { w, h, dpr, view, store } = this;
-    const lanes = (this.lanes = this.showHub ? store.lanes : store.lanes.filter((task) => task.kind !== "hub"));
+    const lanes = (this.lanes = this.showHub ? store.lanes : store.lanes.filter((task) => !isScheduler(task.kind)));
     const set = this.showHub ? store.raw : store.folded;
     const plotX0 = GUTTER + PAD_L;
     const plotX1 = Math.max(plotX0 + 10, w - PAD_R);
@@ -357,7 +360,7 @@ export class Timeline {
 
   /** The line above a lane's name: its kind and arguments, unless the name says it all. */
   laneDetail(task) {
-    const kind = task.kind.toLowerCase() === task.name.toLowerCase() ? "" : task.kind;
+    const kind = task.kind.toLowerCase() === task.name.toLowerCase() ? "" : KIND_DETAIL[task.kind] ?? task.kind;
     return [kind, task.args ? `(${task.args})` : ""].filter(Boolean).join(" ");
   }
 
