@@ -77,7 +77,7 @@ import gevent
 import orjson
 
 from .files import Refused, TooBig, kind_of, open_regular, read_capped, refuse_bigger, write_atomic
-from .tracer.events import LIVE_STATUSES, RUN_STATUSES, batch_header
+from .tracer.events import LIVE_STATUSES, RUN_STATUSES, TEXT_KINDS, batch_header
 
 _RUN_ID = re.compile(r"^r[0-9a-f]{12}$")
 
@@ -361,7 +361,7 @@ def _rows_ok(rows: Any) -> bool:
                     if (type(r[3]) is _I and (r[4] is None or type(r[4]) is _I)
                             and (len(r) == 5 or r[5] is None or type(r[5]) is _S)):
                         continue
-                elif k == 4 or k == 8:  # stdout, mark: text
+                elif k in TEXT_KINDS:  # stdout, mark, warning: text
                     if type(r[4]) is _S:
                         continue
                 elif k == 3 or k == 6:  # finish, unblock

@@ -29,7 +29,7 @@ import pytest
 
 from .conftest import ROOT, Poller, Server, follow_run, validate_trace, ws_connect
 
-STATUSES = "starting, running, finished, error, cancelled, limit, crashed"
+STATUSES = "starting, running, finished, error, cancelled, limit, crashed, snapshot"
 ROWS = [[0, 2, 0, None, {"name": "main", "kind": "main"}],
         [10, 4, 0, None, "hello"],
         [20, 3, 0, None, None]]

@@ -25,16 +25,14 @@ from .events import (
     KIND_CODES,
     KIND_NAMES,
     KINDS,
-    MARK,
     RUN_STATUSES,
     SPAWN,
-    STDOUT,
     SWITCH,
     TASK_KINDS,
+    TEXT_KINDS,
     THROW,
     UNBLOCK,
     VERSION,
-    WARNING,
 )
 
 
@@ -192,7 +190,7 @@ def iter_rows(trace: dict[str, Any]) -> Iterator[list[Any]]:
             task = e["task"]
             if type(task) is not int or task not in tasks:
                 _diagnose(i, e, tasks)
-            if kind == STDOUT or kind == MARK or kind == WARNING:
+            if kind in TEXT_KINDS:
                 text = e["text"]
                 if len(e) != 5 or type(text) is not str:
                     _diagnose(i, e, tasks)

@@ -118,6 +118,10 @@ assert [k.code for k in KINDS] == list(range(len(KINDS))), "codes are the table'
 SWITCH, THROW, SPAWN, FINISH, STDOUT, BLOCK, UNBLOCK, TASKINFO, MARK, WARNING = (
     k.code for k in KINDS)
 
+#: The kinds whose row is ``[t, kind, task, null, text]`` (stdout, mark, warning): the
+#: readers of rows (the checker, the history) take them all by this, not by name.
+TEXT_KINDS = frozenset(k.code for k in KINDS if k.fields == ("task", "text"))
+
 #: code -> name, in code order (the browser receives this table in the run frame).
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)
 KIND_CODES: dict[str, int] = {k.name: k.code for k in KINDS}
