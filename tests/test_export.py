@@ -123,6 +123,10 @@ def test_the_native_writer_fed_batch_by_batch_writes_the_same_bytes(tmp_path):
         assert whole == reference
     trace = orjson.loads(reference)
     assert trace["run"]["events"] == len(rows) == len(trace["events"])
+    # The inline spelling of switch rows is row_to_event's, field for field.
+    from app.tracer.events import row_to_event
+
+    assert trace["events"] == [row_to_event(i, row) for i, row in enumerate(rows)]
     assert trace["tasks"][1] == {"id": 1, "name": "eat", "kind": "greenlet", "parent": 0,
                                  "spawned_at": 5, "args": "'egon'", "thread": "Dummy-1"}
 

@@ -396,3 +396,13 @@ def test_drain_takes_a_backlog_a_slice_at_a_time(c_buffer):
     # The C buffer hands out whole chunks of 8192 rows; the list, exactly the limit.
     assert sizes == ([8192, 8192, 8192 + 101] if c_buffer else [10_000, 10_000, 4_677])
     assert rows.drain(5) == [] and rows.drain() == []
+    # Fewer rows than a chunk, and a limit below them: the C buffer hands them all out
+    # (it slices by whole chunks), the list exactly the limit; never a row twice or lost.
+    for i in range(500):
+        rows.append((i, STDOUT, 0, None, "x"))
+    first = rows.drain(100)
+    assert len(first) == (500 if c_buffer else 100)
+    assert [r[0] for r in first + rows.drain()] == list(range(500))
+    if c_buffer:
+        with pytest.raises(ValueError, match="limit must be >= 0"):
+            rows.drain(-1)

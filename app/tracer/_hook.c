@@ -214,12 +214,16 @@ RowBuffer_drain(RowBuffer *self, PyObject *const *args, Py_ssize_t nargs)
         limit = PyLong_AsSsize_t(args[0]);
         if (limit == -1 && PyErr_Occurred())
             return NULL;
+        if (limit < 0) {
+            PyErr_SetString(PyExc_ValueError, "drain() limit must be >= 0");
+            return NULL;
+        }
     }
     /* Take the storage first: converting can run the garbage collector, whose
      * finalizers may print (and so append) -- those rows go to the buffer's rest. */
     Entry **chunks;
     Py_ssize_t nchunks, n;
-    if (self->n <= limit) {
+    if (self->n <= limit || self->n <= CHUNK_ROWS) {  /* all of it: less than a chunk */
         chunks = self->chunks;
         nchunks = self->nchunks;
         n = self->n;
