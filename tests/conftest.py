@@ -234,7 +234,8 @@ def choose_demo(page, demo: str, **params) -> None:
 def allow_editing(page, server: Server) -> None:
     """Give the page's browser the server's edit secret, as opening the address the server
     printed does (the README's screenshots show the page as its user sees it)."""
-    page.context.add_cookies([{"name": "coroscope_edit", "value": server.edit_token,
+    page.context.add_cookies([{"name": f"coroscope_edit_{server.port}",
+                               "value": server.edit_token,
                                "url": server.url}])
 
 

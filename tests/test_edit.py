@@ -25,7 +25,7 @@ def token_of(srv: Server) -> str:
 def call(srv: Server, method: str, path: str, body=None, cookie: str | None = None):
     headers = {"Content-Type": "application/json"}
     if cookie is not None:
-        headers["Cookie"] = f"coroscope_edit={cookie}"
+        headers["Cookie"] = f"coroscope_edit_{srv.port}={cookie}"
     req = urllib.request.Request(srv.url + path, method=method, headers=headers,
                                  data=None if body is None else json.dumps(body).encode())
     try:
@@ -65,7 +65,7 @@ def test_the_printed_address_sets_the_secret_in_a_cookie(edit_server):
             assert err.code == 303 and err.headers["Location"] == "/"
             set_cookie = err.headers.get("Set-Cookie") or ""
             if cookie:  # the secret leaves the address bar, kept where only this site reads it
-                assert set_cookie.startswith(f"coroscope_edit={token};")
+                assert set_cookie.startswith(f"coroscope_edit_{edit_server.port}={token};")
                 assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
             else:
                 assert set_cookie == ""
@@ -126,7 +126,7 @@ def test_the_websocket_runs_an_edit_only_with_the_cookie(edit_server):
             "?edit=...): open it once in this browser")}
     finally:
         ws.close()
-    ws = ws_connect(edit_server, cookie=f"coroscope_edit={token}")
+    ws = ws_connect(edit_server, cookie=f"coroscope_edit_{edit_server.port}={token}")
     try:
         ws.send(json.dumps(start))
         frame = json.loads(ws.recv())
@@ -165,3 +165,22 @@ def test_editing_is_off_on_another_address_unless_allowed(tmp_path):
     finally:
         srv.stop()
 
+
+
+def test_a_secret_of_any_text_is_refused_not_a_crash(edit_server):
+    """A cookie or an address holding non-ASCII text (another local server may set one:
+    cookies are not kept apart by port) was a 500, and broke every websocket handshake."""
+    status, body = call(edit_server, "GET", "/api/edit", cookie="é")
+    assert status == 200 and body["allowed"] is False
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(f"{edit_server.url}/?edit=%C3%A9", timeout=30)
+        raise AssertionError("expected a redirect")
+    except urllib.error.HTTPError as err:
+        assert err.code == 303 and not err.headers.get("Set-Cookie")
+    ws = ws_connect(edit_server, cookie=f"coroscope_edit_{edit_server.port}=é")
+    try:
+        ws.send(json.dumps({"type": "start", "demo": "greenlet_eat_play"}))
+        assert json.loads(ws.recv())["type"] == "run"
+    finally:
+        ws.close()

@@ -223,7 +223,7 @@ def test_the_standalone_file_opens_a_gzipped_trace_without_a_server(server, page
     server.wait_run(run["id"], timeout=SLOW / 1000)
     status, edited = server.request(
         "POST", "/api/runs", {"demo": "greenlet_eat_play", "source": EDITED},
-        headers={"Cookie": f"coroscope_edit={token_of(server)}"})
+        headers={"Cookie": f"coroscope_edit_{server.port}={token_of(server)}"})
     assert status == 201, edited
     server.wait_run(edited["id"], timeout=SLOW / 1000)
     _, trace = server.get(f"/api/runs/{edited['id']}/trace.json")

@@ -46,7 +46,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         # demo). Off unless this is on: serve sets it on for a loopback bind, and for
         # another address only with --allow-edit.
         ALLOW_EDIT=True,
-        # ...and only for a browser holding this secret in its coroscope_edit cookie, which
+        # ...and only for a browser holding this secret in its edit cookie, which
         # the page sets when opened with ?edit=TOKEN, the address the server prints and
         # opens. Other users of this machine can reach a loopback port too.
         EDIT_TOKEN=secrets.token_urlsafe(18),
@@ -150,8 +150,22 @@ def forbidden_reason(allowed: frozenset[str] | None,
     return None
 
 
-#: The cookie that carries EDIT_TOKEN (set by views.index).
-EDIT_COOKIE = "coroscope_edit"
+def edit_cookie() -> str:
+    """The name of the cookie that carries EDIT_TOKEN (set by views.index): one per port,
+    since a browser sends a host's cookies to every port of it. Two servers side by side
+    (`run --live` beside `serve`) then keep their secrets apart."""
+    host = request.host
+    port = host.rsplit(":", 1)[1] if ":" in host.rsplit("]", 1)[-1] else "80"
+    return f"coroscope_edit_{port}"
+
+
+def is_edit_token(given: str) -> bool:
+    """Whether ``given`` is this server's edit secret, compared in constant time (any
+    text a request brings, not only ASCII: compare_digest refuses other str)."""
+    from flask import current_app
+
+    token = current_app.config["EDIT_TOKEN"].encode()
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token)
 
 
 def edit_refusal() -> str | None:
@@ -161,8 +175,7 @@ def edit_refusal() -> str | None:
     if not current_app.config["ALLOW_EDIT"]:
         return ("editing demos is off on this server: it is bound to an address others "
                 "can reach (start it with --allow-edit to allow it)")
-    given = request.cookies.get(EDIT_COOKIE, "")
-    if not hmac.compare_digest(given, current_app.config["EDIT_TOKEN"]):
+    if not is_edit_token(request.cookies.get(edit_cookie(), "")):
         return ("editing needs the address the server printed when it started (it ends "
                 "in ?edit=...): open it once in this browser")
     return None

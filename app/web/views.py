@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
+from flask import Blueprint, redirect, render_template, request
 
-from flask import Blueprint, current_app, redirect, render_template, request
-
-from . import EDIT_COOKIE
+from . import edit_cookie, is_edit_token
 
 bp = Blueprint("views", __name__)
 
@@ -18,8 +16,8 @@ def index():
         # The address the server printed: keep the secret in a cookie only this site's
         # requests carry, and take it out of the address bar (and the history).
         response = redirect("/", code=303)
-        if hmac.compare_digest(token, current_app.config["EDIT_TOKEN"]):
-            response.set_cookie(EDIT_COOKIE, token, httponly=True, samesite="Strict",
+        if is_edit_token(token):
+            response.set_cookie(edit_cookie(), token, httponly=True, samesite="Strict",
                                 path="/")
         return response
     return render_template("index.html")
