@@ -516,9 +516,9 @@ def _show_live(args: argparse.Namespace, url: str, where: str) -> None:
         return
     print(f"coroscope: live{where}: {url}", file=sys.stderr, flush=True)
     if not args.no_browser:
-        import webbrowser
+        from .browser import open_dashboard
 
-        webbrowser.open(url)
+        open_dashboard(url)
 
 
 def _generator_names(path: str) -> list[str]:
@@ -549,12 +549,12 @@ def _open_trace(args: argparse.Namespace, path: str, run) -> None:
     if held is None:
         _serve_trace(path)
     elif held[1] is not None and not run.unsaved:
-        import webbrowser
+        from .browser import open_dashboard
 
         url = f"{held[1]}#run={run.id}"
         print(f"coroscope: shown by the server already running (pid {held[0]}): {url}",
               file=sys.stderr)
-        webbrowser.open(url)
+        open_dashboard(url)
     else:
         print(f"coroscope: a coroscope server (pid {held[0]}) holds this history; open "
               f"{path} there with Open...", file=sys.stderr)

@@ -6,7 +6,6 @@ import errno
 import signal
 import socket
 import sys
-import webbrowser
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from . import create_app
+from .browser import open_dashboard
 
 DEFAULT_PORT = 8765
 
@@ -201,5 +201,5 @@ def serve(
 ) -> None:
     served = start(host, port, config, quiet, traces)
     if open_browser:
-        gevent.spawn_later(0.3, webbrowser.open, served.url_to_open)
+        gevent.spawn_later(0.3, open_dashboard, served.url_to_open)
     served.serve_until_stopped()

@@ -184,3 +184,42 @@ def test_a_secret_of_any_text_is_refused_not_a_crash(edit_server):
         assert json.loads(ws.recv())["type"] == "run"
     finally:
         ws.close()
+
+
+def test_the_browser_is_never_given_the_secret_on_its_command_line(tmp_path):
+    """Every user can read a process's command line (/proc/PID/cmdline): the browser is
+    opened on a private page (0600, in a 0700 folder) that sends it on to the address."""
+    import os
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    seen = tmp_path / "argv"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {seen}\n')
+    browser.chmod(0o755)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", "0", "--quiet",
+         "--data-dir", str(tmp_path / "data")], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, BROWSER=f"{browser} %s", DISPLAY=""))
+    try:
+        line = proc.stdout.readline()
+        token = re.search(r"\?edit=([\w-]+) ", line)[1]
+        deadline = time.monotonic() + 30
+        while not seen.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        argv = seen.read_text()
+        assert argv.startswith("file://") and token not in argv and "edit" not in argv
+        page = argv[len("file://"):]
+        assert stat.S_IMODE(os.stat(page).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(os.path.dirname(page)).st_mode) == 0o700
+        with open(page, encoding="utf-8") as f:
+            assert line.split()[3] in f.read()  # the printed address, secret and all
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert not os.path.exists(page), "removed when the server ends"
