@@ -5,29 +5,43 @@ The address the server prints carries its edit secret (``?edit=...``, see
 readable by every user of the machine in ``/proc/PID/cmdline``: the very users the
 secret keeps out. So, as Jupyter does, the browser is given the path of a small page
 instead, private to this user (0600, in a 0700 folder), that sends it on to the
-address; only the path shows in a process list. The page is removed when this process
-ends.
+address; only the path shows in a process list. A page stays a while after its opener
+has exited (a browser may read it late: `run --open` hands over and exits at once) and
+is removed by a later opening once it is ten minutes old.
 """
 
 from __future__ import annotations
 
-import atexit
 import html
 import json
 import os
-import shutil
+import stat
 import tempfile
+import time
 import webbrowser
 
-_folder: list[str] = []
+#: How long a redirect page is kept for a browser to read it.
+KEEP_SECONDS = 600
 
 
 def _private_folder() -> str:
-    if not _folder:
-        folder = tempfile.mkdtemp(prefix="coroscope-open-")  # 0700
-        _folder.append(folder)
-        atexit.register(shutil.rmtree, folder, True)
-    return _folder[0]
+    """This user's folder for redirect pages: made 0700; one that is not a folder of
+    this user's with no access for others (planted by someone) is never used."""
+    folder = os.path.join(tempfile.gettempdir(), f"coroscope-open-{os.getuid()}")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return tempfile.mkdtemp(prefix="coroscope-open-")  # private, 0700, left behind
+    for entry in os.scandir(folder):  # pages old enough to have been read
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < time.time() - KEEP_SECONDS:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    return folder
 
 
 def redirect_page(url: str) -> str:

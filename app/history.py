@@ -376,26 +376,35 @@ def _check_batches(lines: list[bytes], turn: _Turns) -> tuple[int, int, str | No
     one is not (None: all are). ``turn`` is called after each batch."""
     events = 0
     for i, line in enumerate(lines):
-        where = f"events.jsonl line {i + 1}"
-        header = batch_header(line)
-        if header is None:
-            return i, events, f"{where} is not an event batch"
-        seq, n = header
-        if seq != events:
-            return i, events, f"{where} starts at event {seq}, expected {events}"
-        try:
-            batch = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return i, events, f"{where} is not JSON"
-        rows = batch.get("rows")
-        if (type(rows) is not _L or len(rows) != n or batch.get("seq") != seq
-                or batch.get("n") != n):
-            return i, events, f"{where} does not hold the {n} rows its header says"
-        if not _rows_ok(rows):
-            return i, events, f"{where} holds a row that is not an event"
+        n, why = batch_problem(line, events, f"events.jsonl line {i + 1}")
+        if why is not None:
+            return i, events, why
         events += n
         turn()  # a big run: let the server answer others meanwhile
     return len(lines), events, None
+
+
+def batch_problem(line: bytes, expected: int, where: str) -> tuple[int, str | None]:
+    """``(events, None)`` if ``line`` is a good batch starting at event ``expected`` (its
+    header, its JSON, its rows: each the shape its kind has), else ``(0, why)``. Every
+    stored or followed batch is read through this (history, Run.tail)."""
+    header = batch_header(line)
+    if header is None:
+        return 0, f"{where} is not an event batch"
+    seq, n = header
+    if seq != expected:
+        return 0, f"{where} starts at event {seq}, expected {expected}"
+    try:
+        batch = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return 0, f"{where} is not JSON"
+    rows = batch.get("rows")
+    if (type(rows) is not _L or len(rows) != n or batch.get("seq") != seq
+            or batch.get("n") != n):
+        return 0, f"{where} does not hold the {n} rows its header says"
+    if not _rows_ok(rows):
+        return 0, f"{where} holds a row that is not an event"
+    return n, None
 
 
 def _identity(st: os.stat_result) -> tuple[int, ...]:
@@ -627,9 +636,21 @@ class RunStore:
         fd = open_regular(self._dir(run_id) / "events.jsonl")
         try:
             size = refuse_bigger(fd, "events.jsonl", EVENTS_MAX_BYTES)
-            data = os.pread(fd, max(0, min(size - offset, _READ_CHUNK)), offset)
+            if size < offset:
+                raise Refused(errno.EINVAL, "events.jsonl shrank while it was followed")
+            pieces = [os.pread(fd, min(size - offset, _READ_CHUNK), offset)]
+            read = len(pieces[0])
+            # A line longer than a slice (a batch of long printed lines) is read to its
+            # end: the file's cap (checked above) bounds it.
+            while b"\n" not in pieces[-1] and offset + read < size:
+                pieces.append(os.pread(fd, min(size - offset - read, _READ_CHUNK),
+                                       offset + read))
+                if not pieces[-1]:
+                    break
+                read += len(pieces[-1])
         finally:
             os.close(fd)
+        data = b"".join(pieces)
         end = data.rfind(b"\n")
         if end < 0:
             return [], offset

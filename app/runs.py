@@ -164,24 +164,38 @@ class Run:
         gevent.spawn(self._tail, store, sum(len(b) + 1 for b in self.batches))
 
     def _tail(self, store: Any, offset: int) -> None:
+        from .history import batch_problem
+
+        problem = None
         try:
             writing = True
             while writing:
                 writing = store.being_written(self.id)  # before reading: nothing is missed
                 lines, offset = store.appended(self.id, offset)
                 for line in lines:
-                    header = batch_header(line)
-                    if header is None or header[0] != self.events:
-                        writing = False  # not a batch that follows: what came is kept
+                    # Checked as a stored batch is (the file is anyone's to damage): the
+                    # run stops at the first that is not good, said so, what came kept.
+                    n, problem = batch_problem(line, self.events,
+                                               f"events.jsonl batch {len(self.batches) + 1}")
+                    if problem is not None:
+                        writing = False
                         break
-                    self._append(line, header[1])
+                    self._append(line, n)
                 if writing and not lines:
                     gevent.sleep(TAIL_EVERY)
+            while problem is not None and store.being_written(self.id):
+                gevent.sleep(TAIL_EVERY)  # no more batches taken: only how it ends
             meta = store.meta(self.id)
-        except (OSError, KeyError):  # deleted or damaged meanwhile: as far as it got
-            meta = dict(self.stored_meta or {}, status="cancelled", incomplete=True)
+        except (OSError, KeyError) as exc:  # deleted or damaged meanwhile: as far as it got
+            problem = problem or (exc.strerror if isinstance(exc, OSError) and exc.strerror
+                                  else "the run was deleted while it was followed")
+            meta = dict(self.stored_meta or {}, status="cancelled")
         if meta.get("status") in LIVE_STATUSES:  # its writer died without a word
             meta = store.settle(meta)
+        if problem is not None:
+            note = f"incomplete: {problem}; {self.events} events kept"
+            meta = dict(meta, incomplete=True,
+                        error=f"{meta['error']}\n{note}" if meta.get("error") else note)
         self.stored_meta = dict(meta, events=self.events)
         self.status, self.error = meta.get("status", "cancelled"), meta.get("error")
         self.duration_ns, self.python = meta.get("duration_ns"), meta.get("python")

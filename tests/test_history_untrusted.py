@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -507,7 +508,9 @@ def test_run_open_shows_the_run_in_the_server_already_serving_the_history(tmp_pa
         deadline = time.monotonic() + 10
         while not opened.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        url = opened.read_text().strip()
+        page = opened.read_text().strip()  # a private page that sends it on, not the url
+        assert page.startswith("file://") and "edit" not in page
+        url = re.search(r'location\.replace\("([^"]+)"\)', Path(page[7:]).read_text())[1]
         assert re.fullmatch(rf"{srv.url}/\?edit=[\w-]+#run=r[0-9a-f]{{12}}", url), url
         run_id = url.split("#run=")[1]
         assert f"shown by the server already running (pid {srv.proc.pid}): {url}" \

@@ -143,3 +143,54 @@ def test_live_without_a_server_serves_the_dashboard_itself(tmp_path):
     finally:
         proc.kill()
         proc.communicate()
+
+
+def _followed(tmp_path: Path, lines: list[bytes]):
+    """A run another process writes (a second store stands for `coroscope run`), followed
+    by a server's registry while ``lines`` are appended to its events file; then ended."""
+    import gevent
+
+    from app.history import RunStore
+    from app.runs import RunRegistry
+
+    data = tmp_path / "data"
+    writer = RunStore(data)
+    meta = {"id": "r0123456789ab", "demo": None, "title": "prog.py", "params": {},
+            "status": "starting", "error": None, "started_at": "2026-01-01T00:00:00+00:00",
+            "duration_ns": None, "events": 0, "python": "3.11.7"}
+    writer.begin(meta)
+    registry = RunRegistry(store=RunStore(data, server=True))
+    run = registry.get(meta["id"])
+    assert run is not None and not run.ended.is_set()  # followed, not a snapshot
+    for line in lines:
+        writer.append(meta["id"], line)
+        gevent.sleep(0.3)
+    writer.end(dict(meta, status="finished", duration_ns=5, events=99))
+    assert run.ended.wait(10)
+    return run
+
+
+def test_a_followed_run_stops_at_a_bad_batch_and_says_so(tmp_path):
+    from app.tracer.events import encode_batch
+
+    good = encode_batch(0, [[0, 2, 0, None, {"name": "main", "kind": "main"}]])
+    bad = b'{"type":"events","seq":1,"n":1,"rows":"not rows"}'
+    run = _followed(tmp_path, [good, bad, encode_batch(2, [[3, 3, 0, None, None]])])
+    assert run.events == 1 and list(run.batches) == [good]
+    info = run.describe()
+    assert info["status"] == "finished" and info["incomplete"] is True
+    assert info["error"] == ("incomplete: events.jsonl batch 2 does not hold the 1 rows its "
+                             "header says; 1 events kept")
+    assert b"".join(run.export_chunks(perfetto=True))  # what was kept still exports
+
+
+def test_a_followed_run_reads_a_batch_longer_than_a_slice(tmp_path):
+    from app.history import _READ_CHUNK
+    from app.tracer.events import encode_batch
+
+    rows = [[0, 2, 0, None, {"name": "main", "kind": "main"}]]
+    rows += [[i, 4, 0, None, "x" * 1000] for i in range(1, _READ_CHUNK // 900)]
+    big = encode_batch(0, rows)
+    assert len(big) > _READ_CHUNK
+    run = _followed(tmp_path, [big])
+    assert run.events == len(rows) and "incomplete" not in run.describe()
