@@ -562,3 +562,35 @@ def test_what_asyncio_warns_of_is_a_warning_on_the_task(tmp_path):
     assert "coroutine 'forgotten' was never awaited" in result.stderr
     assert "Task exception was never retrieved" in result.stderr
     assert "Task was destroyed but it is pending!" in result.stderr
+
+
+def test_the_warning_hook_is_given_back_whatever_order_tracers_stop_in():
+    """Tracers of two threads start A, B and stop A, B: the process-wide hook that says
+    "never awaited" goes away with the last one (it stayed, holding A, before)."""
+    import threading
+    import warnings
+
+    from app.tracer.recorder import Recorder
+
+    original = warnings.showwarning
+    a = Recorder(user_files=[], asyncio=True)
+    b_started, a_stopped, done = threading.Event(), threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        b = Recorder(user_files=[], asyncio=True)
+        b.start()
+        b_started.set()
+        a_stopped.wait(10)
+        b.stop()
+        done.set()
+
+    a.start()
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    assert b_started.wait(10)
+    assert warnings.showwarning is not original
+    a.stop()
+    a_stopped.set()
+    assert done.wait(10)
+    thread.join()
+    assert warnings.showwarning is original

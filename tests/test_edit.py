@@ -137,12 +137,15 @@ def test_the_websocket_runs_an_edit_only_with_the_cookie(edit_server):
 
 @pytest.mark.parametrize(("source", "error"), [
     (42, "\"source\" must be the demo's code as a string"),
+    ("print('\ud800')", "\"source\" is not text a Python file can hold (a lone surrogate "
+                        "in it)"),
     ("x" * (256 * 1024 + 1), "\"source\" is 262145 characters; at most 262144 may be run"),
 ])
-def test_a_bad_source_is_refused(edit_server, source, error):
+def test_a_bad_source_is_refused(edit_server, tmp_path, source, error):
     status, body = call(edit_server, "POST", "/api/runs", {
         "demo": "greenlet_eat_play", "source": source}, cookie=token_of(edit_server))
     assert (status, body) == (400, {"error": error})
+    assert list((tmp_path / "tmp").glob("coroscope-demos-*/coroscope-edit-*")) == []
 
 
 def test_editing_is_off_on_another_address_unless_allowed(tmp_path):

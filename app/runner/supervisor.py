@@ -53,9 +53,14 @@ _scratch: list[str] = []
 
 
 def _scratch_folder() -> str:
-    """A folder of this user's own for installed demos to run in (made once, 0700)."""
+    """A folder of this user's own for installed demos to run in (made once, 0700, and
+    removed when this process ends)."""
     if not _scratch:
+        import atexit
+        import shutil
+
         _scratch.append(tempfile.mkdtemp(prefix="coroscope-demos-"))
+        atexit.register(shutil.rmtree, _scratch[0], True)
     return _scratch[0]
 
 
@@ -165,12 +170,16 @@ class Edit:
         original = demo.path_for(params)
         folder = tempfile.mkdtemp(prefix="coroscope-edit-", dir=_scratch_folder())
         file = os.path.join(folder, original.name)
-        with open(file, "w", encoding="utf-8") as f:
-            f.write(source)
         extras = []
-        for name in demo.extra_files:
-            shutil.copyfile(demo.folder / name, os.path.join(folder, name))
-            extras.append(os.path.join(folder, name))
+        try:
+            with open(file, "w", encoding="utf-8") as f:
+                f.write(source)
+            for name in demo.extra_files:
+                shutil.copyfile(demo.folder / name, os.path.join(folder, name))
+                extras.append(os.path.join(folder, name))
+        except BaseException:  # nothing left behind (a full disk)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         before = original.read_text(encoding="utf-8").splitlines(keepends=True)
         diff = "".join(difflib.unified_diff(before, source.splitlines(keepends=True),
                                             f"a/{original.name}", f"b/{original.name}"))

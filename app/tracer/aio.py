@@ -87,7 +87,6 @@ class AsyncioTracer:
         #: are gone. Forgotten once it is (``_gone``, emptied as lanes are made).
         self._done: dict[int, int] = {}
         self._gone: list[int] = []
-        self._showwarning: Any = None
 
     def start(self) -> None:
         with _lock:
@@ -95,15 +94,9 @@ class AsyncioTracer:
                 raise RuntimeError("asyncio is already traced in this thread")
             _TRACERS[self.thread] = self
             _patches.acquire()
-        # "coroutine 'eat' was never awaited" is a RuntimeWarning Python shows when such a
-        # coroutine is collected: written on the lane that was running, as it is shown.
-        self._showwarning = warnings.showwarning
-        warnings.showwarning = self._warned
 
     def stop(self) -> None:
         rec = self.rec
-        if warnings.showwarning == self._warned:
-            warnings.showwarning = self._showwarning
         with _lock:
             if _TRACERS.get(self.thread) is self:
                 del _TRACERS[self.thread]
@@ -201,11 +194,9 @@ class AsyncioTracer:
             tid = self.loop_lane(loop) if loop is not None else self.rec.current_task()
         self.rec.emit_warning(self.rec.now(), tid, text)
 
-    def _warned(self, message: Any, category: Any, *args: Any, **kwargs: Any) -> Any:
-        if (category is RuntimeWarning and "was never awaited" in str(message)
-                and _get_ident() == self.thread):
-            self.rec.emit_warning(self.rec.now(), self.rec.current_task(), str(message))
-        return self._showwarning(message, category, *args, **kwargs)
+    def never_awaited(self, message: str) -> None:
+        """Python collected a coroutine nobody awaited: said on the lane that ran then."""
+        self.rec.emit_warning(self.rec.now(), self.rec.current_task(), message)
 
     # -- the hooks (called by the patches below) ------------------------------------
 
@@ -523,6 +514,7 @@ class _Patches:
         self.users = 0
         self._undo: list[tuple[Any, str, Any]] = []
         self._watch: _ImportWatch | None = None
+        self._showwarning: Any = warnings.showwarning  #: the one in place before us
 
     def _unwatch(self) -> None:
         if self._watch is not None:
@@ -536,6 +528,11 @@ class _Patches:
         self.users += 1
         if self.users > 1:
             return
+        # "coroutine 'eat' was never awaited" is a RuntimeWarning Python shows when such a
+        # coroutine is collected (no asyncio needed): one process-wide hook while any
+        # thread is traced, dispatching to that thread's tracer.
+        self._showwarning = warnings.showwarning
+        warnings.showwarning = _showwarning
         asyncio = sys.modules.get("asyncio")
         if asyncio is not None and hasattr(asyncio, "run"):
             self.apply()
@@ -547,6 +544,8 @@ class _Patches:
         self.users -= 1
         if self.users:
             return
+        if warnings.showwarning is _showwarning:  # else someone replaced it since: theirs
+            warnings.showwarning = self._showwarning
         self._unwatch()
         while self._undo:
             owner, name, original = self._undo.pop()
@@ -637,6 +636,14 @@ class _Patches:
 
 
 _patches = _Patches()
+
+
+def _showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> Any:
+    if category is RuntimeWarning and "was never awaited" in str(message):
+        tracer = _TRACERS.get(_get_ident())
+        if tracer is not None:
+            tracer.never_awaited(str(message))
+    return _patches._showwarning(message, category, *args, **kwargs)
 
 
 class _ImportWatch(importlib.abc.MetaPathFinder):

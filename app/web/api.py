@@ -65,6 +65,11 @@ def start_run(body: object, edit_refused: str | None = "no edits here"):
     if source is not None:
         if not isinstance(source, str):
             raise RunError("\"source\" must be the demo's code as a string")
+        try:
+            source.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800") cannot be a file's text
+            raise RunError("\"source\" is not text a Python file can hold (a lone "
+                           "surrogate in it)") from None
         if len(source) > MAX_SOURCE_CHARS:
             raise RunError(f"\"source\" is {len(source)} characters; at most "
                            f"{MAX_SOURCE_CHARS} may be run")
