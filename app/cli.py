@@ -378,7 +378,7 @@ def _run_flight(args: argparse.Namespace, target, out: str) -> int:
 
     import gevent
 
-    from .flight import FlightRecorder, parse_duration
+    from .flight import FlightRecorder, announce_flight_recorder, parse_duration
     from .runs import Limits, RunRegistry
 
     if args.live or args.open:
@@ -441,12 +441,15 @@ def _run_flight(args: argparse.Namespace, target, out: str) -> int:
     run = RunRegistry(Limits(max_seconds=0, max_events=0)).launch(target)
     run.batches = recorder  # before the relay has run: it appends into the ring
     gevent.signal_handler(signal.SIGUSR1, lambda: gevent.spawn(snapshot, "asked (SIGUSR1)"))
+    announced = announce_flight_recorder()  # only now may `coroscope snapshot` signal it
     print(f"coroscope: flight recorder: the last {window / 1e9:g} s are kept; "
           f"`coroscope snapshot {os.getpid()}` writes them now", file=sys.stderr, flush=True)
     try:
         run.ended.wait()
     except KeyboardInterrupt:
         run.ended.wait(5)
+    finally:
+        announced.unlink(missing_ok=True)
     snapshot(f"the run {run.status}", out)
     code = run.exit_code if run.exit_code is not None else 1
     print(f"coroscope: {run.status}, exit code {code}, {recorder.events} events seen, "
@@ -458,8 +461,8 @@ def _flight_snapshot(run, recorder, reason: str) -> tuple[dict, list[bytes]]:
     """A snapshot's description and its batches (see FlightRecorder.snapshot)."""
     import secrets
 
-    batches, start, events = recorder.snapshot()
-    end = recorder.last_t
+    batches, start, events, last = recorder.snapshot()
+    end = start + last
     meta = dict(run.describe(source=True), id="r" + secrets.token_hex(6), status="snapshot",
                 events=events, duration_ns=max(0, end - start),
                 title=f"{run.target.title} (snapshot)",
@@ -470,20 +473,27 @@ def _flight_snapshot(run, recorder, reason: str) -> tuple[dict, list[bytes]]:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    """``coroscope snapshot PID``: SIGUSR1 to a flight-recording ``coroscope run`` (only
-    to one: to another process SIGUSR1 means "terminate")."""
+    """``coroscope snapshot PID``: SIGUSR1 to a flight-recording ``coroscope run`` of this
+    user's, and only to one that announced itself ready (flight.py): to any other
+    process SIGUSR1 means "terminate"."""
     import os
     import signal
 
+    from .flight import is_flight_recorder
+
     try:
-        with open(f"/proc/{args.pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
+        handle = os.pidfd_open(args.pid)  # this process, even if its pid is reused later
     except OSError:
         return cannot("ask", f"process {args.pid}", "there is no such process")
-    if b"--flight-recorder" not in argv or b"run" not in argv:
-        return cannot("ask", f"process {args.pid}", "it is not a `coroscope run "
-                      "--flight-recorder`")
-    os.kill(args.pid, signal.SIGUSR1)
+    try:
+        if not is_flight_recorder(args.pid):
+            return cannot("ask", f"process {args.pid}", "it is not a `coroscope run "
+                          "--flight-recorder` of yours (or it is not ready yet)")
+        signal.pidfd_send_signal(handle, signal.SIGUSR1)
+    except OSError as exc:
+        return cannot("ask", f"process {args.pid}", exc)
+    finally:
+        os.close(handle)
     print(f"coroscope: asked {args.pid} for a snapshot; it says on its terminal where it "
           "wrote it", file=sys.stderr)
     return 0

@@ -23,9 +23,13 @@ the rows of a batch that holds spawns, finishes, thread names or blocks (a regex
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import stat
+import tempfile
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -46,6 +50,36 @@ _FIRST_T = re.compile(rb'"rows":\[\[(\d+),')
 _BOOKKEEPING = re.compile(rb"\[\d+,[23567],")
 
 _UNITS = {"ms": 1e6, "s": 1e9, "m": 60e9, "min": 60e9, "h": 3600e9}
+
+
+def _announcements() -> Path:
+    """This user's folder where flight recorders say they are ready (0700; one planted by
+    someone else is not used)."""
+    folder = Path(tempfile.gettempdir()) / f"coroscope-flight-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise OSError(f"{folder} is not a private folder of yours")
+    return folder
+
+
+def announce_flight_recorder() -> Path:
+    """Say this process is a flight recorder ready for ``coroscope snapshot PID`` (its
+    SIGUSR1 handler is in place); the caller removes the file when it ends."""
+    path = _announcements() / str(os.getpid())
+    path.write_text("")
+    return path
+
+
+def is_flight_recorder(pid: int) -> bool:
+    """Whether process ``pid`` announced itself as this user's flight recorder."""
+    try:
+        return (_announcements() / str(pid)).is_file()
+    except OSError:
+        return False
 
 
 def parse_duration(text: str) -> int:
@@ -138,11 +172,11 @@ class FlightRecorder:
 
     # -- a snapshot -------------------------------------------------------------------
 
-    def snapshot(self) -> tuple[list[bytes], int, int]:
+    def snapshot(self) -> tuple[list[bytes], int, int, int]:
         """The window as batches of a trace of its own (seq and time from 0), where it
-        started in the run (ns), and how many events it holds. Tasks alive when it opens
-        are spawned at its start. Two passes over the ring, a batch of rows at a time:
-        never the whole window as Python objects."""
+        started in the run (ns), how many events it holds, and its last event's time.
+        Tasks alive when it opens are spawned at its start. Two passes over the ring, a
+        batch of rows at a time: never the whole window as Python objects."""
         ring = [batch for _, batch in list(self._ring)]
         start = None
         spawned_inside: set[int] = set()
@@ -167,7 +201,7 @@ class FlightRecorder:
             opening.append([start, SPAWN, task, parent, entry["record"]])
         known = spawned_inside | {row[2] for row in opening}
         batches: list[bytes] = []
-        seq = 0
+        seq = last = 0
         self.left_out = 0
         for rows in itertools.chain([opening], (orjson.loads(b)["rows"] for b in ring)):
             kept = []
@@ -186,7 +220,8 @@ class FlightRecorder:
                 if row[1] == BLOCK:
                     row[4] = dict(row[4], since=max(0, row[4]["since"] - start))
                 kept.append(row)
+                last = max(last, row[0])
             if kept:
                 batches.append(encode_batch(seq, kept))
                 seq += len(kept)
-        return batches, start, seq
+        return batches, start, seq, last

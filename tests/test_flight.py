@@ -61,8 +61,9 @@ def test_the_ring_keeps_a_window_and_a_snapshot_opens_cleanly():
     assert rec.events == 15 and len(rec) == 3
     assert rec.dropped == 15 - 1 - 1 - 3
     assert blocks == [(2, 555 * MS, "time.sleep(1)")] and unblocks == [(2, 570 * MS)]
-    batches, start, n = rec.snapshot()
-    assert start == 400 * MS and n == 2 + 5  # main and long spawned at the window's start
+    batches, start, n, last = rec.snapshot()
+    # main and long spawned at the window's start; its last event at 571 - 400 ms
+    assert start == 400 * MS and n == 2 + 5 and last == 171 * MS
     trace = json.loads(b"".join(native_trace_chunks(
         {"id": "r000000000001", "demo": None, "params": {}, "status": "snapshot",
          "started_at": "2026-01-01T00:00:00+00:00", "duration_ns": 71 * MS, "events": n},
@@ -79,7 +80,7 @@ def test_a_row_naming_a_task_nothing_is_known_of_is_left_out_and_counted():
     rec = FlightRecorder(10 * MS)
     rec.append(encode_batch(0, [[0, SPAWN, 0, None, {"name": "main", "kind": "main"}],
                                 [1, SWITCH, 0, 7, 3, "switch"]]))
-    batches, _, n = rec.snapshot()
+    batches, _, n, _ = rec.snapshot()
     assert n == 1 and rec.left_out == 1
 
 
@@ -176,7 +177,17 @@ def test_snapshot_asks_only_a_flight_recorder(tmp_path):
                           capture_output=True, text=True, timeout=60, env=env)
     assert (done.returncode, done.stderr) == (2, (
         f"coroscope: cannot ask process {os.getpid()}: it is not a `coroscope run "
-        "--flight-recorder`\n"))
+        "--flight-recorder` of yours (or it is not ready yet)\n"))
+    # Not even one whose command line says so: SIGUSR1 would have killed it.
+    impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "run",
+                                 "--flight-recorder", "5s"])
+    try:
+        done = subprocess.run([sys.executable, "-m", "app", "snapshot", str(impostor.pid)],
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 2 and impostor.poll() is None
+    finally:
+        impostor.kill()
+        impostor.wait()
     (tmp_path / "prog.py").write_text("")
     done = subprocess.run([sys.executable, "-m", "app", "run", "--flight-recorder", "soon",
                            "prog.py"], cwd=tmp_path, capture_output=True, text=True,
