@@ -17,6 +17,7 @@ from __future__ import annotations
 
 # Keep these first: they must be the real, unpatched functions.
 import _thread
+import io
 import os
 import sys
 import time
@@ -295,19 +296,31 @@ def run(spec: Spec) -> int:
     # later, more on a loaded machine): that wait was drawn as the demo still running.
     ended = recorder.now()
     flusher.stop()
-    if spec.untraced_rerun and status == "finished" and not script:
-        _rerun_untraced(pipe, namespace["main"], spec.params)
     pipe.frame({"type": "done", "status": status, "error": error, "t": ended})
+    if spec.untraced_rerun and status == "finished" and not script:
+        # After `done`: the traced run is over and said so whatever happens now (the
+        # server's time limit may still cut this short: then there are no figures).
+        _rerun_untraced(pipe, namespace["main"], spec.params, spec.max_output_bytes)
     return code
 
 
-def _rerun_untraced(pipe: EventPipe, main: Any, params: dict[str, Any]) -> None:
-    """Run the demo's ``main()`` once more with no tracer installed, its printing kept
-    aside, and send what it printed: a demo that times pure computation measures the
-    tracer too, and the viewer shows both figures side by side."""
-    import io
+class _Kept(io.StringIO):
+    """What the untraced rerun prints, up to ``cap`` characters (0: no bound)."""
 
-    printed = io.StringIO()
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def write(self, s: str) -> int:
+        room = self.cap - self.tell() if self.cap else len(s)
+        return super().write(s[:max(0, room)]) if room > 0 else len(s)
+
+
+def _rerun_untraced(pipe: EventPipe, main: Any, params: dict[str, Any], cap: int) -> None:
+    """Run the demo's ``main()`` once more with no tracer installed, its printing kept
+    aside (within the run's output bound), and send what it printed: a demo that times
+    pure computation measures the tracer too, and the viewer shows both figures."""
+    printed = _Kept(cap)
     saved, sys.stdout = sys.stdout, printed
     start = time.perf_counter()
     try:
