@@ -135,13 +135,6 @@ class FlightRecorder:
     def __len__(self) -> int:
         return len(self._ring)
 
-    def __getitem__(self, i: int | slice) -> Any:
-        batches = [batch for _, batch in self._ring]
-        return batches[i]
-
-    def __iter__(self) -> Any:
-        return (batch for _, batch in list(self._ring))
-
     # -- bookkeeping ---------------------------------------------------------------
 
     def _learn(self, rows: list[list[Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 import signal
 import socket
 import sys
@@ -16,6 +17,7 @@ from . import create_app
 from .browser import open_dashboard
 
 DEFAULT_PORT = 8765
+_SECRET = re.compile(r"([?&])edit=[^ &#]*")
 
 
 class Handler(WSGIHandler):
@@ -25,6 +27,11 @@ class Handler(WSGIHandler):
     app returns: nothing more may be written, and what follows on the socket (the
     client's close frame) must not be parsed as a new HTTP request.
     """
+
+    def format_request(self) -> str:
+        # The access log (without --quiet) must not write the edit secret where a service
+        # manager's journal keeps it.
+        return _SECRET.sub(r"\1edit=...", super().format_request())
 
     def get_environ(self) -> dict[str, Any]:
         environ = super().get_environ()

@@ -232,3 +232,39 @@ def test_the_browser_is_never_given_the_secret_on_its_command_line(tmp_path):
     fresh = redirect_page("http://127.0.0.1:1/")
     assert not os.path.exists(page) and os.path.dirname(fresh) == os.path.dirname(page)
     os.unlink(fresh)
+
+
+def test_the_access_log_never_writes_the_secret(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--no-browser", "--port", "0",
+             "--data-dir", str(tmp_path / "data")], cwd=ROOT, stdout=out,
+            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        deadline = time.monotonic() + 30
+        while "serving on" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        m = re.search(r"serving on (http://127\.0\.0\.1:\d+)/\?edit=([\w-]+) ", log.read_text())
+        url, token = m[1], m[2]
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(f"{url}/?edit={token}", timeout=30)
+        except urllib.error.HTTPError as err:
+            assert err.code == 303
+        deadline = time.monotonic() + 10
+        while "GET /?edit=" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = log.read_text()
+    assert '"GET /?edit=... HTTP/1.1" 303' in text
+    assert text.count(token) == 1  # the address printed once at start, for its user

@@ -14,7 +14,8 @@ def index():
     token = request.args.get("edit")
     if token is not None:
         # The address the server printed: keep the secret in a cookie only this site's
-        # requests carry, and take it out of the address bar (and the history).
+        # requests carry, and take it out of the address bar (the browser's history
+        # still lists the address; the secret changes each time the server starts).
         response = redirect("/", code=303)
         if is_edit_token(token):
             response.set_cookie(edit_cookie(), token, httponly=True, samesite="Strict",
