@@ -65,8 +65,9 @@ def test_eat_play_the_loop_does_the_hubs_job(server):
         ("stdout", "main", t.printed()[-1][1]),
     ]
     assert {t.tasks[i]["kind"] for i in t.tasks} == {"main", "loop", "task"}
-    # Both sleeps overlap: about the longer one, not the sum (tutorial: 2 s, not 3 s).
-    assert t.total() == pytest.approx(0.2, abs=0.15)
+    # Both sleeps overlap: at least the longer one, well under the sum (the tutorial's
+    # 2 s, not 3 s). Bounds with room for a slow, loaded machine.
+    assert 0.2 <= t.total() < 0.3
 
 
 @pytest.mark.parametrize("variant", ["time_sleep", "asyncio_sleep"])
@@ -84,7 +85,7 @@ def test_time_sleep_blocks_the_loop_and_asyncio_sleep_does_not(server, variant):
         assert told[told.index(("stdout", "eat", "eat food 1")):][:5] == [
             ("stdout", "eat", "eat food 1"), ("block", "eat", "time.sleep(0.3)"),
             ("unblock", "eat"), ("stdout", "eat", "eat food 2"), ("finish", "eat")]
-        assert t.total() == pytest.approx(0.5, abs=0.15)
+        assert t.total() >= 0.5  # the sum: nothing overlapped
     else:
         assert t.kinds["block"] == 0
         sleep = source_line("asyncio_blocking", "await asyncio.sleep(eat_seconds)")
@@ -92,7 +93,7 @@ def test_time_sleep_blocks_the_loop_and_asyncio_sleep_does_not(server, variant):
         # play's sleep starts while eat's goes on: the whole run is about the longer one.
         assert told.index(("stdout", "play", "play 1")) < told.index(("stdout", "eat",
                                                                        "eat food 2"))
-        assert t.total() == pytest.approx(0.3, abs=0.15)
+        assert 0.3 <= t.total() < 0.45  # the longer one, well under the sum (0.5)
     assert told[-5:-1] == closing("amain") and t.printed()[-2] == ("amain", "主")
 
 
@@ -110,7 +111,7 @@ def test_sync_awaits_in_one_lane_and_async_gathers_a_lane_each(server, variant):
                 ("switch", LOOP, entry, None, "wake"),
                 ("stdout", entry, f"Task {i} done"))
         ] + closing(entry) + [("stdout", "main", t.printed()[-1][1])]
-        assert t.total() == pytest.approx(0.4, abs=0.15)
+        assert t.total() >= 0.4  # one after another: at least the sum
     else:
         entry = "asynchronous"
         names = [f"task({i})" for i in range(4)]
@@ -126,7 +127,7 @@ def test_sync_awaits_in_one_lane_and_async_gathers_a_lane_each(server, variant):
         assert [text for _, text in t.printed() if text.startswith("Task")] == [
             f"Task {i} done" for i in range(4)]
         assert [who for who, text in t.printed() if text.startswith("Task")] == ["task"] * 4
-        assert t.total() == pytest.approx(0.1, abs=0.15)
+        assert 0.1 <= t.total() < 0.3  # together: one sleep, well under the sum (0.4)
 
 
 def test_queue_producer_runs_ahead_only_as_far_as_the_queue_lets_it(server):
@@ -208,7 +209,7 @@ def test_the_same_program_has_the_same_shape_under_gevent_and_asyncio(server):
                         "c.js: done after 0.15 s"], variant
         assert ("main", "sizes [6, 5, 4]") in t.printed() or \
             (t.printed()[-2][1] == "sizes [6, 5, 4]")
-        assert t.total() == pytest.approx(0.15, abs=0.1)
+        assert 0.15 <= t.total() < 0.27  # the longest wait, well under the sum (0.3)
     kinds = {v: {t.tasks[i]["kind"] for i in t.tasks} for v, t in runs.items()}
     assert kinds == {"gevent": {"main", "hub", "greenlet"},
                      "asyncio": {"main", "loop", "task"}}
