@@ -94,11 +94,15 @@ class Flusher:
         # A slice at a time: after a stall (this thread starved of CPU) the backlog stays
         # packed in the recorder and only one batch is ever tuples (a whole backlog of
         # 1M switches drained at once was 150 MB more at the child's peak).
-        while True:
+        # Only what was there when it began: a program that switches without end refills
+        # the buffer while a slice is encoded, and the loop must get back to the limits.
+        left = len(self.recorder.rows)
+        while left > 0:
             began = self.recorder.now()
             drained = self.recorder.drain(self.max_rows)
             if drained is None:
                 return
+            left -= len(drained[1])
             self.pipe.batch(drained[0], drained[1], self.max_rows)
             # Holding the GIL to encode the batch, this thread kept the demo's one
             # waiting: that time is not the demo's running task hogging the thread.
