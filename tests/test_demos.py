@@ -115,7 +115,7 @@ def test_greenlet_eat_play_shows_the_value_passed(server):
 
 
 def test_switch_cost_reports_both_times_the_ratio_and_ns_per_switch(server):
-    n = 100_000  # ~20 ms untraced, ~80 traced: a preemption cannot turn them around
+    n = 50_000  # ~10 ms untraced, ~40 traced: a preemption cannot turn them around
     t = record(server, "greenlet_switch_cost", variant="both", n=n)
     texts = [text for _, text in t.printed()]
     assert texts[0].startswith("sequential run time is ")

@@ -134,7 +134,8 @@ def test_two_perfetto_downloads_at_once_stay_bounded(load_server, big, tmp_path)
 def test_an_import_must_say_json_and_fit(load_server):
     status, body = post_import(load_server.url, b'{"format": "x"}', "text/plain")
     assert (status, body) == (415, {"error": "send the trace as Content-Type: "
-                                             "application/json (got text/plain)"})
+                                             "application/json, or application/gzip for "
+                                             "a .json.gz (got text/plain)"})
     # A chunked body (no Content-Length) over the limit: 413, not "input data is empty".
     sock = socket.create_connection(("127.0.0.1", load_server.port), timeout=60)
     try:

@@ -147,8 +147,9 @@ def import_trace():
     then held as a finished run. The body goes to a temporary file as it arrives; the
     server's loop never parses it (a 178 MB trace held every request for minutes)."""
     if request.mimetype not in _IMPORT_TYPES:
-        return _error("send the trace as Content-Type: application/json (or "
-                      f"application/gzip for a .json.gz) (got {request.mimetype or 'none'})", 415)
+        return _error("send the trace as Content-Type: application/json, or "
+                      "application/gzip for a .json.gz (got "
+                      f"{request.mimetype or 'none'})", 415)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         return _error(f"trace too big: {request.content_length >> 20} MiB, at most "
