@@ -5,6 +5,7 @@ Predict whose choices are real and whose answer stays hidden."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,10 @@ def test_blocking_without_a_hub_starves_no_hub(server, page):
     load(page, server, trace)
     page.wait_for_function("window.coroscope.stats !== null")
     s = state(page)
-    assert [w["kind"] for w in s["warnings"]] == ["blocked", "blocked"]
+    # 3.13 closes a generator at a bare yield without a FINISH (README: known limits):
+    # the consumer is then also "parked at the end".
+    assert sorted(w["kind"] for w in s["warnings"]) == ["blocked", "blocked"] + (
+        ["parked"] if sys.version_info >= (3, 13) else [])
     assert s["stats"]["hub_starved"] == [] and s["stats"] == compute_stats(trace)
     text = page.get_by_test_id("warnings").inner_text()
     assert "Hub" not in text and "blocked the whole thread" in text and "time.sleep(0.15)" in text
