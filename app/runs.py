@@ -432,7 +432,11 @@ class Run:
         if edit is not None:
             info["edited"] = edit
         if target.kind == "script":
-            info["script"] = {"argv": list(target.argv), "exit_code": self.exit_code}
+            info["script"] = {"argv": list(target.argv), "exit_code": self.exit_code,
+                              "path": target.origin or target.file,
+                              "generators": target.generators}
+            if not target.passthrough:  # run again from the dashboard, not the shell
+                info["script"]["rerun"] = True
         if source:
             info["source"] = target.source()
         return info
@@ -476,6 +480,38 @@ class RunRegistry:
             if target.edited is not None:  # no child will run it: its folder goes now
                 target.edited.remove()
             raise
+
+    def start_script(self, run_id: str, source: str) -> Run:
+        """Run the script of run ``run_id`` again, ``source`` as its text (an edit of it),
+        in a bounded child as a demo is (Target.for_edited_script says where)."""
+        info = self.description_with_source(run_id)
+        if info is None:
+            raise RunError(f"no run {run_id!r}", status=404)
+        if info.get("demo") or not isinstance(info.get("script"), dict):
+            raise RunError(f"run {run_id!r} is not a run of a script: only a script's "
+                           "run can be run again with its source")
+        try:
+            target = Target.for_edited_script(info, source)
+        except ValueError as exc:
+            raise RunError(f"run {run_id!r} cannot be run again: {exc}") from None
+        try:
+            return self.launch(target)
+        except BaseException:
+            assert target.edited is not None
+            target.edited.remove()
+            raise
+
+    def description_with_source(self, run_id: str) -> dict[str, Any] | None:
+        """A run's description with its source text (held, or stored), or None."""
+        run = self._runs.get(run_id)
+        if run is not None:
+            return run.describe(source=True)
+        if self.store is not None:
+            try:
+                return self.store.meta(run_id)
+            except KeyError:
+                return None
+        return None
 
     def launch(self, target: Target, limits: Limits | None = None) -> Run:
         """Start a run of ``target`` (within ``limits``, by default the registry's)."""

@@ -248,8 +248,9 @@ def run(spec: Spec) -> int:
     session = Session(spec.user_files or [file], generators=spec.generators,
                       passthrough=sys.stdout if script else None)
     recorder, output = session.recorder, session.output
-    # As `python demo.py` would: the file's folder is importable (for its helpers).
-    sys.path.insert(0, os.path.dirname(file))
+    # As `python demo.py` would: the file's folder is importable (for its helpers); an
+    # edited script's copy imports from the script's own folder (Target.for_edited_script).
+    sys.path.insert(0, spec.import_dir or os.path.dirname(file))
     flusher = Flusher(recorder, output, pipe, spec)
     flusher.start()
     pid = os.getpid()

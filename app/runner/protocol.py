@@ -54,6 +54,8 @@ class Spec:
     #: a demo that times pure computation: after the traced run, run main() once more
     #: untraced and report what it printed (the tracer's cost, shown, not hidden)
     untraced_rerun: bool = False
+    #: the folder put first on sys.path ("": the file's own, as `python FILE` does)
+    import_dir: str = ""
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()

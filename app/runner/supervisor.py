@@ -96,6 +96,10 @@ class Target:
     #: What the tutorial printed for the same experiment (English, Chinese), kept with the
     #: untraced figures so that every viewer (a standalone file too) can show all three.
     tutorial_figure: tuple[str, str] = ("", "")
+    #: A script: its path where it was first run (an edited one runs from a copy).
+    origin: str = ""
+    #: The folder put first on the child's sys.path ("": the file's own).
+    import_dir: str = ""
 
     @classmethod
     def for_demo(cls, demo: Demo, params: dict[str, Any], source: str | None = None) -> Target:
@@ -133,10 +137,44 @@ class Target:
                    user_files=(full,), argv=(path, *args), cwd=os.getcwd(),
                    generators=generators, passthrough=True)
 
+    @classmethod
+    def for_edited_script(cls, info: dict[str, Any], source: str) -> Target:
+        """A script run before (``info``: that run's description, with its source) run
+        again from the dashboard with ``source`` as its text, bounded like a demo.
+
+        It runs from the script's own folder (its working folder, and first on
+        sys.path, so its imports and relative files work as they did) when that folder
+        still exists here and is safe to import from: this user's, writable by no one
+        else. Otherwise from the private folder the edited copy is written to. argv is
+        the first run's, its first item the script's name."""
+        script = info.get("script")
+        text = (info.get("source") or {}).get("text")
+        name = (info.get("source") or {}).get("file") or ""
+        if not isinstance(script, dict) or not isinstance(text, str) or not text or not name:
+            raise ValueError("its source is not known")
+        argv = script.get("argv")
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            argv = [name]
+        origin = script.get("path") if isinstance(script.get("path"), str) else ""
+        edited = info.get("edited")
+        diff = edited.get("diff") if isinstance(edited, dict) else None
+        original = unpatch(text, diff) if isinstance(diff, str) and diff else text
+        edit = Edit.of_script(os.path.basename(name), original, source)
+        home = script_home(origin)
+        return cls(
+            kind="script", name=os.path.basename(name), title=info.get("title") or name,
+            file=edit.file, user_files=edit.user_files, edited=edit,
+            argv=(os.path.basename(name), *argv[1:]), cwd=home or edit.folder,
+            import_dir=home or edit.folder, origin=origin,
+            generators=script.get("generators") is True,
+        )
+
     def describe_edit(self) -> dict[str, Any] | None:
-        """``{"file", "diff"}`` of an edited demo (kept with the run and its export)."""
-        return None if self.edited is None else {"file": os.path.basename(self.file),
-                                                 "diff": self.edited.diff}
+        """``{"file", "diff"}`` of an edited demo or script (kept with the run and its
+        export); a script run again unchanged has none."""
+        if self.edited is None or not self.edited.diff:
+            return None
+        return {"file": os.path.basename(self.file), "diff": self.edited.diff}
 
     def source(self) -> dict[str, str]:
         if not self.file or self.kind == "import":  # its source is the file's own
@@ -185,10 +223,76 @@ class Edit:
                                             f"a/{original.name}", f"b/{original.name}"))
         return cls(folder, file, (file, *extras), diff, source)
 
+    @classmethod
+    def of_script(cls, name: str, original: str, source: str) -> Edit:
+        """A script's text as the user changed it, alone in a private folder."""
+        import difflib
+        import shutil
+
+        folder = tempfile.mkdtemp(prefix="coroscope-edit-", dir=_scratch_folder())
+        file = os.path.join(folder, name)
+        try:
+            with open(file, "w", encoding="utf-8") as f:
+                f.write(source)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        diff = "".join(difflib.unified_diff(original.splitlines(keepends=True),
+                                            source.splitlines(keepends=True),
+                                            f"a/{name}", f"b/{name}"))
+        return cls(folder, file, (file,), diff, source)
+
     def remove(self) -> None:
         import shutil
 
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def script_home(path: str) -> str:
+    """The folder of the script at ``path`` if an edit of it may run from there: it
+    exists, is this user's and no one else may write to it (a module planted in a
+    shared folder would run as this user); "" if not."""
+    import stat
+
+    folder = os.path.dirname(path) if path and os.path.isabs(path) else ""
+    try:
+        st = os.stat(folder) if folder else None
+    except OSError:
+        return ""
+    if (st is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid()
+            or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+        return ""
+    return folder
+
+
+def unpatch(after: str, diff: str) -> str:
+    """The text before a unified diff (difflib's, as :class:`Edit` makes it) from the
+    text after it (static/js/edit.js has the same)."""
+    import re
+
+    lines = after.splitlines()
+    out: list[str] = []
+    pos = 0  # the next line of ``after`` not yet copied
+    body = False  # past the file names
+    for line in diff.splitlines():
+        hunk = re.match(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", line)
+        if hunk:
+            # "+c,d": d lines from line c; with d = 0, c is the line before them.
+            start = int(hunk[1]) if hunk[2] == "0" else int(hunk[1]) - 1
+            out.extend(lines[pos:start])
+            pos = max(pos, start)
+            body = True
+        elif not body:
+            continue
+        elif line.startswith("-"):
+            out.append(line[1:])
+        elif line.startswith("+"):
+            pos += 1
+        elif line.startswith(" "):
+            out.append(line[1:])
+            pos += 1
+    out.extend(lines[pos:])
+    return "".join(f"{line}\n" for line in out)
 
 
 class Child:
@@ -240,6 +344,7 @@ class Child:
             max_output_bytes=limits.max_output_bytes,
             generators=target.generators,
             untraced_rerun=target.untraced_rerun,
+            import_dir=target.import_dir,
         )
         env = dict(os.environ)
         if _CHECKOUT:

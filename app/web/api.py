@@ -51,6 +51,8 @@ def start_run(body: object, edit_refused: str | None = "no edits here"):
     ``edit_refused``: why this client may not send edited code (None: it may)."""
     if not isinstance(body, dict):
         raise RunError("the body must be a JSON object like {\"demo\": id, \"params\": {}}")
+    if "script" in body:
+        return _start_script(body, edit_refused)
     demo_id = body.get("demo")
     if not isinstance(demo_id, str):
         raise RunError("missing \"demo\": the id of a demo (see GET /api/demos)")
@@ -63,19 +65,39 @@ def start_run(body: object, edit_refused: str | None = "no edits here"):
         raise RunError(str(exc)) from None
     source = body.get("source")
     if source is not None:
-        if not isinstance(source, str):
-            raise RunError("\"source\" must be the demo's code as a string")
-        try:
-            source.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate ("\ud800") cannot be a file's text
-            raise RunError("\"source\" is not text a Python file can hold (a lone "
-                           "surrogate in it)") from None
-        if len(source) > MAX_SOURCE_CHARS:
-            raise RunError(f"\"source\" is {len(source)} characters; at most "
-                           f"{MAX_SOURCE_CHARS} may be run")
-        if edit_refused is not None:
-            raise RunError(edit_refused, status=403)
+        _check_source(source, "the demo's", edit_refused)
     return registry().start(demo, params, source=source)
+
+
+def _check_source(source: object, whose: str, edit_refused: str | None) -> None:
+    if not isinstance(source, str):
+        raise RunError(f"\"source\" must be {whose} code as a string")
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") cannot be a file's text
+        raise RunError("\"source\" is not text a Python file can hold (a lone "
+                       "surrogate in it)") from None
+    if len(source) > MAX_SOURCE_CHARS:
+        raise RunError(f"\"source\" is {len(source)} characters; at most "
+                       f"{MAX_SOURCE_CHARS} may be run")
+    if edit_refused is not None:
+        raise RunError(edit_refused, status=403)
+
+
+def _start_script(body: dict, edit_refused: str | None):
+    """``{"script": RUN_ID, "source": TEXT}``: the script of that run, run again with
+    ``source`` as its text (code from the page: only with the edit secret)."""
+    run_id = body["script"]
+    if not isinstance(run_id, str):
+        raise RunError("\"script\" must be the id of a run of a script")
+    unknown = sorted(set(body) - {"script", "source", "type"})
+    if unknown:
+        raise RunError(f"unknown field {unknown[0]!r} with \"script\"; a script is run "
+                       "again with {\"script\": run id, \"source\": its text}")
+    if "source" not in body:
+        raise RunError("missing \"source\": the script's code to run")
+    _check_source(body["source"], "the script's", edit_refused)
+    return registry().start_script(run_id, body["source"])
 
 
 @bp.post("/runs")

@@ -110,6 +110,7 @@ const picker = new Picker({
   run: $("run"),
   hasRun: () => store.length > 0,
   onChange: () => scheduler.commit(STATUS),
+  canRunOpened: () => sourceEditor.scriptStart() !== null,
 });
 const compare = new Compare({
   root: $("compare"),
@@ -220,6 +221,17 @@ function formParams(demo) {
  * server's run slots. */
 function startRun() {
   const demo = picker.selected();
+  const script = demo ? null : sourceEditor.scriptStart();
+  if (script) {
+    // An opened script's run, run again as its source panel shows it (edit.js).
+    feed.cancel();
+    compare.abandon();
+    clearError();
+    timelinePanel.startClock();
+    picker.fromPicker = true;
+    feed.startScript(script.run, script.source, script.info);
+    return;
+  }
   if (!demo) return;
   const params = formParams(demo);
   if (!params) return;

@@ -7,7 +7,8 @@ import { language, t } from "./i18n.js";
 
 export class Picker {
   /** `hasRun()`: a run is on screen; `onChange()`: the header may say something else. */
-  constructor({ select, params, runBoth, run, hasRun, onChange }) {
+  constructor({ select, params, runBoth, run, hasRun, onChange, canRunOpened = () => false }) {
+    this.canRunOpened = canRunOpened; // Run may start the opened run's script again (edit.js)
     this.select = select;
     this.paramsEl = params;
     this.runBoth = runBoth;
@@ -65,9 +66,14 @@ export class Picker {
     none.textContent = t(demo ? "params.none" : "params.opened");
     this.paramsEl.replaceChildren(...(inputs.length ? inputs : [none]));
     this.runBoth.hidden = !demo?.compare?.length;
-    this.runButton.disabled = !demo;
+    this.updateRun();
     if (!this.hasRun()) this.shownDemo = null;
     this.onChange();
+  }
+
+  /** Run starts the picked demo, or, on an opened script's run, that script again. */
+  updateRun() {
+    this.runButton.disabled = !this.selected() && !(this.opened !== null && this.canRunOpened());
   }
 
   relabel() {

@@ -1,9 +1,11 @@
-// Change the code and run again. The source panel of a demo's run turns into a text
-// field (Edit); Run sends its text when it differs from the tutorial's, and the server
-// runs it in the same bounded child as any demo (only for the browser that opened the
-// address the server printed: GET /api/edit says whether, and why not). A run of edited
-// code carries its diff against the tutorial (`run.edited`), shown by a badge. A panel
-// (scheduler.js): a new run on screen ends the editing, its text being that run's now.
+// Change the code and run again. The source panel of a demo's run, or of a script's
+// (`coroscope run`, from History or a trace file), turns into a text field (Edit); Run
+// sends its text when it differs from the tutorial's (a script's: always, as `start` with
+// `script`: the run's id), and the server runs it in the same bounded child as any demo
+// (only for the browser that opened the address the server printed: GET /api/edit says
+// whether, and why not). A run of edited code carries its diff against the original
+// (`run.edited`), shown by a badge. A panel (scheduler.js): a new run on screen ends the
+// editing, its text being that run's now.
 
 import { serverText, t } from "./i18n.js";
 import { DATA } from "./scheduler.js";
@@ -19,7 +21,8 @@ export class SourceEditor {
     this.flags = DATA;
     Object.assign(this, { ui, feed, picker, server });
     this.access = null; // {allowed, why} once the server said
-    this.edit = null; // while editing: {demo, params, file, original, start}
+    this.fetchAccess = null;
+    this.edit = null; // while editing: {demo, script, params, file, original, start}
     this.shownKey = null; // the run whose controls are drawn
     ui.edit.addEventListener("click", () => this.toggle());
     ui.reset.addEventListener("click", () => {
@@ -47,10 +50,16 @@ export class SourceEditor {
     picker.paramsEl.addEventListener("change", (e) => {
       if (e.target.name === "variant") this.formChanged();
     });
+    // The secret may be given later, in another tab (the printed address sets the
+    // cookie): back on this one, ask again.
+    window.addEventListener("focus", () => {
+      if (this.access && !this.access.allowed) this.ask();
+    });
   }
 
   /** Ask the server whether this browser may run edited code. */
-  async ask(fetchAccess) {
+  async ask(fetchAccess = this.fetchAccess) {
+    this.fetchAccess = fetchAccess;
     try {
       this.access = await fetchAccess();
     } catch (err) {
@@ -78,18 +87,46 @@ export class SourceEditor {
   }
 
   snapshot() {
-    return { editing: Boolean(this.edit), allowed: this.access?.allowed ?? false };
+    return {
+      editing: Boolean(this.edit), allowed: this.access?.allowed ?? false,
+      readOnly: this.ui.why.hidden ? "" : this.ui.why.textContent,
+    };
   }
 
-  /** The demo source on screen: {demo, params, file, text, original, diff}, or null. */
+  /** The editable source on screen, a demo's or a script's: {demo, script (the run's id),
+   * params, file, text, original, diff}, or null. */
   shown() {
     const info = this.feed.info;
     const text = info?.source?.text;
-    if (!info?.demo || !text) return null;
+    if (!info || !text) return null;
+    const script = !info.demo && info.script && this.feed.following ? this.feed.runId : null;
+    if (!info.demo && !script) return null;
     const diff = info.edited?.diff ?? null;
     return {
-      demo: info.demo, params: info.params ?? {}, file: info.source.file, text, diff,
+      demo: info.demo ?? null, script, params: info.params ?? {}, file: info.source.file, text, diff,
       original: diff ? unpatch(text, diff) : text,
+    };
+  }
+
+  /** Why the run on screen, of no demo, has no source to edit (null: it has, or it is a
+   * demo's run, or nothing is on screen). */
+  unknownSource() {
+    const info = this.feed.info;
+    if (!info || info.demo || !this.feed.runId || this.shown()) return null;
+    if (!info.source?.text) return t("edit.why.nosource");
+    return t("edit.why.noscript");
+  }
+
+  /** What Run starts when the picker names an opened script's run: {run, source, title,
+   * info}, or null (nothing it may run). The text is the editor's while editing. */
+  scriptStart() {
+    if (!this.access?.allowed) return null;
+    const s = this.edit?.script ? this.edit : this.shown();
+    if (!s?.script) return null;
+    const info = this.feed.info;
+    return {
+      run: s.script, source: this.edit ? this.text() : s.text,
+      info: { title: info?.title, script: info?.script },
     };
   }
 
@@ -108,7 +145,7 @@ export class SourceEditor {
     return text && !text.endsWith("\n") ? `${text}\n` : text;
   }
 
-  toggle() {
+  async toggle() {
     if (this.edit) {
       if (this.text() === this.edit.start || window.confirm(t("edit.discard", { file: this.edit.file }))) {
         this.edit = null;
@@ -116,15 +153,21 @@ export class SourceEditor {
       }
       return;
     }
-    if (!this.access?.allowed) {
+    if (!this.access?.allowed && this.fetchAccess && !this.unknownSource()) {
+      await this.ask(); // the secret may have come since (another tab opened the address)
+    }
+    if (!this.access?.allowed || this.unknownSource()) {
       this.ui.why.classList.toggle("open");
       return;
     }
     const s = this.shown();
     if (!s) return;
-    // Run runs what is edited: the form goes back to the demo on screen.
-    this.picker.show(s.demo, s.params);
-    this.edit = { demo: s.demo, params: s.params, file: s.file, original: s.original, start: s.text };
+    // Run runs what is edited: the form goes back to the demo on screen (a script's run
+    // keeps the picker on it).
+    if (s.demo) this.picker.show(s.demo, s.params);
+    this.edit = {
+      demo: s.demo, script: s.script, params: s.params, file: s.file, original: s.original, start: s.text,
+    };
     this.showDiff(false);
     this.setText(s.text);
     this.render();
@@ -139,12 +182,14 @@ export class SourceEditor {
     if (!edit) return;
     const demo = this.picker.selected();
     const variant = this.picker.input("variant");
-    const same = demo?.id === edit.demo && (!variant || demo.params.find((p) => p.name === "variant")
+    const same = edit.script ? !demo : demo?.id === edit.demo && (!variant || demo.params.find((p) => p.name === "variant")
       ?.choices[Number(variant.value)] === edit.params.variant);
     if (same) return;
     if (this.text() === edit.start || window.confirm(t("edit.discard", { file: edit.file }))) {
       this.edit = null;
       this.render();
+    } else if (edit.script) {
+      this.picker.show(null, {}, this.feed.info?.title ?? edit.file);
     } else {
       this.picker.show(edit.demo, edit.params);
     }
@@ -195,27 +240,35 @@ export class SourceEditor {
     const s = this.shown();
     this.shownKey = `${this.feed.runId}:${Boolean(this.feed.info?.edited)}`;
     const editing = Boolean(this.edit);
-    const canOffer = this.server && this.access !== null && (editing || s !== null);
+    // A run of no demo whose source is not known (or not a script's) is read-only, and
+    // says why.
+    const unknown = this.server && !editing ? this.unknownSource() : null;
+    const canOffer = this.server && this.access !== null && (editing || s !== null || unknown !== null);
     const badge = !editing && Boolean(s?.diff);
     ui.bar.hidden = !canOffer && !badge;
     ui.edit.hidden = !canOffer;
     ui.edit.textContent = t(editing ? "edit.stop" : "edit");
-    const locked = canOffer && !this.access.allowed;
+    const locked = canOffer && (!this.access.allowed || unknown !== null);
     // Locked, it still takes a click: it shows why in full.
     ui.edit.classList.toggle("locked", locked);
-    ui.edit.title = locked ? t("edit.locked") : t(editing ? "edit.stop.title" : "edit.title");
+    ui.edit.title = locked ? t("edit.locked") : t(editing ? "edit.stop.title"
+      : s?.script ? "edit.title.script" : "edit.title");
     ui.why.hidden = !locked;
     if (locked) {
-      ui.why.textContent = t("edit.why", { why: whyText(this.access.why) });
+      ui.why.textContent = t("edit.why", { why: unknown ?? whyText(this.access.why) });
       ui.why.title = ui.why.textContent;
     }
+    const script = Boolean(this.edit?.script ?? s?.script);
+    ui.reset.title = t(script ? "edit.reset.title.script" : "edit.reset.title");
+    ui.mark.title = t(script ? "edit.mark.title.script" : "edit.mark.title");
+    this.picker.updateRun();
     ui.reset.hidden = !editing;
     if (!editing) ui.mark.hidden = true;
     ui.badge.hidden = !badge;
     if (badge) {
       const { added, removed } = diffStats(s.diff);
       ui.badge.textContent = t("edit.badge", { added, removed });
-      ui.badge.title = t("edit.badge.title", { added, removed });
+      ui.badge.title = t(s.script ? "edit.badge.title.script" : "edit.badge.title", { added, removed });
     } else if (!ui.diff.hidden) {
       ui.diff.hidden = true;
     }

@@ -18,6 +18,9 @@ import { LiveSocket } from "./api.js";
 import { t } from "./i18n.js";
 import { FINAL_STATUSES } from "./kinds.js";
 
+// The server's refusal of code from a browser without the edit secret (app/web).
+const EDIT_REFUSED = /^editing needs the address the server printed/;
+
 export const IDLE = "idle";
 export const AWAITING = "awaiting";
 export const LIVE = "live";
@@ -73,6 +76,12 @@ export class RunFeed {
     this.request({ type: "start", demo, params, ...(source !== null ? { source } : {}) });
   }
 
+  /** Run the script of run `runId` again with `source` as its text (edit.js). */
+  startScript(runId, source, info = {}) {
+    this.newRun({ id: null, demo: null, params: {}, ...info }, null);
+    this.request({ type: "start", script: runId, source });
+  }
+
   /** Watch a run by id (a live run's tail, or a finished one whole); the run shown stays
    * until its frame comes. */
   subscribe(runId) {
@@ -80,6 +89,8 @@ export class RunFeed {
   }
 
   request(msg) {
+    this.sent = msg;
+    this.resent = false;
     this.trace = null;
     this.following = true;
     this.growing = false;
@@ -167,6 +178,16 @@ export class RunFeed {
         if (this.following && this.state === LIVE) this.end(msg.run);
         break;
       case "error":
+        if (this.state === AWAITING && this.sent?.source !== undefined && !this.resent
+            && EDIT_REFUSED.test(msg.error)) {
+          // Whether this tab may send code was decided when its websocket was opened: the
+          // secret may have come since (another tab opened the printed address, which
+          // sets the cookie). Once, on a new connection, which carries the cookie as it is.
+          this.resent = true;
+          this.socket.close();
+          this.socket.send(this.sent);
+          return;
+        }
         if (this.state === AWAITING) this.fail();
         this.handlers.onError({ kind: "server", message: msg.error });
         break;

@@ -92,7 +92,8 @@ export class Header {
     if (ui.runTitle.textContent !== title) ui.runTitle.textContent = title;
     const argv = info?.script?.argv;
     const desc = !script ? localized(demo, "description")
-      : argv ? t("run.script", { argv: argv.join(" ") }) : t("run.trace");
+      : argv ? t(info.script.rerun ? "run.script.rerun" : "run.script", { argv: argv.join(" ") })
+        : t("run.trace");
     if (ui.runDesc.textContent !== desc) ui.runDesc.textContent = desc;
     ui.runDesc.parentElement.hidden = !desc && !runTitle;
   }
