@@ -89,7 +89,7 @@ def test_the_header_keeps_its_rows_and_nothing_is_cut(server, sized):
             assert page.evaluate(CUT) == [], (lang, demo)
         choose_demo(page, "yield_producer_consumer", n=1000000)
         assert page.evaluate(CUT) == [], lang
-    # A run's lanes: names such as "main · MainThread" fit the gutter of labels.
+    # A run's lanes: names such as "main · MainThread" fit the narrowest gutter.
     page.evaluate("window.coroscope.setLanguage('en')")
     choose_demo(page, "gevent_dummythread", eat_seconds=0.2, play_seconds=0.1)
     page.get_by_test_id("run").click()
@@ -104,6 +104,59 @@ def test_the_header_keeps_its_rows_and_nothing_is_cut(server, sized):
         .filter((name) => ctx.measureText(name).width > GUTTER - 28);
     }""")
     assert too_long == []
+
+
+# Demos whose lanes carry long details ("greenlet (name='egon', seconds=0.1)", an
+# asyncio task's coroutine and arguments, DummyThread names), with quick parameters.
+LABELLED = [("gevent_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1}),
+            ("gevent_dummythread", {"eat_seconds": 0.2, "play_seconds": 0.1}),
+            ("asyncio_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1}),
+            ("gevent_socket_server", {"clients": 3})]  # its lanes' details: a socket's repr
+
+
+def test_lane_labels_are_read_whole_from_1280_and_the_plot_keeps_its_width_at_1024(
+        server, sized):
+    page = sized
+    width = page.viewport_size["width"]
+    page.goto(server.url + "/")
+    demos_loaded(page)
+    runs = []
+    for demo, params in LABELLED:
+        status, run = server.request("POST", "/api/runs", {"demo": demo, "params": params})
+        assert status == 201, run
+        runs.append(server.wait_run(run["id"])["id"])
+    details = 0
+    for (demo, _), run_id in zip(LABELLED, runs, strict=True):
+        page.evaluate(f"window.coroscope.subscribe('{run_id}')")
+        page.wait_for_function(f"window.coroscope.runId === '{run_id}' && "
+                               "window.coroscope.status === 'finished'", timeout=20_000)
+        page.evaluate("window.coroscope.redraw()")
+        labels = page.evaluate("window.coroscope.laneLabels")
+        plot = page.evaluate("window.coroscope.plot")
+        assert labels and all(lb["name"] for lb in labels)
+        details += sum(bool(lb["detail"]) for lb in labels)
+        if width == 1024:
+            # The narrow canvas keeps its plot: the gutter of 184 px, labels cut to fit.
+            assert plot["gutter"] == 184 and plot["x0"] == 196, plot
+            continue
+        cap = min(320, round(0.3 * page.evaluate(
+            "document.getElementById('timeline-wrap').clientWidth")))
+        assert 184 <= plot["gutter"] <= cap, plot
+        cut = [lb for lb in labels
+               if (lb["nameShown"], lb["detailShown"]) != (lb["name"], lb["detail"])]
+        if demo != "gevent_socket_server":
+            # Every lane's name and details whole, in a gutter no wider than they need.
+            assert cut == [], labels
+        else:
+            # A socket's repr is longer than any gutter: cut at the cap, whole in the
+            # tooltip; the names are whole.
+            assert not cut or plot["gutter"] == cap, (plot, labels)
+            if not any(lb["detail"] for lb in labels):  # too many lanes to show details:
+                assert plot["gutter"] < cap, plot  # their length costs no plot width
+            assert all(lb["nameShown"] == lb["name"] for lb in labels)
+    assert details >= 6  # the details were drawn (lanes tall enough), not left out
+    if width == 1280:
+        page.screenshot(path="/tmp/coroscope-lanes-1280.png")
 
 
 def test_the_timeline_is_as_tall_as_its_lanes(server, browser):

@@ -150,7 +150,7 @@ def test_zoom_pan_and_fit(server, page):
     # The time under the mouse stays under the mouse.
     frac = page.evaluate(f"""() => {{ const c = document.querySelector('[data-testid=timeline]');
         const r = c.getBoundingClientRect(); return {x} - r.left; }}""")
-    plot_x0 = page.evaluate("import('/static/js/timeline.js').then((m) => m.GUTTER)") + 12
+    plot_x0 = page.evaluate("window.coroscope.plot.x0")  # the gutter, sized to the labels
     plot_w = box["width"] - 28 - plot_x0
     t_before = before["t0"] + (frac - plot_x0) / plot_w * width0
     t_after = after["t0"] + (frac - plot_x0) / plot_w * width1

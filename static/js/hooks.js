@@ -58,6 +58,10 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     get warnings() { return store.warnings.map((w) => ({ ...w })); },
     get marks() { return store.marks.map((m) => ({ ...m })); },
     get showHub() { return timeline.showHub; },
+    /** The visible lanes' labels: {task, name, nameShown, detail, detailShown}, as drawn. */
+    get laneLabels() { return timeline.drawnLabels ?? []; },
+    /** The lane labels' gutter and where the plot starts, in CSS pixels. */
+    get plot() { return timeline.g ? { gutter: timeline.g.gutter, x0: timeline.g.plotX0, x1: timeline.g.plotX1 } : null; },
     get showLoading() { return timelinePanel.showLoading; },
     /** Each arrow on screen as {t, from, to, via, why}: `via` 0 as recorded, 1 folded
      * through the Hub, 2 a task resuming after its own wait; `why` its label. A method,

@@ -7,7 +7,7 @@ import { t as tr } from "./i18n.js";
 import { warningText } from "./stats.js";
 import { THROW } from "./kinds.js";
 import { lowerBound, RESUMED, upperBound } from "./store.js";
-import { AXIS_H, GUTTER, switchWhy, taskColor } from "./timeline.js";
+import { AXIS_H, switchWhy, taskColor } from "./timeline.js";
 
 const HOVER_PX = 8; // how far from a switch the pointer may be and still pick it
 const MERGE_PX = 2; // switches this close to the picked one are counted as "more here"
@@ -69,7 +69,7 @@ export class Pointer {
     const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? tl.h : 1;
     const dx = e.deltaX * unit;
     const dy = e.deltaY * unit;
-    if ((e.shiftKey || x < GUTTER) && g.scrollMax) {
+    if ((e.shiftKey || x < g.gutter) && g.scrollMax) {
       tl.scrollY += dy || dx;
     } else if (Math.abs(dx) > Math.abs(dy)) {
       this.view.panBy(dx / g.kxCss, tl.extent);
@@ -140,7 +140,7 @@ export class Pointer {
     const tl = this.timeline;
     const g = tl.g;
     if (!g || !tl.lanes.length || y < AXIS_H) return this.hide();
-    if (x < GUTTER) return this.hoverLane(x, y);
+    if (x < g.gutter) return this.hoverLane(x, y);
     this.cursor.hidden = false;
     this.cursor.style.transform = `translateX(${Math.round(x)}px)`;
     const warning = this.warningAt(x, y);

@@ -4,7 +4,7 @@
 // how much of the column it occupies. Input and hover live in pointer.js.
 
 import { formatDuration, niceStep, tickFormatter } from "./format.js";
-import { causeText, t as tr } from "./i18n.js";
+import { causeText, language, t as tr } from "./i18n.js";
 import { THROW } from "./kinds.js";
 import { FOLDED, isScheduler, lowerBound, RESUMED, STARTS, upperBound } from "./store.js";
 
@@ -31,7 +31,16 @@ const FONT_STACK = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "
 // asyncio's kinds, said with the library's name (a lane `main()` of kind task is not main).
 const KIND_DETAIL = { task: "asyncio task", loop: "asyncio" };
 
-export const GUTTER = 184; // room for a lane label such as "greenlet (name='egon')"
+// The lane labels' gutter: 184 px, room for "greenlet (name='egon')"; wider, up to
+// GUTTER_SHARE of the canvas and GUTTER_MAX, where its labels need it and the canvas has
+// room (not below GUTTER_FROM: a narrow canvas keeps its plot width).
+export const GUTTER = 184;
+const GUTTER_MAX = 320;
+const GUTTER_SHARE = 0.3;
+const GUTTER_FROM = 760;
+const LABEL_X = 20; // where a lane's name and details start
+const LABEL_PAD = 8; // between the longest label and the plot's edge
+const DETAIL_LANE_H = 38; // a lane this tall has room for its details above its name
 export const AXIS_H = 30;
 const PAD_L = 12;
 const PAD_R = 28;
@@ -157,12 +166,14 @@ export class Timeline {
     const { w, h, dpr, view, store } = this;
     const lanes = (this.lanes = this.showHub ? store.lanes : store.lanes.filter((task) => !isScheduler(task.kind)));
     const set = this.showHub ? store.raw : store.folded;
-    const plotX0 = GUTTER + PAD_L;
+    const avail = h - AXIS_H - 8;
+    const laneH = lanes.length ? clamp(Math.floor(avail / lanes.length), MIN_LANE_H, MAX_LANE_H) : MAX_LANE_H;
+    this.detailsShown = laneH >= DETAIL_LANE_H;
+    const gutter = (this.gutter = this.sharedGutter ? this.sharedGutter() : this.neededGutter());
+    const plotX0 = gutter + PAD_L;
     const plotX1 = Math.max(plotX0 + 10, w - PAD_R);
     const plotW = plotX1 - plotX0;
     const span = Math.max(view.t1 - view.t0, 1);
-    const avail = h - AXIS_H - 8;
-    const laneH = lanes.length ? clamp(Math.floor(avail / lanes.length), MIN_LANE_H, MAX_LANE_H) : MAX_LANE_H;
     const scrollMax = Math.max(0, lanes.length * laneH - avail);
     this.scrollY = clamp(this.scrollY, 0, scrollMax);
     const barH = clamp(Math.round(laneH * 0.26), 8, 14);
@@ -176,12 +187,37 @@ export class Timeline {
     }
     return {
       t0: view.t0, t1: view.t1, span, extent,
-      plotX0, plotX1, plotW,
+      gutter, plotX0, plotX1, plotW,
       pw: Math.max(1, Math.round(plotW * dpr)), // plot width in device pixels: the bin count
       kx: (plotW * dpr) / span, // device px per ns
       kxCss: plotW / span,
       laneH, barH, laneTop, laneY, laneOf, scrollMax, set,
     };
+  }
+
+  /** The gutter this canvas's lane labels want: GUTTER, or wider (up to its cap) so that
+   * every lane's name and details are read whole. Measured once per set of lanes. */
+  neededGutter() {
+    const cap = this.w < GUTTER_FROM ? GUTTER : Math.max(GUTTER, Math.min(GUTTER_MAX, Math.round(this.w * GUTTER_SHARE)));
+    if (cap === GUTTER) return GUTTER;
+    const lanes = this.showHub ? this.store.lanes : this.store.lanes.filter((task) => !isScheduler(task.kind));
+    const last = lanes[lanes.length - 1];
+    const details = this.detailsShown !== false; // measured only where they are drawn
+    const key = `${cap}:${details}:${this.showHub}:${lanes.length}:${lanes[0]?.label}:${last?.label}:${last?.thread}:${language()}`;
+    if (key === this.gutterKey) return this.gutterWant;
+    const { ctx } = this;
+    let need = 0;
+    ctx.font = `600 13px ${FONT_STACK}`;
+    for (const task of lanes) need = Math.max(need, ctx.measureText(this.laneName(task)).width);
+    ctx.font = `11px ${FONT_STACK}`;
+    if (details) for (const task of lanes) need = Math.max(need, ctx.measureText(this.laneDetail(task)).width);
+    this.gutterKey = key;
+    this.gutterWant = Math.min(cap, Math.max(GUTTER, Math.ceil(need) + LABEL_X + LABEL_PAD));
+    return this.gutterWant;
+  }
+
+  laneName(task) {
+    return task.thread ? `${task.label} · ${task.thread}` : task.label;
   }
 
   xAt(t) {
@@ -329,33 +365,39 @@ export class Timeline {
   drawGutter(g) {
     const { ctx } = this;
     ctx.fillStyle = COLORS.gutter;
-    ctx.fillRect(0, AXIS_H, GUTTER, this.h - AXIS_H);
+    const gutter = g.gutter;
+    ctx.fillRect(0, AXIS_H, gutter, this.h - AXIS_H);
     ctx.fillStyle = COLORS.rule;
-    ctx.fillRect(GUTTER - 0.5, 0, 1, this.h);
+    ctx.fillRect(gutter - 0.5, 0, 1, this.h);
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
+    const drawn = (this.drawnLabels = []); // what each visible lane's label says, as drawn
     this.forVisibleLanes(g, (task, i) => {
       const y = g.laneY[i];
       const color = taskColor(task);
       ctx.fillStyle = color;
       ctx.fillRect(8, y - g.barH / 2, 4, g.barH);
       ctx.font = `600 13px ${FONT_STACK}`;
-      const name = task.thread ? `${task.label} · ${task.thread}` : task.label;
-      ctx.fillText(this.fit(name, GUTTER - 28), 20, y);
+      const name = this.laneName(task);
+      const label = { task: task.id, name, nameShown: this.fit(name, gutter - LABEL_X - LABEL_PAD), detail: "", detailShown: "" };
+      ctx.fillText(label.nameShown, LABEL_X, y);
       const detail = this.laneDetail(task);
-      if (detail && g.laneH >= 38) {
+      if (detail && g.laneH >= DETAIL_LANE_H) {
         ctx.font = `11px ${FONT_STACK}`;
         ctx.fillStyle = COLORS.muted;
-        ctx.fillText(this.fit(detail, GUTTER - 28), 20, y - g.barH / 2 - 9);
+        label.detail = detail;
+        label.detailShown = this.fit(detail, gutter - LABEL_X - LABEL_PAD);
+        ctx.fillText(label.detailShown, LABEL_X, y - g.barH / 2 - 9);
       }
+      drawn.push(label);
     });
     // Lanes scrolled under the axis must not show through it; the corner holds the hint.
     ctx.fillStyle = COLORS.plot;
-    ctx.fillRect(0, 0, GUTTER - 0.5, AXIS_H - 0.5);
+    ctx.fillRect(0, 0, gutter - 0.5, AXIS_H - 0.5);
     ctx.font = `10.5px ${FONT_STACK}`;
     ctx.fillStyle = COLORS.muted;
     ctx.textBaseline = "alphabetic";
-    ctx.fillText(this.fit(tr("hint"), GUTTER - 16), 10, AXIS_H - 10);
+    ctx.fillText(this.fit(tr("hint"), gutter - 16), 10, AXIS_H - 10);
   }
 
   /** The line above a lane's name: its kind and arguments, unless the name says it all. */
