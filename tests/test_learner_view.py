@@ -365,3 +365,29 @@ def test_predict_offers_every_live_coroutine_and_hides_the_answer(server, page):
         box.locator(".predict-choice", has_text=label[arrow["to"]]).first.click()
         assert state(page)["predict"]["question"]["correct"] is True
         assert arrow["why"] in box.inner_text()
+
+
+def test_compare_opens_at_main_as_the_single_view_does(server, page):
+    a = record(server, "greenlet_eat_play")
+    b = record(server, "gevent_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1})
+    mains = [next(e["t"] for e in t["events"] if e["kind"] == "mark") for t in (a, b)]
+    ends = [max(t["run"]["duration_ns"], t["events"][-1]["t"]) for t in (a, b)]
+    page.goto(f"{server.url}/#compare={a['run']['id']},{b['run']['id']}")
+    page.wait_for_function("window.coroscope.compare && !window.coroscope.compare.loading",
+                           timeout=30_000)
+    page.wait_for_function(f"window.coroscope.compare.view.t1 === {max(ends)}")
+    c = state(page)["compare"]
+    # On one scale, from the earlier main() of the two: the loading is folded away.
+    assert c["view"] == {"t0": min(mains), "t1": max(ends)} and min(mains) > 0
+    assert c["showLoading"] is False
+    assert [r["window"] for r in c["runs"]] == [[min(mains), max(ends)]] * 2
+    toggle = page.get_by_test_id("compare-loading-toggle")
+    assert toggle.is_visible() and not toggle.is_checked()
+    toggle.check()
+    page.wait_for_function("window.coroscope.compare.view.t0 === 0")
+    # One preference with the single view's toggle.
+    assert page.get_by_test_id("loading-toggle").is_checked()
+    assert state(page)["showLoading"] is True
+    toggle.uncheck()
+    page.wait_for_function(f"window.coroscope.compare.view.t0 === {min(mains)}")
+    assert not page.get_by_test_id("loading-toggle").is_checked()

@@ -126,6 +126,8 @@ const compare = new Compare({
     subscribe(id);
   },
   titleOf: (info) => picker.runTitle(info),
+  showLoading: localStorage.getItem("coroscope.showLoading") === "1",
+  onLoading: (on) => timelinePanel.setShowLoading(on),
 });
 const historyPanel = new HistoryPanel({
   root: $("history-panel"),
@@ -166,6 +168,7 @@ const timelinePanel = scheduler.add("timeline", new TimelinePanel({
     scheduler.flush(ALL);
   },
   onViewChange: () => scheduler.commit(PAINT),
+  onLoading: (on) => compare.setShowLoading(on),
   onPick: (tns) => player.seek(tns),
   sourceLine: (n) => sourcePanel.line(n),
 }));

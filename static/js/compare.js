@@ -16,7 +16,10 @@ import { View } from "./view.js";
 const RENDER_EVERY_MS = 250; // the totals, while a side is live
 
 export class Compare {
-  constructor({ root, onError, onClose, onChange, onOpen, onShow, titleOf = (info) => info.title }) {
+  /** `showLoading`: the dashboard's "Show loading" at first; `onLoading(on)`: it was
+   * toggled here (the dashboard's follows: one preference). */
+  constructor({ root, onError, onClose, onChange, onOpen, onShow, titleOf = (info) => info.title,
+    showLoading = false, onLoading = () => {} }) {
     this.onOpen = onOpen; // show one side in the full viewer
     this.onShow = onShow; // a pair is shown (the page's address names it)
     this.titleOf = titleOf; // a run's title in the page's language
@@ -25,6 +28,21 @@ export class Compare {
     this.onClose = onClose;
     this.onChange = onChange; // the page header shows the pair's status
     this.view = new View();
+    // As the single view: the window opens at main() (the earlier side's), the loading
+    // before it folded away unless shown.
+    this.showLoading = showLoading;
+    this.onLoading = onLoading;
+    this.view.origin = () => {
+      if (this.showLoading) return 0;
+      const at = this.slots.map((s) => s.store.mainAt).filter((t) => t !== null && t !== undefined);
+      return at.length === 2 ? Math.min(...at) : 0;
+    };
+    this.loadingToggle = root.querySelector("[data-testid=compare-loading-toggle]");
+    this.loadingToggle.checked = showLoading;
+    this.loadingToggle.addEventListener("change", () => {
+      this.setShowLoading(this.loadingToggle.checked);
+      this.onLoading(this.showLoading);
+    });
     this.table = root.querySelector("[data-testid=compare-table]");
     this.active = false;
     this.pairToken = 0; // bumped when the pair being started is no longer wanted
@@ -62,6 +80,9 @@ export class Compare {
       });
       return slot;
     });
+    // One time scale: both plots start at the same x, after the wider gutter of the two.
+    const gutter = () => Math.max(...this.slots.map((s) => s.timeline.neededGutter()));
+    for (const s of this.slots) s.timeline.sharedGutter = gutter;
     this.scheduler.add("table", {
       flags: STATUS | CLOCK,
       reset: () => {},
@@ -113,6 +134,13 @@ export class Compare {
     this.pairToken++;
     if (this.active) this.close();
     document.body.classList.remove("comparing");
+  }
+
+  setShowLoading(on) {
+    this.showLoading = Boolean(on);
+    this.loadingToggle.checked = this.showLoading;
+    this.view.follow = true;
+    this.invalidate();
   }
 
   setShowHub(on) {
@@ -244,6 +272,8 @@ export class Compare {
     if (!this.active) return null;
     return {
       loading: Boolean(this.loading),
+      view: { t0: this.view.t0, t1: this.view.t1 },
+      showLoading: this.showLoading,
       runs: this.slots.map((s) => { const run = runOf(s); return run ? {
         id: run.id, demo: run.demo, status: s.feed.growing ? "running" : run.status, live: s.feed.growing,
         duration_ns: run.duration_ns, events: s.store.length, switches: s.store.switchCount,

@@ -17,7 +17,11 @@ const LOADING_PREF = "coroscope.showLoading";
 export class TimelinePanel {
   /** `frame.extent`: how far the run reaches in this frame (the scheduler's tick);
    * `onHub(on)`: the Hub was shown or hidden. */
-  constructor({ wrap, canvas, store, view, player, frame, hubToggle, loadingToggle, onHub, onViewChange, onPick, sourceLine }) {
+  constructor({
+    wrap, canvas, store, view, player, frame, hubToggle, loadingToggle, onHub, onViewChange, onPick, sourceLine,
+    onLoading = () => {},
+  }) {
+    this.onLoading = onLoading; // "Show loading" was toggled (Compare follows)
     this.flags = PAINT | CURSOR | CLOCK;
     this.player = player;
     this.frame = frame;
@@ -71,6 +75,7 @@ export class TimelinePanel {
     localStorage.setItem(LOADING_PREF, this.showLoading ? "1" : "0");
     this.view.follow = true;
     this.onViewChange();
+    this.onLoading(this.showLoading);
   }
 
   /** A run was asked for: time from now to its first switch drawn (benchmarks/browser.py). */
