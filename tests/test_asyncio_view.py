@@ -227,13 +227,30 @@ def test_asyncio_warnings_and_a_starved_loop(server, page, tmp_path):
     assert "Hub" not in text
     stats = compute_stats(trace)
     assert s["stats"] == stats and [x["task"] for x in stats["hub_starved"]] == [entry]
-    # The mark on main()'s lane says it in its tooltip.
+    # The two marks on main()'s lane, a few µs apart, are drawn side by side (each 12 px
+    # wide), each with its own tooltip.
     box = page.get_by_test_id("timeline").bounding_box()
-    marker = page.evaluate("window.coroscope.warningMarker(0)")
-    page.mouse.move(box["x"] + marker["x"], box["y"] + marker["y"])
+    said, starved = s["warnings"]
+    assert 0 <= starved["t"] - said["t"] < 1_000_000
+    page.evaluate("window.coroscope.redraw()")
+    marks = [page.evaluate(f"window.coroscope.warningMarker({k})") for k in (0, 1)]
+    assert marks[0]["y"] == marks[1]["y"] and marks[1]["x"] - marks[0]["x"] >= 13, marks
+    assert abs(marks[0]["x"] - page.evaluate(f"window.coroscope.xAt({said['t']})")) < 0.5
     tip = page.locator("#timeline-wrap > .tooltip")
-    tip.wait_for(state="visible")
-    assert "coroutine 'forgotten' was never awaited" in tip.inner_text()
+    for marker, says, not_says in ((marks[0], "coroutine 'forgotten' was never awaited",
+                                    "event loop starved"),
+                                   (marks[1], "event loop starved for 15",
+                                    "never awaited")):
+        page.mouse.move(box["x"] + marker["x"], box["y"] + marker["y"])
+        tip.wait_for(state="visible")
+        page.wait_for_function("(says) => document.querySelector('#timeline-wrap > .tooltip')"
+                               ".innerText.includes(says)", arg=says)
+        assert not_says not in tip.inner_text()
+    page.screenshot(path=str(tmp_path / "warnings-side-by-side.png"))
+    # A script's trace given to the page (not the server) cannot be run again: it says so.
+    assert page.get_by_test_id("edit-why").inner_text() == (
+        "Read-only: this trace was given to the page, not to the server: open it with "
+        "Open… to edit and run it again")
     page.mouse.move(0, 0)
     page.evaluate("window.coroscope.setLanguage('zh')")
     text = page.get_by_test_id("warnings").inner_text()

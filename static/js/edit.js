@@ -114,6 +114,7 @@ export class SourceEditor {
     const info = this.feed.info;
     if (!info || info.demo || !this.feed.runId || this.shown()) return null;
     if (!info.source?.text) return t("edit.why.nosource");
+    if (info.script) return t("edit.why.loaded"); // given to the page, not held by the server
     return t("edit.why.noscript");
   }
 

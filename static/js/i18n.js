@@ -153,6 +153,7 @@ const STRINGS = {
     "edit.badge.title.script": "This run traced edited code: {removed} lines removed and {added} added against the script's first text. Click to see the diff",
     "edit.why.nosource": "this trace does not hold its program's source, so there is nothing to edit or run again",
     "edit.why.noscript": "this trace is not of a demo nor of a script run with coroscope run, so it cannot be run again",
+    "edit.why.loaded": "this trace was given to the page, not to the server: open it with Open… to edit and run it again",
     "edit.aria": "The program's code, editable",
 
     "honest.title": "Timing, honestly: the tracer slows what it times",
@@ -451,6 +452,7 @@ const STRINGS = {
     "edit.badge.title.script": "这次运行追踪的是修改过的代码：与脚本原文相比删除 {removed} 行、添加 {added} 行。点击查看差异",
     "edit.why.nosource": "这个轨迹没有保存程序的源代码，所以无法编辑，也无法再次运行",
     "edit.why.noscript": "这个轨迹既不是示例，也不是用 coroscope run 运行的脚本，所以无法再次运行",
+    "edit.why.loaded": "这个轨迹只交给了页面，没有交给服务器：用“打开…”打开它，才能编辑并再次运行",
     "edit.aria": "程序的代码，可编辑",
 
     "honest.title": "如实的计时：追踪器会拖慢它所计时的代码",

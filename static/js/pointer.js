@@ -165,19 +165,15 @@ export class Pointer {
 
   /** The warning whose marker (the "!" triangle drawn by Timeline.drawWarnings) is here. */
   warningAt(x, y) {
-    const tl = this.timeline;
-    const g = tl.g;
-    for (const w of this.store.warnings) {
-      const i = g.laneOf[w.task];
-      if (i === undefined || i < 0) continue;
-      // Only where drawWarnings drew a marker: inside the window, inside the plot.
-      const until = Number.isNaN(w.until) ? g.extent : w.until;
-      const xm = tl.xAt(w.t);
-      if (until < g.t0 || w.t > g.t1 || xm < g.plotX0 || xm > g.plotX1) continue;
-      const yb = g.laneTop[i] + g.laneH - 4;
-      if (Math.abs(xm - x) <= 7 && y >= yb - 14 && y <= yb + 2) return w;
+    const g = this.timeline.g;
+    let best = null;
+    // Only where drawWarnings drew a marker (inside the window, inside the plot), the
+    // nearest one: two of a lane close in time are drawn side by side.
+    for (const m of this.timeline.warnMarks ?? []) {
+      if (m.x < g.plotX0 || m.x > g.plotX1 || y < m.y - 14 || y > m.y + 2) continue;
+      if (Math.abs(m.x - x) <= 7 && (!best || Math.abs(m.x - x) < Math.abs(best.x - x))) best = m;
     }
-    return null;
+    return best ? this.store.warnings[best.k] : null;
   }
 
   showWarning(w, x, y) {

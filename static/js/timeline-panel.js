@@ -188,11 +188,8 @@ export class TimelinePanel {
 
   /** Where warning k's marker is drawn, in CSS pixels of the canvas, or null. */
   warningMarker(k) {
-    const w = this.timeline.store.warnings[k];
-    const g = this.timeline.g;
-    const i = w && g ? g.laneOf[w.task] : undefined;
-    if (i === undefined || i < 0) return null;
-    return { x: this.timeline.xAt(w.t), y: g.laneTop[i] + g.laneH - 10 };
+    const m = (this.timeline.warnMarks ?? []).find((mark) => mark.k === k);
+    return m ? { x: m.x, y: m.y - 6 } : null;
   }
 
   /** The colour the canvas shows at time t, `fromBottom` CSS pixels above its foot. */

@@ -47,6 +47,7 @@ const PAD_R = 28;
 const MIN_LANE_H = 30;
 export const MAX_LANE_H = 72;
 const LEVELS = 8; // opacity steps for merged marks
+const WARN_GAP = 14; // px between two warning markers of one lane (each is 12 wide)
 const FEW = 3; // switches of one task pair in one column still drawn one by one...
 const CROWD = 8; // ...unless more than this many switches fall within CROWD_PX of it
 const CROWD_PX = 3;
@@ -638,21 +639,47 @@ export class Timeline {
     }
   }
 
-  /** Warnings: a span under the lane and a marker at its start. */
-  drawWarnings(g) {
-    const { ctx, store } = this;
-    for (const w of store.warnings) {
+  /**
+   * Where each warning's marker is drawn: {k (its index in store.warnings), x, y (the
+   * foot of its lane's warning row), at (the x of its time)}. At its time, unless the
+   * marker before it on the same lane is nearer than WARN_GAP (a block that starved the
+   * loop and the warning Python said a few µs before it): then just right of that one,
+   * so both read and each has its own tooltip.
+   */
+  warningMarks(g) {
+    const { store } = this;
+    const order = store.warnings.map((_, k) => k).sort((a, b) => store.warnings[a].t - store.warnings[b].t);
+    const lastX = new Map(); // lane -> the x of its last marker
+    const marks = [];
+    for (const k of order) {
+      const w = store.warnings[k];
       const until = Number.isNaN(w.until) ? g.extent : w.until;
       if (until < g.t0 || w.t > g.t1) continue;
       const i = g.laneOf[w.task];
-      if (i < 0) continue;
-      const yb = g.laneTop[i] + g.laneH - 4;
-      const xs = Math.max(this.xAt(w.t), g.plotX0);
-      const xe = Math.min(this.xAt(until), g.plotX1);
+      if (i === undefined || i < 0) continue;
+      const at = this.xAt(w.t);
+      const prev = lastX.get(i);
+      const x = prev !== undefined && at - prev < WARN_GAP ? prev + WARN_GAP : at;
+      lastX.set(i, x);
+      marks.push({ k, x, at, y: g.laneTop[i] + g.laneH - 4, until });
+    }
+    return marks;
+  }
+
+  /** Warnings: a span under the lane and a marker at its start. */
+  drawWarnings(g) {
+    const { ctx } = this;
+    this.warnMarks = [];
+    for (const m of this.warningMarks(g)) {
+      const yb = m.y;
+      const xs = Math.max(m.at, g.plotX0);
+      const xe = Math.min(this.xAt(m.until), g.plotX1);
       ctx.fillStyle = WARN_COLOR;
       if (xe > xs) ctx.fillRect(xs, yb, xe - xs, 2);
-      const x = this.xAt(w.t);
+      const x = m.x;
       if (x < g.plotX0 - 6 || x > g.plotX1 + 6) continue;
+      this.warnMarks.push(m);
+      if (x !== m.at && m.at >= g.plotX0) ctx.fillRect(m.at, yb - 1, x - m.at, 1); // back to its time
       const y = yb - 12;
       ctx.beginPath();
       ctx.moveTo(x, y);
