@@ -471,9 +471,11 @@ class RunRegistry:
         self._runs: dict[str, Run] = {}
         self._reading: dict[str, Event] = {}  # stored runs being read back (get), by id
 
-    def start(self, demo: Demo, params: dict[str, Any], source: str | None = None) -> Run:
-        """A run of ``demo``; ``source``: the user's edit of its file, run instead."""
-        target = Target.for_demo(demo, params, source)
+    def start(self, demo: Demo, params: dict[str, Any], source: str | None = None,
+              untraced: bool = False) -> Run:
+        """A run of ``demo``; ``source``: the user's edit of its file, run instead;
+        ``untraced``: its main() once more untraced after (Demo.untraced_on_request)."""
+        target = Target.for_demo(demo, params, source, untraced)
         try:
             return self.launch(target)
         except BaseException:

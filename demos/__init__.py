@@ -109,6 +109,10 @@ class Demo:
     #: It times pure computation, which the tracer slows: after the traced run its main()
     #: runs once more untraced, and the viewer shows both figures (see ``tutorial_figure``).
     untraced_rerun: bool = False
+    #: It times sleeping (seconds), which the tracer hardly slows (microseconds a switch):
+    #: its main() runs once more untraced only when the user asks (a start with
+    #: ``"untraced": true``), since that doubles the wait.
+    untraced_on_request: bool = False
     #: What the tutorial printed for the same experiment, and on what (shown beside them).
     tutorial_figure: str = ""
     tutorial_figure_zh: str = ""
@@ -164,6 +168,7 @@ class Demo:
             "compare": [{"demo": d, "params": p} for d, p in self.compare],
             "variant_files": dict(self.variant_files),
             "untraced_rerun": self.untraced_rerun,
+            "untraced_on_request": self.untraced_on_request,
             "tutorial_figure": self.tutorial_figure,
             "tutorial_figure_zh": self.tutorial_figure_zh,
         }
@@ -421,6 +426,7 @@ DEMOS: dict[str, Demo] = {
                 "module_import_first": "patch_order_module_first.py",
             },
             extra_files=("patch_order_echo.py",),
+            untraced_on_request=True,
             compare=(
                 ("gevent_patch_order", {"variant": "star_import_first"}),
                 ("gevent_patch_order", {"variant": "patch_first"}),
@@ -451,6 +457,7 @@ DEMOS: dict[str, Demo] = {
                 Param("seconds", "float", 0.5, 0.0, 2.0, "how long each task sleeps",
                       help_zh="每个任务 sleep 的时长（秒）"),
             ),
+            untraced_on_request=True,
             compare=(
                 ("gevent_sync_async", {"variant": "sync"}),
                 ("gevent_sync_async", {"variant": "async"}),
@@ -558,6 +565,7 @@ DEMOS: dict[str, Demo] = {
                 Param("seconds", "float", 0.5, 0.0, 2.0, "how long each task sleeps",
                       help_zh="每个任务 sleep 的时长（秒）"),
             ),
+            untraced_on_request=True,
             compare=(
                 ("asyncio_sync_async", {"variant": "sync"}),
                 ("asyncio_sync_async", {"variant": "async"}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from demos import DEMOS
 
@@ -171,3 +172,34 @@ def test_binding_elsewhere_warns(tmp_path):
             proc.terminate()
             proc.wait(10)
     assert "warning: bound to 0.0.0.0: anyone who can reach this address" in log.read_text()
+
+
+def test_a_sleeping_demo_is_timed_untraced_only_when_asked(server):
+    params = {"variant": "async", "tasks": 2, "seconds": 0.1}
+    status, run = server.request("POST", "/api/runs", {"demo": "asyncio_sync_async",
+                                                       "params": params})
+    assert status == 201
+    assert "untraced" not in server.wait_run(run["id"])  # not unless asked: it doubles the wait
+    status, run = server.request("POST", "/api/runs", {"demo": "asyncio_sync_async",
+                                                       "params": params, "untraced": True})
+    assert status == 201
+    done = server.wait_run(run["id"])
+    for _ in range(100):  # the untraced figures come after the run's end
+        if "untraced" in done:
+            break
+        time.sleep(0.1)
+        done = server.get(f"/api/runs/{run['id']}")[1]
+    assert done["untraced"]["printed"][0] == "Asynchronous:"
+    assert done["untraced"]["printed"][-1].startswith("total 0.1")
+    assert 0.1 <= done["untraced"]["seconds"] < 5
+    demos = {d["id"]: d for d in server.get("/api/demos")[1]}
+    assert [i for i, d in demos.items() if d["untraced_on_request"]] == [
+        "gevent_patch_order", "gevent_sync_async", "asyncio_sync_async"]
+    assert server.request("POST", "/api/runs", {"demo": "greenlet_eat_play",
+                                                "untraced": True}) == (400, {
+        "error": "demo 'greenlet_eat_play' is not timed untraced: only the demos that time "
+                 "their run (untraced_rerun or untraced_on_request in GET /api/demos) take "
+                 "\"untraced\""})
+    assert server.request("POST", "/api/runs", {"demo": "gevent_sync_async",
+                                                "untraced": 1}) == (
+        400, {"error": "\"untraced\" must be true or false"})

@@ -254,3 +254,63 @@ def test_the_standalone_file_opens_a_gzipped_trace_without_a_server(server, page
         page.get_by_test_id("export-gz").click()
     body = Path(download.value.path()).read_bytes()
     assert json.loads(gzip.decompress(body))["run"]["edited"] == trace["run"]["edited"]
+
+
+def test_honest_numbers_for_a_sleeping_demo_are_timed_untraced_on_request(server, page):
+    import re
+
+    page.goto(server.url + "/")
+    page.wait_for_function("document.querySelectorAll('[data-testid=demo-select] option')"
+                           ".length > 3", timeout=SLOW)
+    honest = page.get_by_test_id("honest")
+    choose_demo(page, "gevent_sync_async", tasks=3, seconds=0.2)
+    page.locator("[name=variant]").select_option(label="sync")
+    run_and_wait(page)
+    honest.wait_for(state="visible")
+    assert honest.locator(".panel-title").inner_text() == (
+        "Timing, honestly: this run is mostly sleeping")
+    assert honest.locator("th").all_inner_texts() == [
+        "printed", "traced (this run)", "untraced (same code)"]
+    rows = honest.locator("tbody tr")
+    assert rows.count() == 1
+    assert rows.first.locator("td").nth(0).inner_text() == "total"
+    traced = rows.first.locator("td").nth(1).inner_text()
+    assert re.fullmatch(r"0\.\d\d s", traced) and f"total {traced}" in printed(page)
+    switches = state(page)["switches"]
+    assert honest.locator(".honest-why").inner_text() == (
+        "Why the tracer hardly matters here: its times are seconds of sleeping, and the "
+        f"tracer costs microseconds a switch ({switches} switches here), so untraced they "
+        "would differ by milliseconds. Time it untraced to see.")
+    first = state(page)["runId"]
+    page.screenshot(path="/tmp/coroscope-honest-sleep-ask.png")
+
+    # Timed untraced: the same demo and parameters again, then main() once more untraced.
+    page.get_by_test_id("honest-untraced").click()
+    page.wait_for_function(
+        "(first) => window.coroscope.runId && window.coroscope.runId !== first"
+        " && window.coroscope.status === 'finished'", arg=first, timeout=SLOW)
+    run_id = state(page)["runId"]
+    info = server.wait_run(run_id)
+    for _ in range(100):  # the untraced figures come after the run's end
+        if "untraced" in info:
+            break
+        page.wait_for_timeout(100)
+        info = server.get(f"/api/runs/{run_id}")[1]
+    assert info["params"] == {"variant": "sync", "tasks": 3, "seconds": 0.2}
+    untraced = info["untraced"]
+    assert untraced["printed"][-1].startswith("total 0.6") and 0.6 <= untraced["seconds"] < 5
+    page.wait_for_function("document.querySelector('[data-testid=honest]').innerText"
+                           ".includes('untraced, ')", timeout=SLOW)
+    assert honest.get_by_test_id("honest-untraced").count() == 0
+    cells = rows.first.locator("td").all_inner_texts()
+    assert cells[0] == "total" and cells[2] == untraced["printed"][-1].split("total ")[1]
+    why = honest.locator(".honest-why").inner_text()
+    m = re.fullmatch(r"main\(\) took (\S+ m?s) traced and (\S+ m?s) untraced, (\S+ [mµn]?s) "
+                     r"apart: its times are seconds of sleeping, and the tracer costs "
+                     r"microseconds a switch \((\d+) switches here\)\.", why)
+    assert m, why
+    assert int(m[4]) == state(page)["switches"]
+    honest.scroll_into_view_if_needed()
+    page.screenshot(path="/tmp/coroscope-honest-sleep.png")
+    page.evaluate("window.coroscope.setLanguage('zh')")
+    assert honest.locator(".honest-why").inner_text().startswith("main() 追踪时用了 ")

@@ -102,7 +102,10 @@ class Target:
     import_dir: str = ""
 
     @classmethod
-    def for_demo(cls, demo: Demo, params: dict[str, Any], source: str | None = None) -> Target:
+    def for_demo(cls, demo: Demo, params: dict[str, Any], source: str | None = None,
+                 untraced: bool = False) -> Target:
+        """``untraced``: run main() once more untraced although the demo does not by
+        itself (Demo.untraced_on_request)."""
         edited = None if source is None else Edit.of(demo, params, source)
         return cls(
             kind="demo",
@@ -117,7 +120,7 @@ class Target:
             call_params={k: v for k, v in params.items()
                          if not (k == "variant" and demo.variant_files)},
             generators=demo.generators,
-            untraced_rerun=demo.untraced_rerun,
+            untraced_rerun=demo.untraced_rerun or untraced,
             tutorial_figure=(demo.tutorial_figure, demo.tutorial_figure_zh),
         )
 

@@ -63,10 +63,17 @@ def start_run(body: object, edit_refused: str | None = "no edits here"):
         params = demo.resolve_params(body.get("params"))
     except ParamError as exc:
         raise RunError(str(exc)) from None
+    untraced = body.get("untraced", False)
+    if not isinstance(untraced, bool):
+        raise RunError("\"untraced\" must be true or false")
+    if untraced and not (demo.untraced_on_request or demo.untraced_rerun):
+        raise RunError(f"demo {demo_id!r} is not timed untraced: only the demos that time "
+                       "their run (untraced_rerun or untraced_on_request in GET /api/demos) "
+                       "take \"untraced\"")
     source = body.get("source")
     if source is not None:
         _check_source(source, "the demo's", edit_refused)
-    return registry().start(demo, params, source=source)
+    return registry().start(demo, params, source=source, untraced=untraced)
 
 
 def _check_source(source: object, whose: str, edit_refused: str | None) -> None:

@@ -185,6 +185,8 @@ const sourceEditor = scheduler.add("edit", new SourceEditor({
 }));
 scheduler.add("honest", new HonestNumbers({
   root: $("honest"), feed, tutorial: (id) => localized(picker.demo(id), "tutorial_figure"),
+  demo: (id) => picker.demo(id),
+  onTimeUntraced: STANDALONE ? null : timeUntraced,
 }));
 const statsPanel = scheduler.add("stats", new StatsPanel({ root: $("stats"), feed, frame, onPick: pick }));
 const transport = scheduler.add("transport", new Transport({
@@ -244,6 +246,20 @@ function startRun() {
   timelinePanel.startClock();
   picker.fromPicker = true; // the picker already shows it, and may be edited meanwhile
   feed.start(demo.id, params, { title: demo.title }, sourceEditor.sourceFor(demo.id, params));
+}
+
+/** Run the demo run on screen again (its parameters, its edited text if it was edited),
+ * then once more without the tracer: its untraced timing (honest.js). */
+function timeUntraced() {
+  const info = feed.info;
+  if (!info?.demo) return;
+  feed.cancel();
+  compare.abandon();
+  clearError();
+  timelinePanel.startClock();
+  picker.fromPicker = false; // the picker follows the new run, as it shows this one
+  feed.start(info.demo, info.params ?? {}, { title: info.title },
+    info.edited ? info.source?.text ?? null : null, { untraced: true });
 }
 
 /** Watch a run by id (a live run's tail, or a finished one whole). */

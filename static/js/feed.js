@@ -71,9 +71,9 @@ export class RunFeed {
   /** Start `demo` with `params`; the store is cleared at once. `info`: what is known of
    * the run before its frame comes (its title). `source`: the demo's file as the user
    * edited it, run instead of the tutorial's (null: the tutorial's). */
-  start(demo, params, info = {}, source = null) {
+  start(demo, params, info = {}, source = null, extra = {}) {
     this.newRun({ id: null, demo, params, ...info }, null);
-    this.request({ type: "start", demo, params, ...(source !== null ? { source } : {}) });
+    this.request({ type: "start", demo, params, ...(source !== null ? { source } : {}), ...extra });
   }
 
   /** Run the script of run `runId` again with `source` as its text (edit.js). */

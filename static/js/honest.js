@@ -1,9 +1,14 @@
 // Honest numbers. A demo that times pure computation (greenlet_switch_cost, yield) is
 // slowed by the tracer, and a learner believes the figure on the screen: so its main()
 // runs once more untraced (`run.untraced`), and this panel sets the figures it printed
-// traced, untraced and in the tutorial side by side, with why they differ. A panel
-// (scheduler.js), shown under the output for such runs only.
+// traced, untraced and in the tutorial side by side, with why they differ. A demo that
+// times sleeping (sync vs. async, patch order: `untraced_on_request`) is hardly slowed:
+// seconds of sleep against microseconds a switch. Its run shows the traced figure and
+// why, and a button that runs it again timed untraced too (it doubles the wait); that
+// run compares main()'s own time, traced and untraced. A panel (scheduler.js), shown
+// under the output for such runs only.
 
+import { formatDuration } from "./format.js";
 import { formatCount, t } from "./i18n.js";
 import { DATA, STATUS } from "./scheduler.js";
 
@@ -12,10 +17,12 @@ const FIGURE = /\d[\d.,]*\s*(?:s|ns|x)\b/;
 const NS_PER_SWITCH = /([\d.]+) ns per switch/;
 
 export class HonestNumbers {
-  /** `root`: the panel; `tutorial(demoId)`: the tutorial's figure for it, or "". */
-  constructor({ root, feed, tutorial }) {
+  /** `root`: the panel; `tutorial(demoId)`: the tutorial's figure for it, or "";
+   * `demo(id)`: its description (GET /api/demos); `onTimeUntraced()`: run the run on
+   * screen again, timed untraced too (null: no server, no button). */
+  constructor({ root, feed, tutorial, demo = () => null, onTimeUntraced = null }) {
     this.flags = DATA | STATUS; // STATUS: the demo list (the tutorial's figures) came
-    Object.assign(this, { root, feed, tutorial });
+    Object.assign(this, { root, feed, tutorial, demo, onTimeUntraced });
     this.key = "";
   }
 
@@ -27,12 +34,15 @@ export class HonestNumbers {
   update() {
     const info = this.feed.info;
     const untraced = info?.untraced;
-    const tutorial = untraced ? this.tutorial(info.demo) : "";
-    const key = untraced ? `${this.feed.runId}:${this.feed.store.outCount}:${tutorial}` : "";
+    const sleeping = Boolean(info?.demo && this.demo(info.demo)?.untraced_on_request);
+    // A sleeping demo's run that ended as it should: offered its untraced timing.
+    const offer = sleeping && !untraced && this.feed.finished && info.status === "finished";
+    const tutorial = untraced || offer ? this.tutorial(info.demo) : "";
+    const key = untraced || offer ? `${this.feed.runId}:${this.feed.store.outCount}:${tutorial}:${offer}` : "";
     if (key === this.key) return;
     this.key = key;
-    this.root.hidden = !untraced;
-    if (untraced) this.render(untraced, tutorial);
+    this.root.hidden = !untraced && !offer;
+    if (untraced || offer) this.render(untraced ?? null, tutorial, sleeping);
   }
 
   relabel() {
@@ -43,14 +53,15 @@ export class HonestNumbers {
     return { shown: !this.root.hidden, text: this.root.hidden ? "" : this.root.innerText };
   }
 
-  render(untraced, tutorial) {
+  /** `untraced`: run.untraced, or null (a sleeping demo's run, not yet timed untraced). */
+  render(untraced, tutorial, sleeping = false) {
     const traced = figures(this.feed.store.stdoutLines().map((l) => l.text));
-    const plain = figures(untraced.printed ?? []);
+    const plain = untraced ? figures(untraced.printed ?? []) : [];
     const head = document.createElement("div");
     head.className = "honest-head";
     const title = document.createElement("span");
     title.className = "panel-title";
-    title.textContent = t("honest.title");
+    title.textContent = t(sleeping ? "honest.title.sleep" : "honest.title");
     head.append(title);
 
     const table = document.createElement("table");
@@ -73,7 +84,11 @@ export class HonestNumbers {
       const same = a.label === b.label;
       codeCell(row, "honest-label", a.label || b.label);
       codeCell(row, "honest-figure", same || !plain[i] ? a.rest : traced[i]);
-      codeCell(row, "honest-figure", same || !traced[i] ? b.rest : plain[i]);
+      if (!untraced) {
+        if (i === 0) this.askCell(row, rows);
+      } else {
+        codeCell(row, "honest-figure", same || !traced[i] ? b.rest : plain[i]);
+      }
       if (i === 0 && tutorial) {
         const cell = row.insertCell();
         cell.rowSpan = rows;
@@ -84,8 +99,44 @@ export class HonestNumbers {
 
     const why = document.createElement("p");
     why.className = "honest-why";
-    why.textContent = whyText(traced, plain, tutorial);
+    why.textContent = sleeping ? this.sleepWhy(untraced) : whyText(traced, plain, tutorial);
     this.root.replaceChildren(head, table, why);
+  }
+
+  /** The untraced cell of a sleeping demo's run: a button that times it untraced. */
+  askCell(row, rows) {
+    const cell = row.insertCell();
+    cell.rowSpan = rows;
+    cell.className = "honest-ask";
+    if (!this.onTimeUntraced) {
+      cell.textContent = "—";
+      return;
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button small";
+    button.dataset.testid = "honest-untraced";
+    button.textContent = t("honest.ask");
+    button.title = t("honest.ask.title");
+    button.addEventListener("click", () => this.onTimeUntraced());
+    cell.append(button);
+  }
+
+  /** Why a sleeping demo's figures hardly differ: main()'s own time traced and untraced
+   * when both are known, the switches the tracer recorded, and what the rest is. */
+  sleepWhy(untraced) {
+    const { store } = this.feed;
+    const switches = formatCount(store.switchCount);
+    const start = store.mainAt ?? 0;
+    const end = this.feed.durationNs;
+    if (!untraced || !Number.isFinite(untraced.seconds) || !Number.isFinite(end)) {
+      return t("honest.why.sleep.ask", { switches });
+    }
+    const a = end - start;
+    const b = untraced.seconds * 1e9;
+    return t("honest.why.sleep", {
+      traced: formatDuration(a), untraced: formatDuration(b), diff: formatDuration(Math.abs(a - b)), switches,
+    });
   }
 }
 

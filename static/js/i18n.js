@@ -170,6 +170,11 @@ const STRINGS = {
     "honest.why.general": "the tracer adds time to every switch it records",
     "honest.why.tutorial": "the tutorial ran n = {n} on its own machine",
     "honest.why.join": "; ",
+    "honest.title.sleep": "Timing, honestly: this run is mostly sleeping",
+    "honest.ask": "Time it untraced",
+    "honest.ask.title": "Run it again, then once more without the tracer, and set main()'s two times side by side (it takes twice as long)",
+    "honest.why.sleep.ask": "Why the tracer hardly matters here: its times are seconds of sleeping, and the tracer costs microseconds a switch ({switches} switches here), so untraced they would differ by milliseconds. Time it untraced to see.",
+    "honest.why.sleep": "main() took {traced} traced and {untraced} untraced, {diff} apart: its times are seconds of sleeping, and the tracer costs microseconds a switch ({switches} switches here).",
 
     "console.title": "Output",
     "console.empty": "Nothing printed yet.",
@@ -469,6 +474,11 @@ const STRINGS = {
     "honest.why.general": "追踪器给它记录的每次切换都增加了时间",
     "honest.why.tutorial": "教程在它自己的机器上运行，n = {n}",
     "honest.why.join": "；",
+    "honest.title.sleep": "如实的计时：这次运行主要在 sleep",
+    "honest.ask": "不追踪再计时",
+    "honest.ask.title": "再运行一次，然后不带追踪器再运行一次，把 main() 的两个耗时并排列出（需要两倍的时间）",
+    "honest.why.sleep.ask": "为什么追踪器在这里几乎没有影响：它的时间是几秒钟的 sleep，而追踪器每次切换只花几微秒（这里共 {switches} 次切换），所以不追踪时只会相差几毫秒。点“不追踪再计时”看一看。",
+    "honest.why.sleep": "main() 追踪时用了 {traced}，不追踪时用了 {untraced}，相差 {diff}：它的时间是几秒钟的 sleep，而追踪器每次切换只花几微秒（这里共 {switches} 次切换）。",
 
     "console.title": "输出",
     "console.empty": "尚无输出。",
