@@ -39,7 +39,10 @@ def test_argv_name_cwd_and_stdin_are_those_of_python(tmp_path):
     assert plain.stdout.startswith("['prog.py', 'a', '--flag', 'b c'] __main__ ")
     assert [e["text"] for e in trace["events"] if e["kind"] == "stdout"] == \
         plain.stdout.splitlines()
-    assert trace["run"]["script"] == {"argv": ["prog.py", "a", "--flag", "b c"], "exit_code": 0}
+    assert trace["run"]["script"] == {"argv": ["prog.py", "a", "--flag", "b c"], "exit_code": 0,
+                                      "path": str(tmp_path / "prog.py"),
+                                      "generators": trace["run"]["script"]["generators"]}
+    assert isinstance(trace["run"]["script"]["generators"], bool)
     assert trace["run"]["demo"] is None and trace["run"]["source"]["file"] == "prog.py"
 
 
