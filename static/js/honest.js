@@ -71,6 +71,7 @@ export class HonestNumbers {
       const th = document.createElement("th");
       th.textContent = t(key);
       th.title = t(`${key}.title`);
+      if (key === "honest.tutorial") th.className = "honest-tut-col";
       top.append(th);
     }
     const body = table.createTBody();
@@ -92,7 +93,7 @@ export class HonestNumbers {
       if (i === 0 && tutorial) {
         const cell = row.insertCell();
         cell.rowSpan = rows;
-        cell.className = "honest-tutorial";
+        cell.className = "honest-tutorial honest-tut-col";
         cell.textContent = tutorial;
       }
     }
@@ -100,7 +101,11 @@ export class HonestNumbers {
     const why = document.createElement("p");
     why.className = "honest-why";
     why.textContent = sleeping ? this.sleepWhy(untraced) : whyText(traced, plain, tutorial);
-    this.root.replaceChildren(head, table, why);
+    // A narrow strip has no room for the tutorial's column: its figure is a line instead.
+    const line = document.createElement("p");
+    line.className = "honest-tutorial-line";
+    line.textContent = tutorial; // it says whose it is ("the tutorial, n = ...")
+    this.root.replaceChildren(head, table, ...(tutorial ? [line] : []), why);
   }
 
   /** The untraced cell of a sleeping demo's run: a button that times it untraced. */
