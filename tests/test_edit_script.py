@@ -127,6 +127,16 @@ def test_an_edited_script_runs_from_its_folder_and_keeps_its_diff(history_server
     removed = [ln for ln in run2["edited"]["diff"].splitlines() if ln.startswith("-    ")]
     assert removed == ["-    print('eat', helper.GREETING)", "-    print('eat again')"]
     assert srv.wait_run(run2["id"])["status"] == "finished"
+    # From its trace file opened (Open..., a drop): the same.
+    status, imported = srv.request(
+        "POST", "/api/import", json.loads((tmp_path / "prog.json").read_text()))
+    assert status == 201, imported
+    status, run4 = call(srv, "POST", "/api/runs", {"script": imported["id"], "source": EDITED},
+                        cookie=token)
+    assert status == 201, run4
+    assert run4["edited"]["diff"] == diff
+    assert srv.wait_run(run4["id"])["status"] == "finished"
+    assert printed(srv, run4["id"])[1] == lines
     # Run again as it was first written: no diff, so not "edited".
     status, run3 = call(srv, "POST", "/api/runs", {"script": run2["id"], "source": SCRIPT},
                         cookie=token)
