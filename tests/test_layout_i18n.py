@@ -297,6 +297,14 @@ def test_chinese_leaves_no_english_word(own_server, page):
     rows = page.get_by_test_id("compare-table").inner_text()
     assert "gevent_unpatched_sleep" not in rows  # the demos' titles, not their ids
     check("Compare")
+    # A sleeping demo's honest numbers, with the button that times it untraced.
+    page.get_by_test_id("compare-close").click()
+    choose_demo(page, "gevent_sync_async", tasks=2, seconds=0.1)
+    page.get_by_test_id("run").click()
+    page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
+    page.get_by_test_id("honest-untraced").wait_for(state="visible")
+    assert page.get_by_test_id("honest-untraced").inner_text() == "不追踪再计时"
+    check("honest numbers of a sleeping demo")
 
 
 def test_causes_and_server_words_in_chinese(server, page):
