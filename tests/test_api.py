@@ -190,7 +190,8 @@ def test_a_sleeping_demo_is_timed_untraced_only_when_asked(server):
         time.sleep(0.1)
         done = server.get(f"/api/runs/{run['id']}")[1]
     assert done["untraced"]["printed"][0] == "Asynchronous:"
-    assert done["untraced"]["printed"][-1].startswith("total 0.1")
+    last = done["untraced"]["printed"][-1]
+    assert last.startswith("total ") and 0.1 <= float(last.split()[1]) < 5, last
     assert 0.1 <= done["untraced"]["seconds"] < 5
     demos = {d["id"]: d for d in server.get("/api/demos")[1]}
     assert [i for i, d in demos.items() if d["untraced_on_request"]] == [

@@ -298,7 +298,8 @@ def test_honest_numbers_for_a_sleeping_demo_are_timed_untraced_on_request(server
         info = server.get(f"/api/runs/{run_id}")[1]
     assert info["params"] == {"variant": "sync", "tasks": 3, "seconds": 0.2}
     untraced = info["untraced"]
-    assert untraced["printed"][-1].startswith("total 0.6") and 0.6 <= untraced["seconds"] < 5
+    total = re.fullmatch(r"total (\d+\.\d\d) s", untraced["printed"][-1])
+    assert total and 0.6 <= float(total[1]) < 5 and 0.6 <= untraced["seconds"] < 5, untraced
     page.wait_for_function("document.querySelector('[data-testid=honest]').innerText"
                            ".includes('untraced, ')", timeout=SLOW)
     assert honest.get_by_test_id("honest-untraced").count() == 0
