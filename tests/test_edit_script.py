@@ -318,3 +318,37 @@ def test_a_tab_opened_before_the_secret_runs_an_edit_without_a_reload(server, br
         assert page.evaluate("window.coroscope.lastError") in (None, "")
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_a_trace_files_script_runs_only_from_the_editor(history_server, browser, tmp_path):
+    srv = history_server
+    traced_script(tmp_path, srv)
+    status, imported = srv.request(
+        "POST", "/api/import", json.loads((tmp_path / "prog.json").read_text()))
+    assert status == 201, imported
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"{srv.url}/?edit={token_of(srv)}")
+        wait_loaded(page)
+        page.goto(f"{srv.url}/#run={imported['id']}")
+        page.wait_for_function(f"window.coroscope.runId === '{imported['id']}'"
+                               " && window.coroscope.status !== 'running'", timeout=SLOW)
+        unlocked(page)
+        run_button = page.get_by_test_id("run")
+        assert run_button.is_disabled()  # someone's code, come in a file: not run unseen
+        page.get_by_test_id("edit").click()
+        assert page.get_by_test_id("source-edit").input_value() == SCRIPT
+        assert not run_button.is_disabled()  # read in the editor, it may run
+        run_button.click()
+        page.wait_for_function(
+            f"window.coroscope.runId !== '{imported['id']}'"
+            " && window.coroscope.status === 'finished'", timeout=SLOW)
+        page.wait_for_function("window.coroscope.stdout.length === 3", timeout=SLOW)
+        assert state(page)["stdout"][1]["text"] == "play in project ['prog.py', 'one', 'two']"
+        page.get_by_test_id("edit").click()
+        page.get_by_test_id("edit").click()  # stop editing: the run on screen is the page's own
+        assert not run_button.is_disabled()
+    finally:
+        context.close()

@@ -125,6 +125,9 @@ export class SourceEditor {
     const s = this.edit?.script ? this.edit : this.shown();
     if (!s?.script) return null;
     const info = this.feed.info;
+    // A trace file's script is someone's code, come in a file: it runs from the editor
+    // only, where it is read first, never from a bare Run.
+    if (!this.edit && info?.imported_from) return null;
     return {
       run: s.script, source: this.edit ? this.text() : s.text,
       info: { title: info?.title, script: info?.script },
