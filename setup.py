@@ -6,5 +6,10 @@ pure-Python hook is used (same rows, slower): see app/tracer/recorder.py.
 
 from setuptools import Extension, setup
 
-# Installed as coroscope.tracer._hook (app/ is the package coroscope: pyproject.toml).
-setup(ext_modules=[Extension("coroscope.tracer._hook", ["app/tracer/_hook.c"], optional=True)])
+# Installed as coroscope.tracer._hook and ._wire (app/ is the package coroscope:
+# pyproject.toml). _wire spells stored batches in the export's format (tracer/export.py,
+# which has the same in Python).
+setup(ext_modules=[
+    Extension("coroscope.tracer._hook", ["app/tracer/_hook.c"], optional=True),
+    Extension("coroscope.tracer._wire", ["app/tracer/_wire.c"], optional=True),
+])
