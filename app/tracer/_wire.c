@@ -13,10 +13,21 @@
  * non-ASCII character) is handed whole to `other(seq, row_bytes)`, which returns its
  * export object's bytes. A batch that does not start with the header above, or that
  * this reader cannot delimit, gives None: the caller takes the Python path for it.
+ *
+ * send_rows(...) is the other end, in the traced child: it takes the recorder's rows
+ * out of its RowBuffer (through _hook's rows_api, without making a tuple of each) and
+ * writes them to the events pipe as batch lines, byte for byte what events.py's
+ * encode_batch makes of the same rows. The switch rows the hook packed are spelled with
+ * the GIL let go, so the traced program runs on while its rows are written.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "_rows.h"
 
 /* events.py's SWITCH and its name (tests/test_event_model.py pins both). */
 #define KIND_SWITCH 0
@@ -312,11 +323,259 @@ done:
     return result;
 }
 
+/* ---- the child: rows to batch lines on the events pipe ----------------------------- */
+
+static long long
+monotonic_ns(void)  /* the recorder's clock (_hook.c's now_ns) */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A buffer filled without the GIL: PyMem_Raw*, never pymalloc. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} RawOut;
+
+static int
+raw_reserve(RawOut *o, size_t more)
+{
+    if (o->len + more <= o->cap)
+        return 0;
+    size_t cap = o->cap ? o->cap : 1 << 16;
+    while (cap < o->len + more)
+        cap *= 2;
+    char *grown = PyMem_RawRealloc(o->data, cap);
+    if (grown == NULL)
+        return -1;
+    o->data = grown;
+    o->cap = cap;
+    return 0;
+}
+
+static inline void
+raw_int(RawOut *o, long long v)  /* room for 20 characters reserved by the caller */
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        o->data[o->len++] = '-';
+    while (n)
+        o->data[o->len++] = tmp[--n];
+}
+
+#define RAW_LIT(o, lit) (memcpy((o)->data + (o)->len, (lit), sizeof(lit) - 1), \
+                         (o)->len += sizeof(lit) - 1)
+
+/* A cause the spelling copies as it is: a str of ASCII that JSON writes unescaped
+ * (orjson escapes '"', '\\' and the control characters, and nothing else of ASCII). */
+static int
+plain_cause(PyObject *cause)
+{
+    if (!PyUnicode_CheckExact(cause) || !PyUnicode_IS_COMPACT_ASCII(cause))
+        return 0;
+    const unsigned char *c = PyUnicode_DATA(cause);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(cause);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (c[i] < 0x20 || c[i] == '"' || c[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static int
+write_all(int fd, const char *data, size_t len)  /* 0, or an errno */
+{
+    while (len) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static PyObject *
+send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* send_rows(rows_api, buffer, fd, seq, limit, max_rows, row_json) */
+    (void)module;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "send_rows(rows_api, buffer, fd, seq, limit, max_rows, row_json)");
+        return NULL;
+    }
+    RowsAPI *api = PyCapsule_GetPointer(args[0], ROWS_API_NAME);
+    if (api == NULL)
+        return NULL;
+    if (api->version != ROWS_API_VERSION) {
+        PyErr_SetString(PyExc_ImportError, "_hook's rows_api is of another version");
+        return NULL;
+    }
+    PyObject *buffer = args[1], *row_json = args[6];
+    long fd = PyLong_AsLong(args[2]);
+    long long seq = PyLong_AsLongLong(args[3]);
+    Py_ssize_t limit = PyLong_AsSsize_t(args[4]);
+    Py_ssize_t max_rows = PyLong_AsSsize_t(args[5]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (fd < 0 || fd > INT_MAX || seq < 0 || limit < 0 || max_rows <= 0) {
+        PyErr_SetString(PyExc_ValueError, "fd, seq and limit must be >= 0, max_rows > 0");
+        return NULL;
+    }
+    Py_ssize_t n = 0;
+    void *taken = api->take(buffer, limit, &n);
+    if (taken == NULL)
+        return NULL;
+
+    /* With the GIL: every row that is not a plain packed switch is spelled by row_json
+     * (events.py's json_bytes) now; the rest needs no Python object to be written. */
+    PyObject **spelled = NULL;
+    PyObject *last_plain = NULL;
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        long long t;
+        int src, dst, line;
+        PyObject *cause;
+        if (api->switch_row(taken, i, &t, &src, &dst, &line, &cause)) {
+            if (cause == last_plain)
+                continue;
+            if (plain_cause(cause)) {
+                last_plain = cause;
+                continue;
+            }
+        }
+        if (spelled == NULL && (spelled = PyMem_Calloc(n, sizeof(PyObject *))) == NULL) {
+            PyErr_NoMemory();
+            failed = 1;
+            break;
+        }
+        PyObject *row = api->row(taken, i);
+        if (row == NULL) {
+            failed = 1;
+            break;
+        }
+        spelled[i] = PyObject_CallOneArg(row_json, row);
+        Py_DECREF(row);
+        if (spelled[i] == NULL)
+            failed = 1;
+        else if (!PyBytes_Check(spelled[i])) {
+            PyErr_SetString(PyExc_TypeError, "row_json() must return bytes");
+            failed = 1;
+        }
+    }
+
+    long long let_go = 0, taken_back = 0;
+    int error = 0, no_memory = 0;
+    if (!failed) {
+        RawOut out = {NULL, 0, 0};
+        let_go = monotonic_ns();
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t start = 0; start < n && !error && !no_memory; start += max_rows) {
+            Py_ssize_t stop = start + max_rows < n ? start + max_rows : n;
+            out.len = 0;
+            if (raw_reserve(&out, 96)) {
+                no_memory = 1;
+                break;
+            }
+            RAW_LIT(&out, "{\"type\":\"events\",\"seq\":");
+            raw_int(&out, seq + start);
+            RAW_LIT(&out, ",\"n\":");
+            raw_int(&out, stop - start);
+            RAW_LIT(&out, ",\"rows\":[");
+            for (Py_ssize_t i = start; i < stop; i++) {
+                if (spelled != NULL && spelled[i] != NULL) {
+                    size_t len = (size_t)PyBytes_GET_SIZE(spelled[i]);
+                    if (raw_reserve(&out, len + 1)) {
+                        no_memory = 1;
+                        break;
+                    }
+                    if (i > start)
+                        out.data[out.len++] = ',';
+                    memcpy(out.data + out.len, PyBytes_AS_STRING(spelled[i]), len);
+                    out.len += len;
+                    continue;
+                }
+                long long t;
+                int src, dst, line;
+                PyObject *cause;
+                api->switch_row(taken, i, &t, &src, &dst, &line, &cause);
+                size_t clen = (size_t)PyUnicode_GET_LENGTH(cause);
+                if (raw_reserve(&out, 96 + clen)) {
+                    no_memory = 1;
+                    break;
+                }
+                if (i > start)
+                    out.data[out.len++] = ',';
+                out.data[out.len++] = '[';
+                raw_int(&out, t);
+                out.data[out.len++] = ',';
+                raw_int(&out, KIND_SWITCH);
+                out.data[out.len++] = ',';
+                raw_int(&out, src);
+                out.data[out.len++] = ',';
+                raw_int(&out, dst);
+                out.data[out.len++] = ',';
+                if (line < 0)
+                    RAW_LIT(&out, "null");
+                else
+                    raw_int(&out, line);
+                out.data[out.len++] = ',';
+                out.data[out.len++] = '"';
+                memcpy(out.data + out.len, PyUnicode_DATA(cause), clen);
+                out.len += clen;
+                out.data[out.len++] = '"';
+                out.data[out.len++] = ']';
+            }
+            if (no_memory || raw_reserve(&out, 3)) {
+                no_memory = 1;
+                break;
+            }
+            RAW_LIT(&out, "]}\n");
+            error = write_all((int)fd, out.data, out.len);
+        }
+        PyMem_RawFree(out.data);
+        Py_END_ALLOW_THREADS
+        taken_back = monotonic_ns();
+    }
+    if (spelled != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            Py_XDECREF(spelled[i]);
+        PyMem_Free(spelled);
+    }
+    api->release(taken);
+    if (failed)
+        return NULL;
+    if (no_memory)
+        return PyErr_NoMemory();
+    if (error) {
+        errno = error;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("(nLL)", n, let_go, taken_back);
+}
+
 static PyMethodDef wire_methods[] = {
     {"events_piece", (PyCFunction)(void (*)(void))events_piece, METH_FASTCALL,
      "events_piece(batch, seq, other): (piece, rows) of a stored batch in the native "
      "export's spelling, from seq on; other(seq, row_bytes) spells any row but a plain "
      "switch. None: a batch this reader does not take (use the Python path)."},
+    {"send_rows", (PyCFunction)(void (*)(void))send_rows, METH_FASTCALL,
+     "send_rows(rows_api, buffer, fd, seq, limit, max_rows, row_json): take at most "
+     "about `limit` of the oldest rows out of `buffer` (as its drain() does) and write "
+     "them to `fd` as batch lines of at most `max_rows` rows from `seq` on; other rows "
+     "than packed switches are spelled by row_json(row). (rows, let_go, taken_back): "
+     "the GIL was let go between those two CLOCK_MONOTONIC times."},
     {NULL}
 };
 
