@@ -13,11 +13,25 @@ def _version() -> str:
     return version()
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version is looked up only when asked for (reading the installed
+    distribution's metadata costs every other command 30 ms of imports)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser._print_message(f"coroscope {_version()}\n", sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coroscope", description="See coroutines switch: a local tracing dashboard."
     )
-    parser.add_argument("--version", action="version", version=f"coroscope {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the dashboard and open it in a browser")
     serve.add_argument("traces", nargs="*", metavar="TRACE.json",
