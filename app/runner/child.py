@@ -30,6 +30,7 @@ import resource  # noqa: E402
 import runpy  # noqa: E402
 import traceback  # noqa: E402
 import types  # noqa: E402
+from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ..tracer.blocking import BusyWatch  # noqa: E402
@@ -112,15 +113,8 @@ class Flusher:
         # Only what was there when it began: a program that switches without end refills
         # the buffer while it is written, and the loop must get back to the limits.
         left = len(self.recorder.rows)
-        if left > 0 and self.in_c and self.pipe.fd >= 0:
-            # The rows go from the buffer to the pipe in C, never made tuples; this thread
-            # holds the GIL only to take them and to spell rows other than switches.
-            began = self.recorder.now()
-            _, let_go, taken_back = self.recorder.drain_with(
-                lambda seq, rows: self.pipe.send_rows(seq, rows, left, self.max_rows))
-            t0 = self.recorder.t0
-            self.watch.note_pause(began, let_go - t0)
-            self.watch.note_pause(taken_back - t0, self.recorder.now())
+        if self.in_c and self.pipe.fd >= 0:
+            self._send_in_c(left)
             return
         # In Python, a slice at a time: after a stall (this thread starved of CPU) the
         # backlog stays packed in the recorder and only one batch is ever tuples (a whole
@@ -135,6 +129,22 @@ class Flusher:
             # Holding the GIL to encode the batch, this thread kept the demo's one
             # waiting: that time is not the demo's running task hogging the thread.
             self.watch.note_pause(began, self.recorder.now())
+
+    def _send_in_c(self, left: int) -> None:
+        """The rows go from the buffer to the pipe in C, never made tuples: this thread
+        holds the GIL only to take them and to spell rows other than switches. Whole
+        chunks of the oldest are taken: when rows came meanwhile, the ``left`` that were
+        there may take a second call."""
+        while left > 0:
+            began = self.recorder.now()
+            sent, let_go, taken_back = self.recorder.drain_with(
+                partial(self.pipe.send_rows, limit=left, max_rows=self.max_rows))
+            t0 = self.recorder.t0
+            self.watch.note_pause(began, let_go - t0)
+            self.watch.note_pause(taken_back - t0, self.recorder.now())
+            if not sent:
+                return
+            left -= sent
 
     def _loop(self) -> None:
         try:

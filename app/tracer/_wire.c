@@ -235,7 +235,7 @@ events_piece(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto slow_row;
             p = q + 1;
             if (out_reserve(&out, 120 + (t_end - t) + (a_end - a) + (b_end - b)
-                                  + (x_end - x) + (c_end - c)) < 0)
+                                  + (x_end - x) + (c != NULL ? c_end - c : 0)) < 0)
                 goto done;
             if (count)
                 OUT_LIT(&out, ",");
@@ -437,6 +437,11 @@ send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     void *taken = api->take(buffer, limit, &n);
     if (taken == NULL)
         return NULL;
+    if (n == 0) {
+        api->release(taken);
+        long long now = monotonic_ns();
+        return Py_BuildValue("(nLL)", n, now, now);
+    }
 
     /* With the GIL: every row that is not a plain packed switch is spelled by row_json
      * (events.py's json_bytes) now; the rest needs no Python object to be written. */
