@@ -155,6 +155,13 @@ skip_value(const char *p, const char *end)
 
 static const char HEADER[] = "{\"type\":\"events\",\"seq\":";
 
+/* The pieces are spelled in one buffer kept from batch to batch (up to SCRATCH_KEEP): a
+ * buffer of about 1 MB made and freed for every batch fragments the heap of a process
+ * that converts batches for as long as a run lasts, which then grows with the run. */
+#define SCRATCH_KEEP (8 << 20)
+static Out scratch = {NULL, 0, 0};
+static int scratch_in_use = 0;
+
 static PyObject *
 events_piece(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -179,6 +186,11 @@ events_piece(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     const char *p = view.buf, *end = p + view.len, *q;
     Out out = {NULL, 0, 0};
+    int own_scratch = !scratch_in_use;  /* not when `other` called back in here */
+    if (own_scratch) {
+        out = scratch;
+        scratch_in_use = 1;
+    }
     long long count = 0;
     PyObject *result = NULL;
 
@@ -318,7 +330,17 @@ events_piece(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 other_path:
     result = Py_NewRef(Py_None);
 done:
-    PyMem_Free(out.data);
+    if (own_scratch && out.cap <= SCRATCH_KEEP) {
+        out.len = 0;
+        scratch = out;
+    }
+    else {
+        PyMem_Free(out.data);
+        if (own_scratch)
+            scratch = (Out){NULL, 0, 0};
+    }
+    if (own_scratch)
+        scratch_in_use = 0;
     PyBuffer_Release(&view);
     return result;
 }

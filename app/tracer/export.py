@@ -213,7 +213,9 @@ class NativeWriter:
         if got is not None:
             piece, n = got
             if n:
-                self._body.write(piece if self.events == 0 else b"," + piece)
+                if self.events:
+                    self._body.write(b",")
+                self._body.write(piece)
                 self.events += n
             return
         rows = orjson.loads(batch)["rows"]
