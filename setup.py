@@ -6,5 +6,13 @@ pure-Python hook is used (same rows, slower): see app/tracer/recorder.py.
 
 from setuptools import Extension, setup
 
-# Installed as coroscope.tracer._hook (app/ is the package coroscope: pyproject.toml).
-setup(ext_modules=[Extension("coroscope.tracer._hook", ["app/tracer/_hook.c"], optional=True)])
+# Installed as coroscope.tracer._hook and ._wire (app/ is the package coroscope:
+# pyproject.toml). _wire spells the recorder's rows for the child's events pipe and stored
+# batches in the export's format (runner/child.py and tracer/export.py have the same in
+# Python); it reads _hook's rows through _rows.h.
+setup(ext_modules=[
+    Extension("coroscope.tracer._hook", ["app/tracer/_hook.c"],
+              depends=["app/tracer/_rows.h"], optional=True),
+    Extension("coroscope.tracer._wire", ["app/tracer/_wire.c"],
+              depends=["app/tracer/_rows.h"], optional=True),
+])

@@ -29,18 +29,20 @@ import weakref
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import orjson
 from gevent.event import Event
 
-from ._demos import Demo
 from .runner.protocol import batch_header, encode_batch
 from .runner.supervisor import Child, Target
 from .tracer.checker import check_header, iter_rows
 from .tracer.events import FINAL_STATUSES, LIVE_STATUSES, VERSION
 from .tracer.export import chrome_trace_chunks, native_trace_chunks
+
+if TYPE_CHECKING:  # the demo catalogue is not loaded for a script's run
+    from ._demos import Demo
 
 
 class SpilledBatches:

@@ -88,3 +88,77 @@ def test_a_failing_flusher_ends_the_run_as_crashed_with_its_rows(tmp_path):
     assert printed == ["before"]
     seqs = [(f["seq"], f["n"]) for f in frames if f["type"] == "events"]
     assert all(a + n == b for (a, n), (b, _) in zip(seqs, seqs[1:], strict=False))
+
+
+LIBRARY = '''
+def hop(other):
+    other.switch()
+'''
+
+
+def test_the_c_writer_sends_the_lines_the_python_writer_would(monkeypatch):
+    """The child sends its rows through the C writer (_wire.send_rows): the lines on the
+    pipe are byte for byte what encode_batch makes of the same rows drained in Python,
+    with switches paused in a library (causes that need escaping, or are not ASCII),
+    printed lines (one with a lone surrogate), batches cut at max_rows, and a limit that
+    takes whole chunks of the oldest rows."""
+    import threading
+
+    import greenlet
+
+    from app.runner.child import EventPipe, _wire
+    from app.tracer import recorder as recorder_module
+    from app.tracer.events import encode_batch
+
+    assert _wire is not None, "setup.py should have built app/tracer/_wire.c"
+    causes = ['wait "quoted"', "back\\slash", "caf\u00e9", "tab\there", "del\x7f", "\udcff",
+              "timer 1 s", ""]
+    asked = iter(range(1 << 30))
+    monkeypatch.setattr(recorder_module, "_library_pause",
+                        lambda frame, to_hub: (causes[next(asked) % len(causes)], False))
+    library: dict = {}
+    exec(compile(LIBRARY, "<a library>", "exec"), library)
+    recorder = recorder_module.Recorder([__file__], fast=True)
+    assert recorder.fast
+    recorder.start()
+    try:
+        def ping(n):
+            for i in range(n):
+                if i % 3:
+                    pong.switch()
+                else:
+                    library["hop"](pong)
+                if i % 997 == 0:
+                    recorder.record_stdout(1, f"line {i} \u4e3b \"q\"" if i % 2 else "x\udcff")
+
+        def bounce():
+            while True:
+                ping_g.switch()
+
+        ping_g, pong = greenlet.greenlet(ping), greenlet.greenlet(bounce)
+        ping_g.switch(12_000)
+    finally:
+        recorder.stop()
+    rows = recorder.rows
+    held = len(rows)
+    assert held > 24_000
+    expected = b""
+    for start, stop in ((0, 16_384), (16_384, held)):  # a limit of 16,384: two chunks
+        for i in range(start, stop, 5000):
+            expected += encode_batch(i, [rows[j] for j in range(i, min(i + 5000, stop))])
+            expected += b"\n"
+    r, w = os.pipe()
+    received = []
+    reader = threading.Thread(target=lambda: received.append(b"".join(iter(
+        lambda: os.read(r, 1 << 16), b""))))
+    reader.start()
+    pipe = EventPipe(w)
+    first = recorder.drain_with(lambda seq, rows: pipe.send_rows(seq, rows, 16_500, 5000))
+    rest = recorder.drain_with(lambda seq, rows: pipe.send_rows(seq, rows, held, 5000))
+    os.close(w)
+    reader.join()
+    os.close(r)
+    assert (first[0], rest[0]) == (16_384, held - 16_384)
+    assert len(rows) == 0 and recorder.count == held
+    assert received[0] == expected
+    assert b"\\udcff" in expected and "caf\u00e9".encode() in expected

@@ -89,6 +89,13 @@ def test_the_c_hook_writes_the_switch_code():
     assert "PyLong_FromLong(KIND_SWITCH)" in source
 
 
+def test_the_c_reader_spells_the_switch_kind():
+    source = (ROOT / "app" / "tracer" / "_wire.c").read_text()
+    assert re.search(r"^#define KIND_SWITCH (\d+)$", source, re.M)[1] == str(events.SWITCH)
+    name = re.search(r'^#define KIND_SWITCH_NAME "(\w+)"$', source, re.M)[1]
+    assert name == events.KIND_NAMES[events.SWITCH]
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "static" / "js").glob("*.js")),
                          ids=lambda p: p.name)
 def test_no_other_module_declares_kinds_or_statuses(path):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from collections import defaultdict
 
+import pytest
+
 from .conftest import ROOT
 
 
@@ -129,6 +131,119 @@ def test_the_native_writer_fed_batch_by_batch_writes_the_same_bytes(tmp_path):
     assert trace["events"] == [row_to_event(i, row) for i, row in enumerate(rows)]
     assert trace["tasks"][1] == {"id": 1, "name": "eat", "kind": "greenlet", "parent": 0,
                                  "spawned_at": 5, "args": "'egon'", "thread": "Dummy-1"}
+
+
+def _python_piece(batch: bytes, seq: int) -> bytes:
+    """The Python writer's piece of one batch: the reference the C reader must equal."""
+    import orjson
+
+    from app.tracer.export import _events_piece
+
+    rows = orjson.loads(batch)["rows"]
+    return _events_piece(seq, rows) if rows else b""
+
+
+def _c_piece(batch: bytes, seq: int) -> tuple[bytes, int] | None:
+    from app.tracer import export
+
+    assert export._wire is not None, "setup.py should have built app/tracer/_wire.c"
+    return export._wire.events_piece(batch, seq, export._event_bytes)
+
+
+def test_the_c_reader_spells_every_batch_as_the_python_writer():
+    """The C reader of stored batches (_wire.events_piece) gives the Python writer's bytes,
+    for every row shape; what it does not take it hands back (a row) or refuses (a batch:
+    None), and the Python path then gives the same as before."""
+    import orjson
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from app.tracer.events import encode_batch
+
+    ints = st.one_of(st.integers(-5, 300), st.integers(-(2**63), 2**63 - 1))
+    text = st.one_of(st.sampled_from(["switch", "timer 1 s", "io fd 7", "wait", ""]),
+                     st.text(max_size=12))
+    switch = st.tuples(st.integers(0, 2**62), st.just(0), ints, ints,
+                       st.one_of(st.none(), ints, st.floats(allow_nan=False)), text)
+    short_switch = st.tuples(st.integers(0, 2**62), st.sampled_from([0, 1]), ints, ints,
+                             st.one_of(st.none(), ints))
+    other = st.one_of(
+        st.tuples(st.integers(0, 9), st.just(2), ints, st.one_of(st.none(), ints),
+                  st.fixed_dictionaries({"name": text, "kind": st.just("greenlet")})),
+        st.tuples(st.integers(0, 9), st.sampled_from([3, 6]), ints, st.none(), st.none()),
+        st.tuples(st.integers(0, 9), st.sampled_from([4, 8, 9]), ints, st.none(), text),
+        st.tuples(st.integers(0, 9), st.just(5), ints, st.none(),
+                  st.fixed_dictionaries({"call": text, "since": ints})),
+        st.tuples(st.integers(0, 9), st.just(7), ints, st.none(),
+                  st.fixed_dictionaries({"thread": text})),
+        st.tuples(st.integers(0, 9), st.just(1), ints, ints, ints, st.just("throw")),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.one_of(switch, short_switch, other), max_size=30),
+           st.integers(0, 2**40))
+    def check(rows, seq):
+        batch = encode_batch(seq, [list(r) for r in rows])
+        assert _c_piece(batch, seq) == (_python_piece(batch, seq), len(rows))
+
+    check()
+    # Spellings orjson never writes: the C reader must not copy them as they are.
+    reference_rows = b"[5,0,1,2,9,\"switch\"]"
+    for rows in (b"[007,0,1,2,9,\"s\"]", b"[-0,0,1,2,9,\"s\"]", b"[5,0,1,2,9.0,\"s\"]",
+                 b"[5,0,1,2,9,\"\\u0073\"]", b"[5,0,1,2,9,\"\\/\"]",
+                 b"[1234567890123456789012,0,1,2,9,\"s\"]", b"[5, 0,1,2,9,\"s\"]",
+                 b"[5,0,1,2,9,\"s\"] ", b"[5,0,1,2,9,\"s\",7]", b"[5,0e0,1,2,9,\"s\"]",
+                 b"[5,0,1,2,9,\"caf\xc3\xa9\"]", b"[5,0,1,2,9,null]",
+                 reference_rows + b"," + reference_rows):
+        batch = b'{"type":"events","seq":3,"n":1,"rows":[' + rows + b"]}"
+        try:
+            expected = _python_piece(batch, 3)
+        except orjson.JSONDecodeError:  # not JSON: refused by both
+            with pytest.raises(orjson.JSONDecodeError):
+                _c_piece(batch, 3)
+            continue
+        got = _c_piece(batch, 3)
+        assert got is None or got[0] == expected, rows
+    # Not a batch as the child writes it: left to the Python path whole.
+    for batch in (b'{"seq":0,"type":"events","n":0,"rows":[]}',
+                  b'{"type":"events","seq":0,"n":1,"rows":[[5,0,1,2,9,"s"]]}\n',
+                  b'{"type":"events","seq":0,"n":1,"rows":[[5,0,1,2,9,"s"]],"x":1}',
+                  b'{"type":"events","seq":0,"n":1,"rows":[[5,0,1,2,9,"s"]'):
+        assert _c_piece(batch, 0) is None
+    assert _c_piece(b'{"type":"events","seq":0,"n":0,"rows":[]}', 0) == (b"", 0)
+
+
+def test_the_native_writer_writes_the_same_bytes_with_and_without_the_c_reader(
+        tmp_path, monkeypatch):
+    """NativeWriter and the export of stored batches, through the C reader and through
+    Python alone (as where it could not be built): the same file, the same task table."""
+    from app.tracer import export
+    from app.tracer.events import encode_batch
+
+    rows = [[0, 2, 0, None, {"name": "main", "kind": "main"}],
+            [1, 2, 1, 0, {"name": "\u4e3b", "kind": "greenlet", "args": "x=1"}]]
+    for t in range(2, 30_000):
+        rows.append([t, 0, t % 2, 1 - t % 2, None if t % 7 else 12, "switch"])
+        if t % 1000 == 0:
+            rows.append([t, 7, 1, None, {"thread": f"Dummy-{t}"}])
+            rows.append([t, 4, 1, None, "printed \"text\" \u00e9"])
+    run = {"id": "r000000000003", "status": "finished", "events": 0}
+    batches = [encode_batch(i, rows[i:i + 10_000]) for i in range(0, len(rows), 10_000)]
+
+    def written() -> tuple[bytes, bytes]:
+        writer = export.NativeWriter()
+        try:
+            for batch in batches:
+                writer.feed(batch)
+            return b"".join(writer.chunks(run)), b"".join(export.native_trace_chunks(run,
+                                                                                     batches))
+        finally:
+            writer.close()
+
+    fast = written()
+    monkeypatch.setenv("COROSCOPE_PURE_PYTHON", "1")
+    assert written() == fast
+    assert fast[0] == fast[1]
 
 
 def test_perfetto_shows_an_asyncio_run_with_its_loop_and_warnings(tmp_path):

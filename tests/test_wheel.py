@@ -55,7 +55,8 @@ def test_the_wheel_is_one_package_with_its_files(installed):
                      "coroscope/static/css/app.css", "coroscope/demos/gevent_eat_play.py",
                      "coroscope/tracer/trace.schema.json", "coroscope/runner/child.py"):
         assert expected in names
-    assert any(re.fullmatch(r"coroscope/tracer/_hook\..*\.so", n) for n in names)
+    for ext in ("_hook", "_wire"):
+        assert any(re.fullmatch(rf"coroscope/tracer/{ext}\..*\.so", n) for n in names)
     assert not any(n.startswith("coroscope/tests") for n in names)
     assert sdist.stat().st_size < 2 << 20 and wheel.stat().st_size < 2 << 20
 

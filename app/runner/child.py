@@ -30,12 +30,20 @@ import resource  # noqa: E402
 import runpy  # noqa: E402
 import traceback  # noqa: E402
 import types  # noqa: E402
+from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ..tracer.blocking import BusyWatch  # noqa: E402
+from ..tracer.events import json_bytes  # noqa: E402
 from ..tracer.recorder import Recorder, TaskOutput  # noqa: E402
 from ..tracer.session import Session  # noqa: E402
 from .protocol import Spec, encode_batch, encode_frame  # noqa: E402
+
+try:  # the C writer of the recorder's rows (setup.py builds it with the C hook)
+    from ..tracer import _wire  # noqa: E402
+    from ..tracer._hook import rows_api as _rows_api  # noqa: E402
+except ImportError:  # pragma: no cover - exercised where the build failed
+    _wire = None
 
 
 class EventPipe:
@@ -58,6 +66,14 @@ class EventPipe:
     def batch(self, seq: int, rows: list[Any], max_rows: int) -> None:
         for i in range(0, len(rows), max_rows):
             self.write(encode_batch(seq + i, rows[i : i + max_rows]) + b"\n")
+
+    def send_rows(self, seq: int, rows: Any, limit: int, max_rows: int) -> tuple[int, int, int]:
+        """Take at most about ``limit`` of the oldest rows out of ``rows`` (the C hook's
+        RowBuffer) and write them as batches of at most ``max_rows``, the same lines as
+        :meth:`batch` of the rows drained, spelled in C with the GIL let go:
+        ``(rows sent, let go at, taken back at)``, CLOCK_MONOTONIC ns."""
+        with self._lock:
+            return _wire.send_rows(_rows_api, rows, self.fd, seq, limit, max_rows, json_bytes)
 
 
 class Flusher:
@@ -85,18 +101,24 @@ class Flusher:
         self._stop = False
         self._look_failed = False
         self._done = _allocate_lock()
+        #: The rows written by the C writer: the C hook's buffer, and the writer built.
+        self.in_c = (_wire is not None and recorder.fast
+                     and not os.environ.get("COROSCOPE_PURE_PYTHON"))
 
     def start(self) -> None:
         self._done.acquire()
         _thread.start_new_thread(self._loop, ())
 
     def flush(self) -> None:
-        # A slice at a time: after a stall (this thread starved of CPU) the backlog stays
-        # packed in the recorder and only one batch is ever tuples (a whole backlog of
-        # 1M switches drained at once was 150 MB more at the child's peak).
         # Only what was there when it began: a program that switches without end refills
-        # the buffer while a slice is encoded, and the loop must get back to the limits.
+        # the buffer while it is written, and the loop must get back to the limits.
         left = len(self.recorder.rows)
+        if self.in_c and self.pipe.fd >= 0:
+            self._send_in_c(left)
+            return
+        # In Python, a slice at a time: after a stall (this thread starved of CPU) the
+        # backlog stays packed in the recorder and only one batch is ever tuples (a whole
+        # backlog of 1M switches drained at once was 150 MB more at the child's peak).
         while left > 0:
             began = self.recorder.now()
             drained = self.recorder.drain(self.max_rows)
@@ -107,6 +129,22 @@ class Flusher:
             # Holding the GIL to encode the batch, this thread kept the demo's one
             # waiting: that time is not the demo's running task hogging the thread.
             self.watch.note_pause(began, self.recorder.now())
+
+    def _send_in_c(self, left: int) -> None:
+        """The rows go from the buffer to the pipe in C, never made tuples: this thread
+        holds the GIL only to take them and to spell rows other than switches. Whole
+        chunks of the oldest are taken: when rows came meanwhile, the ``left`` that were
+        there may take a second call."""
+        while left > 0:
+            began = self.recorder.now()
+            sent, let_go, taken_back = self.recorder.drain_with(
+                partial(self.pipe.send_rows, limit=left, max_rows=self.max_rows))
+            t0 = self.recorder.t0
+            self.watch.note_pause(began, let_go - t0)
+            self.watch.note_pause(taken_back - t0, self.recorder.now())
+            if not sent:
+                return
+            left -= sent
 
     def _loop(self) -> None:
         try:

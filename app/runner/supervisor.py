@@ -31,10 +31,10 @@ from gevent import subprocess
 from gevent.os import make_nonblocking, nb_read
 
 from .. import PACKAGE
-from .._demos import Demo
 from .protocol import Spec, batch_header, decode_frame
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the demo catalogue is not loaded for a script's run
+    from .._demos import Demo
     from ..runs import Limits
 
 #: The folder that holds this package: the checkout, or site-packages once installed.

@@ -17,6 +17,8 @@
 #include <structmember.h>
 #include <time.h>
 
+#include "_rows.h"
+
 /* Small direct-mapped caches keyed by (code object, instruction offset): the line a
  * paused frame is on (decoding the line table costs ~45 ns a switch), and the cause of a
  * pause inside a library when Python said it depends on nothing else (gevent.sleep(0)
@@ -199,6 +201,36 @@ RowBuffer_append(RowBuffer *self, PyObject *row)
     Py_RETURN_NONE;
 }
 
+/* Move at most `limit` of the oldest rows out (whole chunks, so at least one; all of
+ * them when fewer than a chunk are held): the caller owns `*chunks` and frees them with
+ * rb_release. 0, or -1 with MemoryError set. */
+static int
+rb_take(RowBuffer *self, Py_ssize_t limit, Entry ***chunks, Py_ssize_t *nchunks,
+        Py_ssize_t *n)
+{
+    if (self->n <= limit || self->n <= CHUNK_ROWS) {  /* all of it: less than a chunk */
+        *chunks = self->chunks;
+        *nchunks = self->nchunks;
+        *n = self->n;
+        self->chunks = NULL;
+        self->nchunks = self->cap_chunks = self->n = 0;
+        return 0;
+    }
+    *nchunks = limit / CHUNK_ROWS > 0 ? limit / CHUNK_ROWS : 1;
+    *n = *nchunks * CHUNK_ROWS;
+    *chunks = PyMem_Malloc(*nchunks * sizeof(Entry *));
+    if (*chunks == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(*chunks, self->chunks, *nchunks * sizeof(Entry *));
+    memmove(self->chunks, self->chunks + *nchunks,
+            (self->nchunks - *nchunks) * sizeof(Entry *));
+    self->nchunks -= *nchunks;
+    self->n -= *n;  /* a multiple of CHUNK_ROWS: every index keeps its chunk */
+    return 0;
+}
+
 static PyObject *
 RowBuffer_drain(RowBuffer *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -223,25 +255,8 @@ RowBuffer_drain(RowBuffer *self, PyObject *const *args, Py_ssize_t nargs)
      * finalizers may print (and so append) -- those rows go to the buffer's rest. */
     Entry **chunks;
     Py_ssize_t nchunks, n;
-    if (self->n <= limit || self->n <= CHUNK_ROWS) {  /* all of it: less than a chunk */
-        chunks = self->chunks;
-        nchunks = self->nchunks;
-        n = self->n;
-        self->chunks = NULL;
-        self->nchunks = self->cap_chunks = self->n = 0;
-    }
-    else {
-        nchunks = limit / CHUNK_ROWS > 0 ? limit / CHUNK_ROWS : 1;
-        n = nchunks * CHUNK_ROWS;
-        chunks = PyMem_Malloc(nchunks * sizeof(Entry *));
-        if (chunks == NULL)
-            return PyErr_NoMemory();
-        memcpy(chunks, self->chunks, nchunks * sizeof(Entry *));
-        memmove(self->chunks, self->chunks + nchunks,
-                (self->nchunks - nchunks) * sizeof(Entry *));
-        self->nchunks -= nchunks;
-        self->n -= n;  /* a multiple of CHUNK_ROWS: every index keeps its chunk */
-    }
+    if (rb_take(self, limit, &chunks, &nchunks, &n) < 0)
+        return NULL;
     PyObject *out = PyList_New(n);
     if (out != NULL) {
         for (Py_ssize_t i = 0; i < n; i++) {
@@ -297,6 +312,62 @@ static PyTypeObject RowBufferType = {
     .tp_methods = RowBuffer_methods,
     .tp_new = PyType_GenericNew,
 };
+
+/* The rows for other C code (_rows.h): tracer/_wire.c spells them for the events pipe. */
+typedef struct {
+    Entry **chunks;
+    Py_ssize_t nchunks, n;
+} Taken;
+
+static void *
+api_take(PyObject *buffer, Py_ssize_t limit, Py_ssize_t *n)
+{
+    if (!PyObject_TypeCheck(buffer, &RowBufferType)) {
+        PyErr_SetString(PyExc_TypeError, "not a RowBuffer");
+        return NULL;
+    }
+    Taken *taken = PyMem_Malloc(sizeof(Taken));
+    if (taken == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (rb_take((RowBuffer *)buffer, limit, &taken->chunks, &taken->nchunks, &taken->n) < 0) {
+        PyMem_Free(taken);
+        return NULL;
+    }
+    *n = taken->n;
+    return taken;
+}
+
+static int
+api_switch_row(void *taken, Py_ssize_t i, long long *t, int *src, int *dst, int *line,
+               PyObject **cause)
+{
+    Entry *e = &((Taken *)taken)->chunks[i / CHUNK_ROWS][i % CHUNK_ROWS];
+    if (!e->packed)
+        return 0;
+    *t = e->t;
+    *src = e->src;
+    *dst = e->dst;
+    *line = e->line;
+    *cause = e->obj;
+    return 1;
+}
+
+static PyObject *
+api_row(void *taken, Py_ssize_t i)
+{
+    return entry_row(&((Taken *)taken)->chunks[i / CHUNK_ROWS][i % CHUNK_ROWS]);
+}
+
+static void
+api_release(void *taken)
+{
+    rb_release(((Taken *)taken)->chunks, ((Taken *)taken)->nchunks, ((Taken *)taken)->n);
+    PyMem_Free(taken);
+}
+
+static RowsAPI rows_api = {ROWS_API_VERSION, api_take, api_switch_row, api_row, api_release};
 
 /* greenlet's own getters for `dead` and `gr_frame`, called directly: a subclass may
  * override `dead` (gevent's Greenlet does, in Cython, at ~100 ns) but the recorder wants
@@ -1152,6 +1223,12 @@ PyInit__hook(void)
         Py_DECREF(&HookType);
         Py_DECREF(&ProfilerType);
         Py_DECREF(&RowBufferType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *api = PyCapsule_New(&rows_api, ROWS_API_NAME, NULL);
+    if (api == NULL || PyModule_AddObject(m, "rows_api", api) < 0) {
+        Py_XDECREF(api);
         Py_DECREF(m);
         return NULL;
     }

@@ -30,6 +30,7 @@ order they become known, not sorted (see :func:`chrome_trace_chunks`).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -51,6 +52,11 @@ from .events import (
     encode_batch,
     row_to_event,
 )
+
+try:  # the C spelling of stored batches (setup.py builds it when a compiler is there)
+    from . import _wire
+except ImportError:  # pragma: no cover - exercised where the build failed
+    _wire = None
 
 PID = 1
 # A row that starts a task record or adds to one: ``[t,2,`` (spawn) or ``[t,7,`` (taskinfo).
@@ -121,6 +127,21 @@ def _events_piece(seq: int, rows: list[list[Any]]) -> bytes:
     return orjson.dumps(events)[1:-1]
 
 
+def _event_bytes(seq: int, raw: bytes) -> bytes:
+    """One row (its JSON) as its export object's JSON: what the C reader hands back."""
+    return _events_piece(seq, [orjson.loads(raw)])
+
+
+def _batch_piece(batch: bytes, seq: int, other: Callable[[int, bytes], bytes]
+                 ) -> tuple[bytes, int] | None:
+    """``(piece, rows)`` of one stored batch from ``seq`` on, read by the C reader
+    (``_wire.events_piece``: the same bytes as :func:`_events_piece` of its rows); None
+    where it is not built, or for a batch it does not take."""
+    if _wire is None or os.environ.get("COROSCOPE_PURE_PYTHON"):
+        return None
+    return _wire.events_piece(batch, seq, other)
+
+
 def _head(run: dict[str, Any], events: int, version: int) -> bytes:
     """The export up to and including ``"tasks":[``."""
     return orjson.dumps({"format": FORMAT, "version": version,
@@ -145,12 +166,21 @@ def native_trace_chunks(run: dict[str, Any], batches: Sequence[bytes], *,
     yield from _task_pieces(tasks, pause)
     yield b'],"events":['
     seq = 0
-    for rows in _rows(batches, pause):
-        if not rows:
+    for batch in batches:
+        got = _batch_piece(batch, seq, _event_bytes)
+        if got is None:  # in Python, a slice of STEP_ROWS rows at a time
+            for rows in _rows((batch,), pause):
+                if rows:
+                    piece = _events_piece(seq, rows)
+                    yield piece if seq == 0 else b"," + piece
+                    seq += len(rows)
             continue
-        piece = _events_piece(seq, rows)
-        yield piece if seq == 0 else b"," + piece
-        seq += len(rows)
+        piece, n = got
+        if n:
+            yield piece if seq == 0 else b"," + piece
+            seq += n
+        if pause is not None:
+            pause()
     yield b"]}"
 
 
@@ -179,6 +209,15 @@ class NativeWriter:
         self.events = 0
 
     def feed(self, batch: bytes) -> None:
+        got = _batch_piece(batch, self.events, self._other_row)
+        if got is not None:
+            piece, n = got
+            if n:
+                if self.events:
+                    self._body.write(b",")
+                self._body.write(piece)
+                self.events += n
+            return
         rows = orjson.loads(batch)["rows"]
         if not rows:
             return
@@ -187,6 +226,13 @@ class NativeWriter:
         piece = _events_piece(self.events, rows)
         self._body.write(piece if self.events == 0 else b"," + piece)
         self.events += len(rows)
+
+    def _other_row(self, seq: int, raw: bytes) -> bytes:
+        """A row the C reader does not spell (anything but a plain switch): a spawn or a
+        taskinfo also goes to the task table, in the order of the rows."""
+        rows = [orjson.loads(raw)]
+        self.table.feed(rows)
+        return _events_piece(seq, rows)
 
     def chunks(self, run: dict[str, Any], version: int = VERSION) -> Iterator[bytes]:
         yield _head(run, self.events, version)

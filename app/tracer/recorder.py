@@ -377,6 +377,14 @@ class Recorder:
         self._drained += len(batch)
         return seq, batch
 
+    def drain_with(self, take: Callable[[int, Any], tuple[Any, ...]]) -> tuple[Any, ...]:
+        """Let ``take(seq, rows)`` take the oldest rows out of :attr:`rows` itself (the
+        child's C writer, which spells them for its pipe without making tuples; ``seq``
+        is the first one's): it returns a tuple whose first item is how many it took."""
+        got = take(self._drained, self.rows)
+        self._drained += got[0]
+        return got
+
     # -- tasks -----------------------------------------------------------------
 
     def allocate_task_id(self) -> int:
