@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import traceback
 
 import pytest
 
@@ -821,3 +822,66 @@ def test_the_c_step_and_the_python_step_record_the_same_rows():
     # its pause is the coroutine's own.
     assert ("wait wait_for" in causes) is (sys.version_info < (3, 12))
     assert any(c.startswith("io fd ") for c in causes), sorted(causes)
+
+
+def _callbacks_as_asyncio_runs_them() -> dict:
+    """What a loop says of callbacks that raise, exit, or run in a given context."""
+    import contextvars
+
+    var: contextvars.ContextVar = contextvars.ContextVar("var", default="unset")
+    seen: dict = {}
+
+    def fails():
+        raise ValueError("boom")
+
+    def reads():
+        seen["in context"] = var.get()
+        var.set("changed inside")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        reports = []
+        loop.set_exception_handler(lambda loop, context: reports.append(context))
+        handle = loop.call_soon(fails)
+        context = contextvars.copy_context()
+        context.run(var.set, "given")
+        loop.call_soon(reads, context=context)
+        await asyncio.sleep(0.001)
+        await asyncio.sleep(0)
+        [report] = reports
+        seen["report"] = (report["message"], type(report["exception"]).__name__,
+                          str(report["exception"]), report["handle"] is handle,
+                          handle._context is not None and type(handle._context).__name__,
+                          [f.name for f in traceback.extract_tb(report["exception"].__traceback__)])
+        seen["outside"] = var.get()
+        seen["context after"] = context[var]
+        loop.call_soon(sys.exit, 3)
+        await asyncio.sleep(1)
+
+    try:
+        asyncio.run(main())
+    except SystemExit as exc:
+        seen["exit"] = exc.code
+    return seen
+
+
+def test_a_callback_that_raises_is_reported_as_asyncio_reports_it():
+    """Traced, a handle's callback is run from C (not through Handle._run's frame): what
+    raises is still reported by asyncio's own words, SystemExit still ends the run, a
+    given context is still the callback's and given back."""
+    from app.tracer import recorder
+
+    untraced = _callbacks_as_asyncio_runs_them()
+    rec = recorder.Recorder(user_files=[__file__], asyncio=True)
+    rec.start()
+    try:
+        traced = _callbacks_as_asyncio_runs_them()
+    finally:
+        rec.stop()
+    assert traced == untraced
+    message, *report = traced.pop("report")
+    assert message.startswith(
+        "Exception in callback _callbacks_as_asyncio_runs_them.<locals>.fails() at "), message
+    assert report == ["ValueError", "boom", True, "Context", ["_run", "fails"]]
+    assert traced == {"in context": "given", "outside": "unset",
+                      "context after": "changed inside", "exit": 3}

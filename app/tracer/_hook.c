@@ -1095,7 +1095,7 @@ static PyObject *kind_sleep, *kind_sleep0, *kind_sock, *kind_stream, *kind_metho
 static PyObject *str_cr_frame, *str_cr_await, *str_gi_frame, *str_gi_yieldfrom,
     *str_callback, *str_self_attr, *str_get_coro, *str_done, *str_timer0,
     *str_wait_wait_for, *str_wait_taskgroup, *str_wait_asyncio_wait, *str_name_wait,
-    *str_delay, *str_self_local;
+    *str_delay, *str_self_local, *str_run;
 
 #define AIO_CHAIN 100  /* an await chain deeper than this is not worth walking */
 
@@ -1988,8 +1988,56 @@ typedef struct {
     unsigned long thread;   /* fast's thread */
     PyObject *handle_run;   /* the original Handle._run */
     PyObject *python;       /* the Python dispatch, for AIO_PYTHON */
+    PyObject *report;       /* report(handle, exc): the original's except clause, run */
+    PyTypeObject *handle_type;  /* asyncio.events.Handle: its slots, read at their offsets */
+    Py_ssize_t context_offset, callback_offset, args_offset;
+    int direct;             /* handle_run is asyncio's own: its body may be done here */
     vectorcallfunc vectorcall;
 } AioPatch;
+
+/* Handle._run's body for a traced handle, without its Python frame (a Python function
+ * called from C costs a step of asyncio.sleep(0) 15% more, in instructions, than the
+ * loop's call of it from Python): `self._context.run(self._callback, *self._args)`, and
+ * for an exception other than SystemExit and KeyboardInterrupt, asyncio's own except
+ * clause (report: aio.py runs the original on the handle, its context made to raise the
+ * exception). Anything unexpected goes to the original. */
+static PyObject *
+aio_call_handle(AioPatch *self, PyObject *handle)
+{
+    if (!self->direct || !PyObject_TypeCheck(handle, self->handle_type))
+        return PyObject_CallOneArg(self->handle_run, handle);
+    PyObject *context = *(PyObject **)((char *)handle + self->context_offset);
+    PyObject *callback = *(PyObject **)((char *)handle + self->callback_offset);
+    PyObject *args = *(PyObject **)((char *)handle + self->args_offset);
+    if (context == NULL || !PyContext_CheckExact(context) || callback == NULL
+        || args == NULL || !PyTuple_CheckExact(args))
+        return PyObject_CallOneArg(self->handle_run, handle);
+    Py_INCREF(context);
+    Py_INCREF(callback);
+    Py_INCREF(args);
+    PyObject *r = NULL;
+    if (PyContext_Enter(context) == 0) {
+        r = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args),
+                                NULL);
+        if (PyContext_Exit(context) < 0)
+            Py_CLEAR(r);
+    }
+    Py_DECREF(context);
+    Py_DECREF(callback);
+    Py_DECREF(args);
+    if (r != NULL) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    if (PyErr_ExceptionMatches(PyExc_SystemExit)
+        || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+        return NULL;
+    PyObject *exc = PyErr_GetRaisedException_compat();
+    PyObject *call[2] = {handle, exc};
+    r = PyObject_Vectorcall(self->report, call, 2, NULL);
+    Py_DECREF(exc);
+    return r;
+}
 
 /* Handle._run itself: enter, the original, leave. */
 static PyObject *
@@ -2007,8 +2055,10 @@ AioPatch_vectorcall(AioPatch *self, PyObject *const *args, size_t nargsf, PyObje
         return NULL;
     if (how == AIO_PYTHON)
         return PyObject_CallOneArg(self->python, handle);
-    PyObject *r = PyObject_CallOneArg(self->handle_run, handle);
-    if (how != AIO_PLAIN && aio_leave(self->fast, how) < 0)
+    if (how == AIO_PLAIN)
+        return PyObject_CallOneArg(self->handle_run, handle);
+    PyObject *r = aio_call_handle(self, handle);
+    if (aio_leave(self->fast, how) < 0)
         Py_CLEAR(r);
     return r;
 }
@@ -2024,12 +2074,37 @@ AioPatch_descr_get(PyObject *self, PyObject *obj, PyObject *type)
 static int
 AioPatch_init(AioPatch *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"handle_run", "python", NULL};
-    PyObject *handle_run, *python;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO", kwlist, &handle_run, &python))
+    static char *kwlist[] = {"handle_run", "python", "report", "slots", NULL};
+    PyObject *handle_run, *python, *report, *slots;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO", kwlist, &handle_run, &python,
+                                     &report, &slots))
         return -1;
+    /* slots: None (the original is not asyncio's own), or Handle's member descriptors of
+     * _context, _callback, _args */
+    self->direct = 0;
+    if (slots != Py_None) {
+        Py_ssize_t *offsets[3] = {&self->context_offset, &self->callback_offset,
+                                  &self->args_offset};
+        if (!PyTuple_Check(slots) || PyTuple_GET_SIZE(slots) != 3) {
+            PyErr_SetString(PyExc_TypeError, "slots: a tuple of three member descriptors");
+            return -1;
+        }
+        for (int i = 0; i < 3; i++) {
+            PyObject *d = PyTuple_GET_ITEM(slots, i);
+            if (!PyObject_TypeCheck(d, &PyMemberDescr_Type)
+                || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+                PyErr_SetString(PyExc_TypeError, "slots: member descriptors of objects");
+                return -1;
+            }
+            *offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        }
+        Py_XSETREF(self->handle_type, (PyTypeObject *)Py_NewRef(
+            ((PyMemberDescrObject *)PyTuple_GET_ITEM(slots, 0))->d_common.d_type));
+        self->direct = 1;
+    }
     Py_XSETREF(self->handle_run, Py_NewRef(handle_run));
     Py_XSETREF(self->python, Py_NewRef(python));
+    Py_XSETREF(self->report, Py_NewRef(report));
     self->vectorcall = (vectorcallfunc)AioPatch_vectorcall;
     return 0;
 }
@@ -2055,6 +2130,7 @@ AioPatch_traverse(AioPatch *self, visitproc visit, void *arg)
     Py_VISIT(self->fast);
     Py_VISIT(self->handle_run);
     Py_VISIT(self->python);
+    Py_VISIT(self->report);
     return 0;
 }
 
@@ -2064,6 +2140,8 @@ AioPatch_clear(AioPatch *self)
     Py_CLEAR(self->fast);
     Py_CLEAR(self->handle_run);
     Py_CLEAR(self->python);
+    Py_CLEAR(self->report);
+    Py_CLEAR(self->handle_type);
     return 0;
 }
 
@@ -2097,6 +2175,93 @@ static PyTypeObject AioPatchType = {
     .tp_free = PyObject_GC_Del,
     .tp_doc = "asyncio.events.Handle._run while asyncio is traced (see aio.py)",
     .tp_methods = AioPatch_methods,
+    .tp_new = PyType_GenericNew,
+};
+
+/* A stand-in for a handle's context while asyncio's own Handle._run reports what the
+ * handle's callback raised (aio._report): its first run() raises that exception as it
+ * was (from C, so no frame of ours joins its traceback); any later run() is the real
+ * context's (3.12+ runs the loop's exception handler in the handle's context). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *exc;      /* NULL once raised */
+    PyObject *context;
+} OnceRaises;
+
+static int
+OnceRaises_init(OnceRaises *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *exc, *context;
+    if (!PyArg_ParseTuple(args, "O!O:OnceRaises", PyExc_BaseException, &exc, &context))
+        return -1;
+    Py_XSETREF(self->exc, Py_NewRef(exc));
+    Py_XSETREF(self->context, Py_NewRef(context));
+    return 0;
+}
+
+static PyObject *
+OnceRaises_run(OnceRaises *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (self->exc != NULL) {
+        PyObject *exc = self->exc;
+        self->exc = NULL;
+        PyErr_SetRaisedException_compat(exc);  /* takes our reference */
+        return NULL;
+    }
+    if (self->context == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "OnceRaises without a context");
+        return NULL;
+    }
+    PyObject *run = PyObject_GetAttr(self->context, str_run);
+    if (run == NULL)
+        return NULL;
+    PyObject *r = PyObject_Vectorcall(run, args, nargs, kwnames);
+    Py_DECREF(run);
+    return r;
+}
+
+static int
+OnceRaises_traverse(OnceRaises *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->exc);
+    Py_VISIT(self->context);
+    return 0;
+}
+
+static int
+OnceRaises_clear(OnceRaises *self)
+{
+    Py_CLEAR(self->exc);
+    Py_CLEAR(self->context);
+    return 0;
+}
+
+static void
+OnceRaises_dealloc(OnceRaises *self)
+{
+    PyObject_GC_UnTrack(self);
+    OnceRaises_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef OnceRaises_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))OnceRaises_run, METH_FASTCALL | METH_KEYWORDS,
+     "run(fn, *args, **kwargs): raise the exception the first time, else context.run"},
+    {NULL}
+};
+
+static PyTypeObject OnceRaisesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "coroscope.tracer._hook.OnceRaises",
+    .tp_basicsize = sizeof(OnceRaises),
+    .tp_dealloc = (destructor)OnceRaises_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)OnceRaises_traverse,
+    .tp_clear = (inquiry)OnceRaises_clear,
+    .tp_free = PyObject_GC_Del,
+    .tp_doc = "OnceRaises(exc, context): a handle's context while its exception is reported",
+    .tp_methods = OnceRaises_methods,
+    .tp_init = (initproc)OnceRaises_init,
     .tp_new = PyType_GenericNew,
 };
 
@@ -2160,7 +2325,7 @@ PyInit__hook(void)
 {
     if (PyType_Ready(&HookType) < 0 || PyType_Ready(&ProfilerType) < 0
         || PyType_Ready(&RowBufferType) < 0 || PyType_Ready(&AioStepType) < 0
-        || PyType_Ready(&AioPatchType) < 0)
+        || PyType_Ready(&AioPatchType) < 0 || PyType_Ready(&OnceRaisesType) < 0)
         return NULL;
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(kind_sleep, "sleep"); INTERN(kind_sleep0, "sleep0"); INTERN(kind_sock, "sock");
@@ -2174,7 +2339,7 @@ PyInit__hook(void)
     INTERN(str_timer0, "timer 0 s"); INTERN(str_wait_wait_for, "wait wait_for");
     INTERN(str_wait_taskgroup, "wait TaskGroup");
     INTERN(str_wait_asyncio_wait, "wait asyncio.wait"); INTERN(str_name_wait, "wait");
-    INTERN(str_delay, "delay"); INTERN(str_self_local, "self");
+    INTERN(str_delay, "delay"); INTERN(str_self_local, "self"); INTERN(str_run, "run");
 #undef INTERN
     str_switch = PyUnicode_InternFromString("switch");
     str_wait = PyUnicode_InternFromString("wait");
@@ -2199,7 +2364,8 @@ PyInit__hook(void)
         || PyModule_AddObject(m, "Profiler", (PyObject *)&ProfilerType) < 0
         || PyModule_AddObject(m, "RowBuffer", (PyObject *)&RowBufferType) < 0
         || PyModule_AddObjectRef(m, "AioStep", (PyObject *)&AioStepType) < 0
-        || PyModule_AddObjectRef(m, "AioPatch", (PyObject *)&AioPatchType) < 0) {
+        || PyModule_AddObjectRef(m, "AioPatch", (PyObject *)&AioPatchType) < 0
+        || PyModule_AddObjectRef(m, "OnceRaises", (PyObject *)&OnceRaisesType) < 0) {
         Py_DECREF(&HookType);
         Py_DECREF(&ProfilerType);
         Py_DECREF(&RowBufferType);

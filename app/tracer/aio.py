@@ -43,11 +43,11 @@ import _thread
 import importlib.abc
 import inspect
 import os
-import re
 import reprlib
 import sys
 import warnings
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .events import timer_label
@@ -55,8 +55,9 @@ from .events import timer_label
 try:  # the C fast path of a task step (see _hook.c), else everything below in Python
     from ._hook import AioPatch as _AioPatch
     from ._hook import AioStep as _AioStep
+    from ._hook import OnceRaises as _OnceRaises
 except ImportError:
-    _AioPatch = _AioStep = None
+    _AioPatch = _AioStep = _OnceRaises = None
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -69,7 +70,12 @@ _TRACERS: dict[int, AsyncioTracer] = {}
 _repr = reprlib.Repr()
 _repr.maxstring = 40
 _repr.maxother = 40
-_DEFAULT_NAME = re.compile(r"Task-\d+\Z")
+
+
+def _default_name(name: str) -> bool:
+    """``Task-12``: the name asyncio gives a task it was not given one (a regular
+    expression ``Task-\\d+`` costs twice as much, once a task)."""
+    return name.startswith("Task-") and name[5:].isdecimal()
 
 
 class AsyncioTracer:
@@ -184,7 +190,7 @@ class AsyncioTracer:
         code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
         name = task.get_name()
         record = {"name": name, "kind": "task"}
-        if _DEFAULT_NAME.match(name):
+        if _default_name(name):
             record["name"] = code.co_name if code is not None else "task"
             args = born[2] if born[2] is not None else _args_of(coro)
             if args:
@@ -204,7 +210,7 @@ class AsyncioTracer:
             return self.rec.tasks[entry[1]]["name"]
         name = task.get_name()
         code = getattr(task.get_coro(), "cr_code", None)
-        return code.co_name if _DEFAULT_NAME.match(name) and code is not None else name
+        return code.co_name if _default_name(name) and code is not None else name
 
     # -- warnings ------------------------------------------------------------------
 
@@ -548,6 +554,12 @@ def _coro_args(frame: Any) -> str:
 def _short(value: Any) -> str:
     """A short repr; an object's long default-style one (``<StreamReader transport=...>``,
     ``<Queue at 0x7f.. maxsize=1>``) becomes its class: ``<StreamReader>``."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None or (
+            kind is str and len(value) <= 20):
+        text = repr(value)  # what reprlib says of these when it is short, but 5x cheaper
+        if len(text) <= 40:
+            return text
     text = _repr.repr(value)
     if text.startswith("<") and len(text) > 24:
         return f"<{type(value).__name__}>"
@@ -652,7 +664,11 @@ class _Patches:
         # With the C hook: Handle._run is a C callable (a method, as the function was) that
         # records the step around a call of the original (see _hook.AioPatch).
         if _AioPatch is not None:
-            self._patch = _AioPatch(handle_run, run_python)
+            own = (getattr(handle_run, "__module__", None) == "asyncio.events"
+                   and handle_run.__qualname__ == "Handle._run")
+            slots = tuple(Handle.__dict__[name] for name in ("_context", "_callback", "_args"))
+            self._patch = _AioPatch(handle_run, run_python, partial(_report, handle_run),
+                                    slots if own else None)
         _run = run_python if self._patch is None else self._patch
 
         def create_task_(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
@@ -711,6 +727,19 @@ class _Patches:
 
 
 _patches = _Patches()
+
+
+def _report(handle_run: Any, handle: Any, exc: BaseException) -> None:
+    """A traced handle's callback raised ``exc`` (its step was run in C): asyncio's own
+    ``Handle._run`` says so as it would have, in its except clause, on the same handle,
+    whose context is for that moment one whose ``run`` raises ``exc`` first (a C stand-in:
+    no frame of ours in the traceback asyncio logs)."""
+    context = handle._context
+    handle._context = _OnceRaises(exc, context)
+    try:
+        handle_run(handle)
+    finally:
+        handle._context = context
 
 
 def _fresh_state() -> Any:
