@@ -716,26 +716,32 @@ def test_an_import_inside_a_task_is_not_busy_and_a_busy_step_ends_at_its_pause(
 
 
 async def _every_kind_of_wait() -> None:
-    """Most ways a task waits, one after the other (timers far enough apart that their
-    order never depends on the machine's speed)."""
+    """Most ways a task waits, one after the other, in an order that does not depend on
+    the machine's speed (what must happen first is awaited, never slept for)."""
     queue: asyncio.Queue = asyncio.Queue(maxsize=1)
     lock, event, sem = asyncio.Lock(), asyncio.Event(), asyncio.Semaphore(1)
-    cond = asyncio.Condition()
+    cond, drained, ready = asyncio.Condition(), asyncio.Event(), asyncio.Event()
+    passed = []
 
     async def producer():
         for i in range(3):  # the second and third wait for room
             await queue.put(i)
-        await asyncio.sleep(0.005)  # meanwhile the consumer waits for an item
+        await drained.wait()
         await queue.put(3)
 
     async def consumer():
-        for _ in range(4):
+        for _ in range(3):
             await queue.get()
             await asyncio.sleep(0.001)
+        drained.set()
+        await queue.get()  # waits for the producer's last item
 
     async def locker(n):
         async with lock:
             await asyncio.sleep(0.002 * n)
+        passed.append(n)
+        if len(passed) == 3:
+            ready.set()
         async with sem:
             await event.wait()
 
@@ -756,7 +762,7 @@ async def _every_kind_of_wait() -> None:
     await asyncio.gather(producer(), consumer())
     lockers = [asyncio.create_task(locker(n)) for n in range(3)]
     waiter = asyncio.create_task(notified())
-    await asyncio.sleep(0.02)
+    await ready.wait()
     event.set()
     async with cond:
         cond.notify_all()

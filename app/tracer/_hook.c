@@ -1113,7 +1113,8 @@ typedef struct {
 /* A task's lane, by the task's address: the dict's answer kept where it is cheap to read
  * (hashing a large int key and comparing it cost more than the rest of a lookup). The
  * weak reference tells a live task from a new one at a reused address. */
-#define LANE_CACHE 1024
+#define LANE_CACHE 16384  /* entries; a task may sit in any of LANE_WAYS from its slot */
+#define LANE_WAYS 4
 typedef struct {
     void *task;
     PyObject *ref;  /* owned weak reference to it */
@@ -1343,6 +1344,23 @@ aio_task_call(AioStep *self, PyObject *task, int done)
         Py_XSETREF(self->task_type, (PyTypeObject *)Py_NewRef(type));
     }
     return PyObject_CallOneArg(done ? self->task_done : self->task_get_coro, task);
+}
+
+/* Is the object of this weak reference still alive? */
+static inline int
+weakref_alive(PyObject *ref)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *v = NULL;
+    if (PyWeakref_GetRef(ref, &v) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_XDECREF(v);
+    return v != NULL;
+#else
+    return PyWeakref_GetObject(ref) != Py_None;
+#endif
 }
 
 /* getattr(obj, name, None) without raising and catching an AttributeError: a new
@@ -1719,6 +1737,62 @@ aio_callback_self(AioStep *self, PyObject *callback)
     return lookup_attr(callback, str_self_attr);
 }
 
+/* Where the lane cache may hold `task`: its entry, or NULL. Tasks live long and many at
+ * once (10,000 in a benchmark): a slot by a mixed hash of the address, and the next
+ * LANE_WAYS - 1 slots too, so that two tasks whose slots collide do not evict each
+ * other at every step. */
+static inline size_t
+lane_slot(void *task)
+{
+    size_t h = ((size_t)task >> 4) * (size_t)0x9E3779B97F4A7C15ULL;
+    return (h >> 32) & (LANE_CACHE - 1);
+}
+
+static inline LaneEntry *
+aio_lane_entry(AioStep *self, void *task)
+{
+    size_t slot = lane_slot(task);
+    for (int i = 0; i < LANE_WAYS; i++) {
+        LaneEntry *e = &self->lanes[(slot + i) & (LANE_CACHE - 1)];
+        if (e->task == task)
+            return e;
+    }
+    return NULL;
+}
+
+/* Where to keep `task`'s lane: its entry, else a free one (or one of a task gone), else
+ * the first of its ways. */
+static LaneEntry *
+aio_lane_slot(AioStep *self, void *task)
+{
+    size_t slot = lane_slot(task);
+    LaneEntry *free = NULL;
+    for (int i = 0; i < LANE_WAYS; i++) {
+        LaneEntry *e = &self->lanes[(slot + i) & (LANE_CACHE - 1)];
+        if (e->task == task)
+            return e;
+        if (free == NULL && (e->task == NULL || e->ref == NULL || !weakref_alive(e->ref)))
+            free = e;
+    }
+    return free != NULL ? free : &self->lanes[slot];
+}
+
+/* Is this entry the live `task` (not a new task at the address of one gone)? The entry
+ * holds the task's basic weak reference, which a task keeps first in its list of weak
+ * references: reading that list's head reads the task's own memory, where the weak
+ * reference's object is elsewhere (a cache miss a step, with 10,000 tasks). A type
+ * without a list offset is asked through the reference. */
+static inline int
+lane_entry_is(LaneEntry *e, PyObject *task)
+{
+    /* positive: a slot of the object; negative (3.12+, Py_TPFLAGS_MANAGED_WEAKREF): in
+     * the header before it. Either way the list is at the object's address plus it. */
+    Py_ssize_t offset = Py_TYPE(task)->tp_weaklistoffset;
+    if (offset != 0)
+        return *(PyObject **)((char *)task + offset) == e->ref;
+    return weakref_is(e->ref, task);
+}
+
 /* What aio_enter says AioPatch must do around the handle. */
 #define AIO_PYTHON -1   /* the Python path: another thread's tracer, or state C ignores */
 #define AIO_PLAIN 0     /* not traced: run the handle, nothing else */
@@ -1762,8 +1836,8 @@ aio_enter(AioStep *self, PyObject *handle)
         }
     }
     long long t;
-    LaneEntry *cached = &self->lanes[((size_t)task >> 4) & (LANE_CACHE - 1)];
-    if (task != NULL && cached->task == task && weakref_is(cached->ref, task)
+    LaneEntry *cached = task == NULL ? NULL : aio_lane_entry(self, task);
+    if (cached != NULL && cached->task == task && lane_entry_is(cached, task)
         && !hook->force_slow) {
         long lane = cached->lane;
         t = now_ns() - hook->t0;
@@ -1800,11 +1874,13 @@ aio_enter(AioStep *self, PyObject *handle)
             return -2;
         }
         if (ref != NULL) {  /* known already: cached for its next steps */
+            cached = aio_lane_slot(self, task);
             Py_XSETREF(cached->ref, ref);
             cached->task = task;
             cached->lane = lane_obj != Py_None && PyLong_Check(lane_obj)
                            ? PyLong_AsLong(lane_obj) : -1;
-            if (cached->lane < 0)
+            /* only a reference the entry can tell its task by (see lane_entry_is) */
+            if (cached->lane < 0 || !lane_entry_is(cached, task))
                 cached->task = NULL;
             PyErr_Clear();
         }

@@ -3,9 +3,12 @@
 The mechanism is the same on 3.11, 3.12 and 3.13: the loop's own dispatch. Every task
 step (the C Task's ``TaskStepMethWrapper`` and its ``task_wakeup``, or the pure-Python
 Task's ``__step``/``__wakeup``) reaches the loop as a callback in an
-``asyncio.events.Handle``, and ``Handle._run`` is pure Python in every version, so one
-wrapper there sees each time the loop hands control to a task and each time the task
-hands it back: the two switches. ``sys.monitoring`` (3.12+) was measured as well: it
+``asyncio.events.Handle``, and ``Handle._run`` is pure Python in every version, so its
+replacement sees each time the loop hands control to a task and each time the task
+hands it back: the two switches. With the C extension the replacement is
+``_hook.AioPatch``, which records the common step in C and calls the methods below for
+the rest (a task's first and last step, causes it cannot name); without it, the Python
+function ``run_python`` of :meth:`_Patches.apply`. ``sys.monitoring`` (3.12+) was measured as well: it
 reports each coroutine *frame* resuming and yielding (three events for a task paused
 three awaits deep), not the task, and says nothing of the loop's own callbacks, so it
 would need the loop-level hook too; ``docs/design.md`` ("Tracing asyncio") and
