@@ -8,9 +8,9 @@ replacement sees each time the loop hands control to a task and each time the ta
 hands it back: the two switches. With the C extension the replacement is
 ``_hook.AioPatch``, which records the common step in C and calls the methods below for
 the rest (a task's first and last step, causes it cannot name); without it, the Python
-function ``run_python`` of :meth:`_Patches.apply`. ``sys.monitoring`` (3.12+) was measured as well: it
-reports each coroutine *frame* resuming and yielding (three events for a task paused
-three awaits deep), not the task, and says nothing of the loop's own callbacks, so it
+function ``run_python`` of :meth:`_Patches.apply`. ``sys.monitoring`` (3.12+) was
+measured as well: it reports each coroutine *frame* resuming and yielding (three events
+for a task paused three awaits deep), not the task, and says nothing of the loop's own callbacks, so it
 would need the loop-level hook too; ``docs/design.md`` ("Tracing asyncio") and
 ``python -m benchmarks.aio`` give the figures.
 
