@@ -10,9 +10,9 @@ hands it back: the two switches. With the C extension the replacement is
 the rest (a task's first and last step, causes it cannot name); without it, the Python
 function ``run_python`` of :meth:`_Patches.apply`. ``sys.monitoring`` (3.12+) was
 measured as well: it reports each coroutine *frame* resuming and yielding (three events
-for a task paused three awaits deep), not the task, and says nothing of the loop's own callbacks, so it
-would need the loop-level hook too; ``docs/design.md`` ("Tracing asyncio") and
-``python -m benchmarks.aio`` give the figures.
+for a task paused three awaits deep), not the task, and says nothing of the loop's own
+callbacks, so it would need the loop-level hook too; ``docs/design.md`` ("Tracing
+asyncio") and ``python -m benchmarks.aio`` give the figures.
 
 What each hook records (only in the OS thread whose recorder registered, see
 :data:`_TRACERS`; a loop in another thread is not traced):
