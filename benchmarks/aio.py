@@ -11,7 +11,9 @@ Each workload runs in this process in every mode, alternating, keeping the best 
                  at its first event): the floor of the per-frame alternative;
 ``traced``       the real recorder (``Recorder(asyncio=True)``), rows kept in memory.
 
-Ratios are against ``plain``.
+Ratios are against ``plain``. Then the whole process as a user meets it: ``python
+prog.py`` against ``coroscope run --out trace.json prog.py`` (the traced child, the
+command storing its batches, the trace written), for the same 10,000 x 100 ``sleep(0)``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ import asyncio
 import asyncio.events
 import gc
 import inspect
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from app.tracer.recorder import Recorder
 
@@ -134,14 +140,59 @@ def measure(name: str, work: Callable[[], object], count: int, unit: str, repeat
         report(f"asyncio {name} {mode}", took * 1e9 / count, unit, note)
 
 
+SCRIPT = """\
+import asyncio
+import sys
+
+
+async def sleeper(sleeps):
+    for _ in range(sleeps):
+        await asyncio.sleep(0)
+
+
+async def main(tasks, sleeps):
+    await asyncio.gather(*(sleeper(sleeps) for _ in range(tasks)))
+
+
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+def whole_process(report: Callable[..., None], tasks: int, sleeps: int, repeat: int) -> None:
+    """``python prog.py`` against ``coroscope run --out trace.json prog.py``, alternating,
+    best of ``repeat`` wall times."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "prog.py").write_text(SCRIPT)
+        argv = {"python": [sys.executable, "prog.py", str(tasks), str(sleeps)],
+                "coroscope run": [sys.executable, "-m", "app", "run", "--out", "trace.json",
+                                  "prog.py", str(tasks), str(sleeps)]}
+        best: dict[str, float] = {}
+        for _ in range(repeat):
+            for name, args in argv.items():
+                start = time.perf_counter()
+                subprocess.run(args, cwd=tmp, env=env, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                took = time.perf_counter() - start
+                best[name] = min(best.get(name, took), took)
+    plain = best["python"]
+    steps = tasks * sleeps
+    for name, took in best.items():
+        note = "" if name == "python" else f"{took / plain:.2f}x python"
+        report(f"asyncio {tasks}x{sleeps} sleep(0) whole process, {name}", took * 1e9 / steps,
+               "ns/step", note)
+
+
 def run(report: Callable[..., None], quick: bool = False) -> None:
-    tasks, sleeps, n = (100, 50, 5_000) if quick else (1_000, 100, 50_000)
+    tasks, sleeps, n = (100, 50, 5_000) if quick else (10_000, 100, 50_000)
     repeat = 2 if quick else 3
     # Each sleep(0) is one task step: a switch into the task and one out of it.
     measure(f"{tasks}x{sleeps} sleep(0)", lambda: many_sleep0(tasks, sleeps),
             tasks * sleeps, "ns/step", repeat, report)
     # A round trip: ping and pong each resumed once (two steps, four switches).
     measure("queue ping-pong", lambda: ping_pong(n), n, "ns/round trip", repeat, report)
+    whole_process(report, tasks, sleeps, repeat)
 
 
 def main() -> int:

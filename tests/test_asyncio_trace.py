@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import traceback
 
 import pytest
 
@@ -594,3 +595,299 @@ def test_the_warning_hook_is_given_back_whatever_order_tracers_stop_in():
     assert done.wait(10)
     thread.join()
     assert warnings.showwarning is original
+
+
+def test_a_task_group_whose_child_raises(tmp_path):
+    # One child raises while its sibling sleeps: the group cancels the sibling, main
+    # leaves the group with an ExceptionGroup and goes on. Each lane says how it ended.
+    source = """
+        import asyncio
+
+
+        async def fail():
+            await asyncio.sleep(0.01)
+            raise ValueError('boom')
+
+
+        async def long_nap():
+            await asyncio.sleep(10)
+
+
+        async def main():
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(fail())
+                    tg.create_task(long_nap())
+            except* ValueError as group:
+                print('caught', group.exceptions)
+
+
+        asyncio.run(main())
+    """
+    result, trace = coroscope_run(tmp_path, source)
+    assert result.stdout == "caught (ValueError('boom'),)\n"
+    group = line(source, "asyncio.TaskGroup()")
+    assert story(trace) == run_start(source) + [
+        ("switch", "main", LOOP, group, "wait TaskGroup"),
+        ("spawn", "fail", "main"),
+        ("switch", LOOP, "fail", None, "wake"),
+        ("switch", "fail", LOOP, line(source, "asyncio.sleep(0.01)"), "timer 0.01 s"),
+        ("spawn", "long_nap", "main"),
+        ("switch", LOOP, "long_nap", None, "wake"),
+        ("switch", "long_nap", LOOP, line(source, "asyncio.sleep(10)"), "timer 10 s"),
+        ("switch", LOOP, "fail", None, "wake"),
+        ("finish", "fail"),
+        ("switch", "fail", LOOP, None, "finish"),
+        ("switch", LOOP, "long_nap", None, "wake"),  # CancelledError thrown in
+        ("finish", "long_nap"),
+        ("switch", "long_nap", LOOP, None, "cancel"),
+        # main is cancelled out of its wait by the failure, and waits again for the
+        # group's last child to be reported done (its done callback runs after main's
+        # step): then the group raises.
+        ("switch", LOOP, "main", None, "wake"),
+        ("switch", "main", LOOP, group, "wait TaskGroup"),
+        ("switch", LOOP, "main", None, "wake"),
+        ("stdout", "main", "caught (ValueError('boom'),)"),
+    ] + RUN_END
+    # The raise is an event of the task, not a warning: the group retrieved it.
+    assert not [e for e in trace["events"] if e["kind"] == "warning"]
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["idle", "one-core-with-a-burner"])
+def test_an_import_inside_a_task_is_not_busy_and_a_busy_step_ends_at_its_pause(
+        tmp_path, loaded):
+    # A task imports a module whose top level computes for 300 ms of CPU: an import, not
+    # a task hogging the loop (no block). Another computes 300 ms, then pauses: a busy
+    # span that ends as the task hands the loop back.
+    source = """
+        import asyncio
+        import time
+
+
+        async def loader():
+            import slowmod
+            print('loaded', slowmod.X)
+
+
+        async def spin():
+            end = time.thread_time() + 0.3
+            while time.thread_time() < end: pass
+            await asyncio.sleep(0)
+            print('spun')
+
+
+        async def main():
+            await asyncio.gather(loader(), spin())
+
+
+        asyncio.run(main())
+    """
+    result, trace = coroscope_run(tmp_path, source, loaded=loaded, files={"slowmod.py": """
+        import time
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+        X = 42
+    """})
+    assert result.stdout == "loaded 42\nspun\n"
+    busy = f"busy: no switch in spin() line {line(source, 'while time.thread_time()')}"
+    assert story(trace) == run_start(source) + [
+        ("switch", "main", LOOP, line(source, "asyncio.gather"), "wait gather"),
+        ("spawn", "loader", "main"),
+        ("switch", LOOP, "loader", None, "wake"),
+        ("stdout", "loader", "loaded 42"),
+        ("finish", "loader"),
+        ("switch", "loader", LOOP, None, "finish"),
+        ("spawn", "spin", "main"),
+        ("switch", LOOP, "spin", None, "wake"),
+        ("block", "spin", busy),
+        ("unblock", "spin"),
+        ("switch", "spin", LOOP, line(source, "await asyncio.sleep(0)"), "timer 0 s"),
+        ("switch", LOOP, "spin", None, "wake"),
+        ("stdout", "spin", "spun"),
+        ("finish", "spin"),
+        ("switch", "spin", LOOP, None, "finish"),
+        ("switch", LOOP, "main", None, "wake"),
+    ] + RUN_END
+    events = trace["events"]
+    unblock = next(e for e in events if e["kind"] == "unblock")
+    paused = next(e for e in events if e["kind"] == "switch" and e["cause"] == "timer 0 s")
+    assert unblock["t"] <= paused["t"]
+
+
+async def _every_kind_of_wait() -> None:
+    """Most ways a task waits, one after the other, in an order that does not depend on
+    the machine's speed (what must happen first is awaited, never slept for)."""
+    queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+    lock, event, sem = asyncio.Lock(), asyncio.Event(), asyncio.Semaphore(1)
+    cond, drained, ready = asyncio.Condition(), asyncio.Event(), asyncio.Event()
+    passed = []
+
+    async def producer():
+        for i in range(3):  # the second and third wait for room
+            await queue.put(i)
+        await drained.wait()
+        await queue.put(3)
+
+    async def consumer():
+        for _ in range(3):
+            await queue.get()
+            await asyncio.sleep(0.001)
+        drained.set()
+        await queue.get()  # waits for the producer's last item
+
+    async def locker(n):
+        async with lock:
+            await asyncio.sleep(0.002 * n)
+        passed.append(n)
+        if len(passed) == 3:
+            ready.set()
+        async with sem:
+            await event.wait()
+
+    async def notified():
+        async with cond:
+            await cond.wait()
+
+    async def napper(delay):
+        await asyncio.sleep(delay)
+        return delay
+
+    async def failing():
+        raise ValueError("x")
+
+    class Custom(asyncio.Queue):
+        pass
+
+    await asyncio.gather(producer(), consumer())
+    lockers = [asyncio.create_task(locker(n)) for n in range(3)]
+    waiter = asyncio.create_task(notified())
+    await ready.wait()
+    event.set()
+    async with cond:
+        cond.notify_all()
+    await asyncio.gather(*lockers, waiter)
+    await asyncio.wait_for(napper(0.001), 5)
+    done, _ = await asyncio.wait([asyncio.create_task(napper(0.002))])
+    await asyncio.create_task(napper(0))
+    async with asyncio.TaskGroup() as tg:
+        for delay in (0.003, 0.001, 0.003):
+            tg.create_task(napper(delay))
+    custom: asyncio.Queue = Custom()
+    getter = asyncio.create_task(custom.get())
+    await asyncio.sleep(0)
+    custom.put_nowait(1)
+    await getter
+    sleeper = asyncio.create_task(napper(10))
+    await asyncio.sleep(0)
+    sleeper.cancel()
+    await asyncio.gather(sleeper, failing(), return_exceptions=True)
+    async def echo(reader, writer):
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+        writer.write(b"ping\n")
+        await reader.readline()
+        await reader.read()
+        writer.close()
+        await writer.wait_closed()
+
+
+def test_the_c_step_and_the_python_step_record_the_same_rows():
+    """Task steps recorded in C (``_hook.AioStep``) and in Python (the pure-Python
+    recorder) give the same rows, for every kind of wait above."""
+    from app.tracer import aio, recorder
+
+    if recorder._FastHook is None or aio._AioStep is None:
+        pytest.skip("the C hook is not built")
+    rows = {}
+    for fast in (True, False):
+        rec = recorder.Recorder(user_files=[__file__], asyncio=True, fast=fast)
+        rec.start()
+        try:
+            asyncio.run(_every_kind_of_wait())
+            in_c = rec._asyncio.fast is not None
+        finally:
+            rec.stop()
+        assert in_c is fast and rec._asyncio.fast is None
+        rows[fast] = [tuple(r[1:]) for r in rec.rows.drain()]
+    assert rows[True] == rows[False]
+    causes = {r[-1] for r in rows[True] if r[0] == recorder.SWITCH}
+    for expected in ("timer 0 s", "timer 0.001 s", "timer 0.002 s", "timer 10 s",
+                     "wait Queue.put", "wait Queue.get", "wait Custom.get", "wait Lock",
+                     "wait Semaphore", "wait Event", "wait Condition", "wait gather",
+                     "wait asyncio.wait", "wait task napper", "wait TaskGroup",
+                     "wait open_connection", "finish", "cancel", "wake"):
+        assert expected in causes, (expected, sorted(causes))
+    # 3.12+ awaits the coroutine inside wait_for in the task itself (under a timeout):
+    # its pause is the coroutine's own.
+    assert ("wait wait_for" in causes) is (sys.version_info < (3, 12))
+    assert any(c.startswith("io fd ") for c in causes), sorted(causes)
+
+
+def _callbacks_as_asyncio_runs_them() -> dict:
+    """What a loop says of callbacks that raise, exit, or run in a given context."""
+    import contextvars
+
+    var: contextvars.ContextVar = contextvars.ContextVar("var", default="unset")
+    seen: dict = {}
+
+    def fails():
+        raise ValueError("boom")
+
+    def reads():
+        seen["in context"] = var.get()
+        var.set("changed inside")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        reports = []
+        loop.set_exception_handler(lambda loop, context: reports.append(context))
+        handle = loop.call_soon(fails)
+        context = contextvars.copy_context()
+        context.run(var.set, "given")
+        loop.call_soon(reads, context=context)
+        await asyncio.sleep(0.001)
+        await asyncio.sleep(0)
+        [report] = reports
+        seen["report"] = (report["message"], type(report["exception"]).__name__,
+                          str(report["exception"]), report["handle"] is handle,
+                          handle._context is not None and type(handle._context).__name__,
+                          [f.name for f in traceback.extract_tb(report["exception"].__traceback__)])
+        seen["outside"] = var.get()
+        seen["context after"] = context[var]
+        loop.call_soon(sys.exit, 3)
+        await asyncio.sleep(1)
+
+    try:
+        asyncio.run(main())
+    except SystemExit as exc:
+        seen["exit"] = exc.code
+    return seen
+
+
+def test_a_callback_that_raises_is_reported_as_asyncio_reports_it():
+    """Traced, a handle's callback is run from C (not through Handle._run's frame): what
+    raises is still reported by asyncio's own words, SystemExit still ends the run, a
+    given context is still the callback's and given back."""
+    from app.tracer import recorder
+
+    untraced = _callbacks_as_asyncio_runs_them()
+    rec = recorder.Recorder(user_files=[__file__], asyncio=True)
+    rec.start()
+    try:
+        traced = _callbacks_as_asyncio_runs_them()
+    finally:
+        rec.stop()
+    assert traced == untraced
+    message, *report = traced.pop("report")
+    assert message.startswith(
+        "Exception in callback _callbacks_as_asyncio_runs_them.<locals>.fails() at "), message
+    assert report == ["ValueError", "boom", True, "Context", ["_run", "fails"]]
+    assert traced == {"in context": "given", "outside": "unset",
+                      "context after": "changed inside", "exit": 3}

@@ -3,13 +3,16 @@
 The mechanism is the same on 3.11, 3.12 and 3.13: the loop's own dispatch. Every task
 step (the C Task's ``TaskStepMethWrapper`` and its ``task_wakeup``, or the pure-Python
 Task's ``__step``/``__wakeup``) reaches the loop as a callback in an
-``asyncio.events.Handle``, and ``Handle._run`` is pure Python in every version, so one
-wrapper there sees each time the loop hands control to a task and each time the task
-hands it back: the two switches. ``sys.monitoring`` (3.12+) was measured as well: it
-reports each coroutine *frame* resuming and yielding (three events for a task paused
-three awaits deep), not the task, and says nothing of the loop's own callbacks, so it
-would need the loop-level hook too; ``docs/design.md`` ("Tracing asyncio") and
-``python -m benchmarks.aio`` give the figures.
+``asyncio.events.Handle``, and ``Handle._run`` is pure Python in every version, so its
+replacement sees each time the loop hands control to a task and each time the task
+hands it back: the two switches. With the C extension the replacement is
+``_hook.AioPatch``, which records the common step in C and calls the methods below for
+the rest (a task's first and last step, causes it cannot name); without it, the Python
+function ``run_python`` of :meth:`_Patches.apply`. ``sys.monitoring`` (3.12+) was
+measured as well: it reports each coroutine *frame* resuming and yielding (three events
+for a task paused three awaits deep), not the task, and says nothing of the loop's own
+callbacks, so it would need the loop-level hook too; ``docs/design.md`` ("Tracing
+asyncio") and ``python -m benchmarks.aio`` give the figures.
 
 What each hook records (only in the OS thread whose recorder registered, see
 :data:`_TRACERS`; a loop in another thread is not traced):
@@ -43,14 +46,21 @@ import _thread
 import importlib.abc
 import inspect
 import os
-import re
 import reprlib
 import sys
 import warnings
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .events import timer_label
+
+try:  # the C fast path of a task step (see _hook.c), else everything below in Python
+    from ._hook import AioPatch as _AioPatch
+    from ._hook import AioStep as _AioStep
+    from ._hook import OnceRaises as _OnceRaises
+except ImportError:
+    _AioPatch = _AioStep = _OnceRaises = None
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -63,7 +73,12 @@ _TRACERS: dict[int, AsyncioTracer] = {}
 _repr = reprlib.Repr()
 _repr.maxstring = 40
 _repr.maxother = 40
-_DEFAULT_NAME = re.compile(r"Task-\d+\Z")
+
+
+def _default_name(name: str) -> bool:
+    """``Task-12``: the name asyncio gives a task it was not given one (a regular
+    expression ``Task-\\d+`` costs twice as much, once a task)."""
+    return name.startswith("Task-") and name[5:].isdecimal()
 
 
 class AsyncioTracer:
@@ -77,16 +92,30 @@ class AsyncioTracer:
         self._tasks: dict[int, tuple[Any, int | None]] = {}
         #: id(task) -> (weak reference, parent, arguments) for tasks made, not yet run
         self._born: dict[int, tuple[Any, int | None, str | None]] = {}
-        self.loop: int | None = None  #: the lane of the loop now running, if any
         self._base: int | None = None  #: who switched into that loop
         self._saved: int | None = None  #: rec.async_task before the loop ran
         self._holding = 0  #: inside asyncio.run: its several run_forever are one stay
         self._closed: set[int] = set()  #: loop lanes already finished
-        #: id(task) -> lane of finished tasks not yet collected: asyncio may report one
-        #: as it is collected (an exception never retrieved), after its weak references
-        #: are gone. Forgotten once it is (``_gone``, emptied as lanes are made).
-        self._done: dict[int, int] = {}
+        #: id(loop) -> (weak reference, lane) of the loops seen
+        self._loops: dict[int, tuple[Any, int]] = {}
+        #: id(task) -> (lane, weak reference) of finished tasks not yet collected: asyncio
+        #: may report one as it is collected (an exception never retrieved), after its
+        #: weak references are gone. Forgotten once it is (the reference's callback fills
+        #: ``_gone``, emptied as lanes are made).
+        self._done: dict[int, tuple[int, Any]] = {}
         self._gone: list[int] = []
+        #: The C fast path of this thread's task steps, once asyncio is patched (if the
+        #: recorder runs the C greenlet hook): it keeps the state (rec._aio_state) then.
+        self.fast: Any = None
+
+    @property
+    def loop(self) -> int | None:
+        """The lane of the loop now running, if any."""
+        return self.rec._aio_state.loop
+
+    @loop.setter
+    def loop(self, lane: int | None) -> None:
+        self.rec._aio_state.loop = lane
 
     def start(self) -> None:
         with _lock:
@@ -94,6 +123,21 @@ class AsyncioTracer:
                 raise RuntimeError("asyncio is already traced in this thread")
             _TRACERS[self.thread] = self
             _patches.acquire()
+            _patches.refresh()
+
+    def make_fast(self, handle_run: Any) -> None:
+        """Record task steps in C (``_hook.AioStep``), given the original Handle._run."""
+        hook = self.rec.fast_hook
+        if self.fast is not None or hook is None or _AioStep is None:
+            return
+        import asyncio.events
+
+        fast = _AioStep(hook, self, self._tasks, _TASK_TYPES, handle_run, _code_kind,
+                        timer_label, _LOCK_LIKE, asyncio.events.Handle.__dict__["_callback"])
+        old = self.rec._aio_state
+        fast.loop, fast.async_task = old.loop, old.async_task
+        fast.loop_running, fast.callback_running = old.loop_running, old.callback_running
+        self.fast = self.rec._aio_state = fast
 
     def stop(self) -> None:
         rec = self.rec
@@ -101,9 +145,11 @@ class AsyncioTracer:
             if _TRACERS.get(self.thread) is self:
                 del _TRACERS[self.thread]
                 _patches.release()
-        rec.async_task = None
-        rec.loop_running = rec.callback_running = False
+                _patches.refresh()
+        self.fast = None
+        rec._aio_state = _fresh_state()
         self._tasks.clear()
+        self._loops.clear()
         self._born.clear()
         self._done.clear()
 
@@ -111,8 +157,8 @@ class AsyncioTracer:
 
     def loop_lane(self, loop: Any) -> int:
         """The lane of ``loop``, spawned (parent: the running task) on first sight."""
-        attr = self.rec._attr
-        tid = loop.__dict__.get(attr)
+        entry = self._loops.get(id(loop))
+        tid = entry[1] if entry is not None and entry[0]() is loop else None
         if tid is None:
             rec = self.rec
             t = rec.now()
@@ -121,7 +167,9 @@ class AsyncioTracer:
             record = {"name": "event loop", "kind": "loop"}
             rec.tasks[tid] = dict(record, id=tid, parent=parent, spawned_at=t)
             rec.emit_spawn(t, tid, parent, record)
-            setattr(loop, attr, tid)
+            # Kept here, not on the loop: an attribute added to the loop would cost every
+            # one of its attribute reads (its instance dict no longer shared-key).
+            self._loops[id(loop)] = (weakref.ref(loop), tid)
         return tid
 
     def task_lane(self, task: Any) -> int | None:
@@ -137,7 +185,7 @@ class AsyncioTracer:
             return entry[1]
         born = self._born.pop(key, None)
         if born is None or born[0]() is not task:  # made without create_task: seen now
-            born = (None, self.loop, None)
+            born = (weakref.ref(task), self.loop, None)
         rec = self.rec
         t = rec.now()
         tid = rec.allocate_task_id()
@@ -145,7 +193,7 @@ class AsyncioTracer:
         code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
         name = task.get_name()
         record = {"name": name, "kind": "task"}
-        if _DEFAULT_NAME.match(name):
+        if _default_name(name):
             record["name"] = code.co_name if code is not None else "task"
             args = born[2] if born[2] is not None else _args_of(coro)
             if args:
@@ -155,7 +203,7 @@ class AsyncioTracer:
         rec.emit_spawn(t, tid, parent, record)
         while self._gone:  # finished tasks collected since: their ids may come again
             self._done.pop(self._gone.pop(), None)
-        self._tasks[key] = (weakref.ref(task), tid)
+        self._tasks[key] = (born[0], tid)
         return tid
 
     def _lane_name(self, task: Any) -> str:
@@ -165,7 +213,7 @@ class AsyncioTracer:
             return self.rec.tasks[entry[1]]["name"]
         name = task.get_name()
         code = getattr(task.get_coro(), "cr_code", None)
-        return code.co_name if _DEFAULT_NAME.match(name) and code is not None else name
+        return code.co_name if _default_name(name) and code is not None else name
 
     # -- warnings ------------------------------------------------------------------
 
@@ -189,7 +237,7 @@ class AsyncioTracer:
             if entry is not None and entry[0]() in (what, None):
                 tid = entry[1]
             else:
-                tid = self._done.get(id(what))
+                tid = self._done.get(id(what), (None,))[0]
         if tid is None:
             tid = self.loop_lane(loop) if loop is not None else self.rec.current_task()
         self.rec.emit_warning(self.rec.now(), tid, text)
@@ -258,7 +306,8 @@ class AsyncioTracer:
         self.loop = self._base = self._saved = None
 
     def closed(self, loop: Any) -> None:
-        tid = loop.__dict__.get(self.rec._attr)
+        entry = self._loops.get(id(loop))
+        tid = entry[1] if entry is not None and entry[0]() is loop else None
         if tid is not None and tid not in self._closed:
             self._closed.add(tid)
             self.rec.emit_finish(self.rec.now(), tid)
@@ -281,8 +330,7 @@ class AsyncioTracer:
             return run(handle)
         finally:
             rec.callback_running = False
-            if rec.busy_task is not None:
-                rec.end_busy(rec.now())
+            self._callback_ended()
 
     def _step(self, handle: Any, run: Any, task: Any, tid: int, loop: int) -> Any:
         rec = self.rec
@@ -293,17 +341,29 @@ class AsyncioTracer:
         try:
             return run(handle)
         finally:
-            rec.async_task = loop
-            if task.done():
-                t = rec.now()
-                self._finish(task, tid, t, loop)
-            else:
-                line, why = self._pause_of(task)
-                t = rec.now()
-                if rec.busy_task is not None:  # the busy span ends before the switch
-                    rec.end_busy(t)
-                rec.emit_switch(t, tid, loop, line, why)
-            rec.note_switch(loop, t)
+            self._after_step(task, tid, loop)
+
+    def _after_step(self, task: Any, tid: int, loop: int) -> None:
+        """The step of ``task`` has returned: its end, or where and why it paused, and the
+        loop has control again (also the C fast path's way out, see ``_hook.AioStep``)."""
+        rec = self.rec
+        rec.async_task = loop
+        if task.done():
+            t = rec.now()
+            self._finish(task, tid, t, loop)
+        else:
+            line, why = self._pause_of(task)
+            t = rec.now()
+            if rec.busy_task is not None:  # the busy span ends before the switch
+                rec.end_busy(t)
+            rec.emit_switch(t, tid, loop, line, why)
+        rec.note_switch(loop, t)
+
+    def _callback_ended(self) -> None:
+        """One of the loop's own callbacks returned: a busy span it made ends now."""
+        rec = self.rec
+        if rec.busy_task is not None:
+            rec.end_busy(rec.now())
 
     def _finish(self, task: Any, tid: int, t: int, loop: int | None) -> None:
         """The task ended; ``loop``: the lane it hands control back to (None: it ran to
@@ -312,8 +372,8 @@ class AsyncioTracer:
         rec = self.rec
         key = id(task)
         del self._tasks[key]
-        self._done[key] = tid
-        weakref.finalize(task, self._gone.append, key)
+        gone = self._gone
+        self._done[key] = (tid, weakref.ref(task, lambda _, key=key: gone.append(key)))
         rec.emit_finish(t, tid)
         if rec.busy_task is not None:
             rec.end_busy(t)
@@ -497,6 +557,12 @@ def _coro_args(frame: Any) -> str:
 def _short(value: Any) -> str:
     """A short repr; an object's long default-style one (``<StreamReader transport=...>``,
     ``<Queue at 0x7f.. maxsize=1>``) becomes its class: ``<StreamReader>``."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None or (
+            kind is str and len(value) <= 20):
+        text = repr(value)  # what reprlib says of these when it is short, but 5x cheaper
+        if len(text) <= 40:
+            return text
     text = _repr.repr(value)
     if text.startswith("<") and len(text) > 24:
         return f"<{type(value).__name__}>"
@@ -514,6 +580,8 @@ class _Patches:
         self.users = 0
         self._undo: list[tuple[Any, str, Any]] = []
         self._watch: _ImportWatch | None = None
+        self._patch: Any = None  #: Handle._run's C replacement, when built
+        self._handle_run: Any = None  #: the original Handle._run
         self._showwarning: Any = warnings.showwarning  #: the one in place before us
 
     def _unwatch(self) -> None:
@@ -550,6 +618,19 @@ class _Patches:
         while self._undo:
             owner, name, original = self._undo.pop()
             setattr(owner, name, original)
+        self._patch = self._handle_run = None
+
+    def refresh(self) -> None:
+        """Once patched (and whenever a tracer comes or goes): give each tracer its C fast
+        path, and send the handles of the one traced thread to it (with two or more
+        threads traced, each handle goes through the Python dispatch)."""
+        if self._handle_run is None:
+            return
+        for tracer in _TRACERS.values():
+            tracer.make_fast(self._handle_run)
+        if self._patch is not None:
+            tracers = list(_TRACERS.values())
+            self._patch.use(tracers[0].fast if len(tracers) == 1 else None)
 
     def _set(self, owner: Any, name: str, value: Any) -> None:
         self._undo.append((owner, name, owner.__dict__[name]))
@@ -568,7 +649,8 @@ class _Patches:
         import asyncio.tasks
 
         _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
-        _TASK_TYPES = tuple({asyncio.Task, asyncio.tasks._PyTask})
+        # asyncio.Task first (the C Task, when built): the C step tests it first.
+        _TASK_TYPES = tuple(dict.fromkeys((asyncio.Task, asyncio.tasks._PyTask)))
         tracers = _TRACERS
         Handle = asyncio.events.Handle
         Loop = asyncio.base_events.BaseEventLoop
@@ -576,11 +658,21 @@ class _Patches:
         run_forever, close, asyncio_run = Loop.run_forever, Loop.close, asyncio.runners.run
         call_exception_handler = Loop.call_exception_handler
 
-        def _run(self: Any) -> Any:
+        def run_python(self: Any) -> Any:
             tracer = tracers.get(_get_ident())
             if tracer is None:
                 return handle_run(self)
             return tracer.run_handle(self, handle_run)
+
+        # With the C hook: Handle._run is a C callable (a method, as the function was) that
+        # records the step around a call of the original (see _hook.AioPatch).
+        if _AioPatch is not None:
+            own = (getattr(handle_run, "__module__", None) == "asyncio.events"
+                   and handle_run.__qualname__ == "Handle._run")
+            slots = tuple(Handle.__dict__[name] for name in ("_context", "_callback", "_args"))
+            self._patch = _AioPatch(handle_run, run_python, partial(_report, handle_run),
+                                    slots if own else None)
+        _run = run_python if self._patch is None else self._patch
 
         def create_task_(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
             task = create_task(self, coro, *args, **kwargs)
@@ -619,14 +711,16 @@ class _Patches:
                 if not tracer._holding:
                     tracer.leave()
 
-        for wrapper, original in ((_run, handle_run), (create_task_, create_task),
+        for wrapper, original in ((run_python, handle_run), (create_task_, create_task),
                                   (run_forever_, run_forever), (close_, close),
                                   (call_exception_handler_, call_exception_handler),
                                   (run, asyncio_run)):
             for attr in ("__name__", "__qualname__", "__doc__"):
                 setattr(wrapper, attr, getattr(original, attr))
             wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+        self._handle_run = handle_run
         self._set(Handle, "_run", _run)
+        self.refresh()
         self._set(Loop, "create_task", create_task_)
         self._set(Loop, "run_forever", run_forever_)
         self._set(Loop, "close", close_)
@@ -636,6 +730,25 @@ class _Patches:
 
 
 _patches = _Patches()
+
+
+def _report(handle_run: Any, handle: Any, exc: BaseException) -> None:
+    """A traced handle's callback raised ``exc`` (its step was run in C): asyncio's own
+    ``Handle._run`` says so as it would have, in its except clause, on the same handle,
+    whose context is for that moment one whose ``run`` raises ``exc`` first (a C stand-in:
+    no frame of ours in the traceback asyncio logs)."""
+    context = handle._context
+    handle._context = _OnceRaises(exc, context)
+    try:
+        handle_run(handle)
+    finally:
+        handle._context = context
+
+
+def _fresh_state() -> Any:
+    from .recorder import _AioState
+
+    return _AioState()
 
 
 def _showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> Any:

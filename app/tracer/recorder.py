@@ -178,6 +178,19 @@ class _State:
         self.current_override = current_override
 
 
+class _AioState:
+    """Where the asyncio tracer keeps what its C fast path (``_hook.AioStep``) keeps in its
+    own fields; read by BusyWatch from its thread."""
+
+    __slots__ = ("loop", "async_task", "loop_running", "callback_running")
+
+    def __init__(self) -> None:
+        self.loop: int | None = None
+        self.async_task: int | None = None
+        self.loop_running = False
+        self.callback_running = False
+
+
 class Recorder:
     """Records switches of the greenlets of the calling OS thread.
 
@@ -233,13 +246,8 @@ class Recorder:
         #: a greenlet that called current_thread() has its Dummy-N thread there.
         self.dummy_threads: dict[int, Any] | None = None
         self._thread_named: set[int] = set()
-        #: The asyncio task (or event loop) running in this thread, set by AsyncioTracer.
-        self.async_task: int | None = None
-        #: An asyncio loop is running in this thread (BusyWatch watches it then).
-        self.loop_running = False
-        #: That loop is running one of its callbacks, not its own work or select (the
-        #: loop lane may be busy only then).
-        self.callback_running = False
+        #: The asyncio tracer's state (see the properties below).
+        self._aio_state: Any = _AioState()
         self._asyncio = None
         if asyncio:
             from .aio import AsyncioTracer
@@ -307,6 +315,34 @@ class Recorder:
             if self.dummy_threads is not None and self._fast.dummy_threads is None:
                 self._fast.thread_named = self._thread_named
                 self._fast.dummy_threads = self.dummy_threads
+
+    @property
+    def async_task(self) -> int | None:
+        """The asyncio task (or event loop) running in this thread, set by AsyncioTracer."""
+        return self._aio_state.async_task
+
+    @async_task.setter
+    def async_task(self, task: int | None) -> None:
+        self._aio_state.async_task = task
+
+    @property
+    def loop_running(self) -> bool:
+        """An asyncio loop is running in this thread (BusyWatch watches it then)."""
+        return self._aio_state.loop_running
+
+    @loop_running.setter
+    def loop_running(self, running: bool) -> None:
+        self._aio_state.loop_running = running
+
+    @property
+    def callback_running(self) -> bool:
+        """That loop is running one of its callbacks, not its own work or select (the loop
+        lane may be busy only then)."""
+        return self._aio_state.callback_running
+
+    @callback_running.setter
+    def callback_running(self, running: bool) -> None:
+        self._aio_state.callback_running = running
 
     # -- lifecycle ---------------------------------------------------------------
 
