@@ -891,3 +891,111 @@ def test_a_callback_that_raises_is_reported_as_asyncio_reports_it():
     assert report == ["ValueError", "boom", True, "Context", ["_run", "fails"]]
     assert traced == {"in context": "given", "outside": "unset",
                       "context after": "changed inside", "exit": 3}
+
+
+def test_a_tasks_other_methods_given_to_the_loop_are_not_its_steps(tmp_path):
+    # loop.call_soon(t.cancel) runs one of t's methods, not a step of t: no wake of t
+    # then; its real step (the CancelledError thrown in) comes after.
+    source = """
+        import asyncio
+
+
+        async def nap():
+            await asyncio.sleep(10)
+
+
+        async def main():
+            t = asyncio.create_task(nap())
+            await asyncio.sleep(0)
+            asyncio.get_running_loop().call_soon(t.cancel)
+            await asyncio.wait([t])
+
+
+        asyncio.run(main())
+    """
+    _, trace = coroscope_run(tmp_path, source)
+    told = story(trace)
+    naps = [e for e in told if "nap" in e[1:3] and e[0] == "switch"]
+    assert naps == [
+        ("switch", LOOP, "nap", None, "wake"),
+        ("switch", "nap", LOOP, line(source, "asyncio.sleep(10)"), "timer 10 s"),
+        ("switch", LOOP, "nap", None, "wake"),  # CancelledError thrown in
+        ("switch", "nap", LOOP, None, "cancel"),
+    ]
+
+
+def test_a_keyboard_interrupt_in_a_flagged_callback_stays_one():
+    """A loop callback the busy watchdog has flagged (the moment a user presses Ctrl-C)
+    that raises KeyboardInterrupt: the run ends with that KeyboardInterrupt."""
+    from app.tracer import recorder
+
+    rec = recorder.Recorder(user_files=[__file__], asyncio=True)
+
+    def interrupted():
+        rec.busy_task = rec.running  # as BusyWatch.begin_busy leaves it
+        rec._sync_fast()
+        raise KeyboardInterrupt
+
+    async def main():
+        asyncio.get_running_loop().call_soon(interrupted)
+        await asyncio.sleep(1)
+
+    rec.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(main())
+    finally:
+        rec.stop()
+
+
+def test_a_loop_in_an_untraced_thread_stays_out_of_the_trace():
+    # The traced thread starts before asyncio is imported; another thread imports it (so
+    # the patches are applied from there) and runs a loop of its own: none of its tasks
+    # is in the trace, and the traced thread's own asyncio still is.
+    code = textwrap.dedent("""
+        import sys, threading
+        from app.tracer.recorder import Recorder
+        rec = Recorder(user_files=[], asyncio=True)
+        rec.start()
+
+        def worker():
+            import asyncio
+
+            async def w():
+                await asyncio.sleep(0)
+
+            async def wmain():
+                await asyncio.create_task(w())
+
+            asyncio.run(wmain())
+
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        import asyncio
+
+        async def mine():
+            await asyncio.sleep(0)
+
+        asyncio.run(mine())
+        rec.stop()
+        print(sorted({t['name'] for t in rec.tasks.values()}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.stdout.split("\n")[0] == "['event loop', 'main', 'mine']", out.stderr
+
+
+def test_tracing_stopped_inside_a_task_ends_cleanly(tmp_path):
+    from app.tracer import recorder
+
+    rec = recorder.Recorder(user_files=[__file__], asyncio=True)
+
+    async def main():
+        await asyncio.sleep(0)
+        rec.stop()
+        await asyncio.sleep(0)
+        return "done"
+
+    rec.start()
+    assert asyncio.run(main()) == "done"

@@ -1219,6 +1219,8 @@ typedef struct {
     PyObject *task_done, *task_get_coro;
     PyObject *step_task;         /* the task whose step is running, or NULL */
     long step_lane, step_loop;   /* ...its lane, and the loop's */
+    PyMethodDef *wakeup_def;     /* the C Task's wakeup */
+    PyObject *py_steps;          /* the pure-Python Task's __step and __wakeup functions */
     PyTypeObject *wrapper_type;  /* the C Task's step callback type, and its __self__ */
     getter wrapper_self;
     void *wrapper_closure;
@@ -1232,6 +1234,27 @@ static PyTypeObject AioStepType;
 static int
 AioStep_traverse(AioStep *self, visitproc visit, void *arg)
 {
+    Py_VISIT(self->task_types);
+    Py_VISIT(self->py_steps);
+    Py_VISIT(self->handle_type);
+    Py_VISIT(self->task_type);
+    Py_VISIT(self->task_done);
+    Py_VISIT(self->task_get_coro);
+    Py_VISIT(self->wrapper_type);
+    Py_VISIT(self->step_task);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->async_task);
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        Py_VISIT(self->kinds[i].code);
+        Py_VISIT(self->kinds[i].value);
+    }
+    for (int i = 0; i < METHOD_CACHE; i++) {
+        Py_VISIT(self->methods[i].code);
+        Py_VISIT(self->methods[i].type);
+        Py_VISIT(self->methods[i].cause);
+    }
+    for (int i = 0; i < LANE_CACHE; i++)
+        Py_VISIT(self->lanes[i].ref);
     Py_VISIT(self->hook);
     Py_VISIT(self->tracer);
     Py_VISIT(self->tasks);
@@ -1272,6 +1295,7 @@ AioStep_clear(AioStep *self)
     Py_CLEAR(self->task_done);
     Py_CLEAR(self->task_get_coro);
     Py_CLEAR(self->wrapper_type);
+    Py_CLEAR(self->py_steps);
     Py_CLEAR(self->step_task);
     cache_clear(self->kinds);
     for (int i = 0; i < LANE_CACHE; i++)
@@ -1296,14 +1320,18 @@ static int
 AioStep_init(AioStep *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"hook", "tracer", "tasks", "task_types", "handle_run",
-                             "code_kind", "timer_label", "lock_like", "callback_slot", NULL};
+                             "code_kind", "timer_label", "lock_like", "callback_slot",
+                             "thread", "py_steps", NULL};
     PyObject *hook, *tracer, *tasks, *task_types, *handle_run, *code_kind, *timer_label,
-        *lock_like, *slot;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO!O!OOOO!O!", kwlist, &HookType,
+        *lock_like, *slot, *py_steps;
+    unsigned long thread;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO!O!OOOO!O!kO!", kwlist, &HookType,
                                      &hook, &tracer, &PyDict_Type, &tasks, &PyTuple_Type,
                                      &task_types, &handle_run, &code_kind, &timer_label,
-                                     &PyDict_Type, &lock_like, &PyMemberDescr_Type, &slot))
+                                     &PyDict_Type, &lock_like, &PyMemberDescr_Type, &slot,
+                                     &thread, &PyTuple_Type, &py_steps))
         return -1;
+    Py_XSETREF(self->py_steps, Py_NewRef(py_steps));
     /* Handle._callback is a slot: read it at its offset, as its descriptor would. */
     PyMemberDef *member = ((PyMemberDescrObject *)slot)->d_member;
     if (member->type != T_OBJECT_EX) {
@@ -1346,7 +1374,7 @@ AioStep_init(AioStep *self, PyObject *args, PyObject *kwds)
     Py_INCREF(Py_None); Py_XSETREF(self->loop, Py_None);
     Py_INCREF(Py_None); Py_XSETREF(self->async_task, Py_None);
     self->loop_running = self->callback_running = 0;
-    self->thread = PyThread_get_thread_ident();
+    self->thread = thread;  /* the traced thread (not the caller's: any thread may patch) */
     return 0;
 }
 
@@ -1780,8 +1808,10 @@ done:
     return cause;
 }
 
-/* callback.__self__ (a new reference, or NULL): the task of a task's step or wakeup.
- * The C Task's step wrapper's getter is found the first time one is seen. */
+/* The task whose step (or wakeup) `callback` is: a new reference, or NULL (with no
+ * error: the loop's own callback). A task's other bound methods (`t.cancel` given to
+ * call_soon) are the loop's callbacks, as in aio.py's _step_owner. The C Task's step
+ * wrapper's getter, and its wakeup's method definition, are found the first time seen. */
 static PyObject *
 aio_callback_self(AioStep *self, PyObject *callback)
 {
@@ -1789,12 +1819,21 @@ aio_callback_self(AioStep *self, PyObject *callback)
     if (type == self->wrapper_type)
         return self->wrapper_self(callback, self->wrapper_closure);
     if (PyCFunction_Check(callback)) {  /* the C Task's wakeup: a bound builtin */
+        PyMethodDef *def = ((PyCFunctionObject *)callback)->m_ml;
+        if (self->wakeup_def == NULL && strcmp(def->ml_name, "task_wakeup") == 0)
+            self->wakeup_def = def;
         PyObject *owner = PyCFunction_GET_SELF(callback);
-        return owner != NULL && !PyModule_Check(owner) ? Py_NewRef(owner) : NULL;
+        return def == self->wakeup_def && owner != NULL ? Py_NewRef(owner) : NULL;
     }
-    if (PyMethod_Check(callback))  /* the pure-Python Task's __step, __wakeup */
-        return Py_NewRef(PyMethod_GET_SELF(callback));
-    if (self->wrapper_type == NULL && strcmp(type->tp_name, "TaskStepMethWrapper") == 0) {
+    if (PyMethod_Check(callback)) {  /* the pure-Python Task's __step, __wakeup */
+        int step = PySequence_Contains(self->py_steps, PyMethod_GET_FUNCTION(callback));
+        if (step < 0)
+            return NULL;
+        return step ? Py_NewRef(PyMethod_GET_SELF(callback)) : NULL;
+    }
+    const char *dot = strrchr(type->tp_name, '.');  /* 3.12+: "_asyncio.TaskStep..." */
+    if (self->wrapper_type == NULL
+        && strcmp(dot != NULL ? dot + 1 : type->tp_name, "TaskStepMethWrapper") == 0) {
         getter get;
         void *closure;
         if (find_getter((PyObject *)type, "__self__", &get, &closure) == 0) {
@@ -1805,7 +1844,7 @@ aio_callback_self(AioStep *self, PyObject *callback)
         }
         PyErr_Clear();
     }
-    return lookup_attr(callback, str_self_attr);
+    return NULL;
 }
 
 /* Where the lane cache may hold `task`: its entry, or NULL. Tasks live long and many at
@@ -1863,6 +1902,22 @@ lane_entry_is(LaneEntry *e, PyObject *task)
     if (offset != 0)
         return *(PyObject **)((char *)task + offset) == e->ref;
     return weakref_is(e->ref, task);
+}
+
+/* The error set now, with `exc` (taken over; may be NULL) as its __context__, as Python
+ * chains an exception raised while another is handled. */
+static void
+raise_with_context(PyObject *exc)
+{
+    if (exc == NULL)
+        return;
+    PyObject *current = PyErr_GetRaisedException_compat();
+    if (current == NULL) {
+        PyErr_SetRaisedException_compat(exc);
+        return;
+    }
+    PyException_SetContext(current, exc);  /* takes the reference */
+    PyErr_SetRaisedException_compat(current);
 }
 
 /* What aio_enter says AioPatch must do around the handle. */
@@ -1952,7 +2007,7 @@ aio_enter(AioStep *self, PyObject *handle)
             cached->lane = lane_obj != Py_None && PyLong_Check(lane_obj)
                            ? PyLong_AsLong(lane_obj) : -1;
             /* only a reference the entry can tell its task by (see lane_entry_is) */
-            if (cached->lane < 0 || !lane_entry_is(cached, task))
+            if (cached->lane < 0 || cached->lane > INT_MAX || !lane_entry_is(cached, task))
                 cached->task = NULL;
             PyErr_Clear();
         }
@@ -1998,16 +2053,24 @@ aio_leave(AioStep *self, int how)
     if (how == AIO_CALLBACK) {
         self->callback_running = 0;
         if (hook != NULL && hook->force_slow) {  /* BusyWatch flagged it: it ends now */
+            PyObject *exc = PyErr_GetRaisedException_compat();  /* the callback's, if any */
             PyObject *r = PyObject_CallNoArgs(self->callback_ended);
-            if (r == NULL)
+            if (r == NULL) {
+                raise_with_context(exc);
                 return -1;
+            }
             Py_DECREF(r);
+            if (exc != NULL)
+                PyErr_SetRaisedException_compat(exc);
         }
         return 0;
     }
     PyObject *task = self->step_task;
     if (how != AIO_TASK || task == NULL || hook == NULL || hook->rows == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "AioPatch.leave() without its enter()");
+        PyObject *exc = PyErr_GetRaisedException_compat();
+        Py_CLEAR(self->step_task);
+        PyErr_SetString(PyExc_RuntimeError, "a task step ended without its beginning");
+        raise_with_context(exc);
         return -1;
     }
     self->step_task = NULL;  /* we hold its reference */
@@ -2054,7 +2117,7 @@ aio_leave(AioStep *self, int how)
 error:
     Py_XDECREF(loop_tid);
     Py_DECREF(task);
-    Py_XDECREF(exc);  /* ours replaces it: Python chains it as the context anyway */
+    raise_with_context(exc);  /* ours is raised, the step's as its __context__ */
     return -1;
 }
 
@@ -2152,14 +2215,22 @@ typedef struct {
 static PyObject *
 aio_call_handle(AioPatch *self, PyObject *handle)
 {
-    if (!self->direct || !PyObject_TypeCheck(handle, self->handle_type))
-        return PyObject_CallOneArg(self->handle_run, handle);
+    if (!self->direct || !PyObject_TypeCheck(handle, self->handle_type)) {
+        PyObject *run = Py_NewRef(self->handle_run);
+        PyObject *r = PyObject_CallOneArg(run, handle);
+        Py_DECREF(run);
+        return r;
+    }
     PyObject *context = *(PyObject **)((char *)handle + self->context_offset);
     PyObject *callback = *(PyObject **)((char *)handle + self->callback_offset);
     PyObject *args = *(PyObject **)((char *)handle + self->args_offset);
     if (context == NULL || !PyContext_CheckExact(context) || callback == NULL
-        || args == NULL || !PyTuple_CheckExact(args))
-        return PyObject_CallOneArg(self->handle_run, handle);
+        || args == NULL || !PyTuple_CheckExact(args)) {
+        PyObject *run = Py_NewRef(self->handle_run);
+        PyObject *r = PyObject_CallOneArg(run, handle);
+        Py_DECREF(run);
+        return r;
+    }
     Py_INCREF(context);
     Py_INCREF(callback);
     Py_INCREF(args);
@@ -2181,8 +2252,10 @@ aio_call_handle(AioPatch *self, PyObject *handle)
         || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
         return NULL;
     PyObject *exc = PyErr_GetRaisedException_compat();
+    PyObject *report = Py_NewRef(self->report);
     PyObject *call[2] = {handle, exc};
-    r = PyObject_Vectorcall(self->report, call, 2, NULL);
+    r = PyObject_Vectorcall(report, call, 2, NULL);
+    Py_DECREF(report);
     Py_DECREF(exc);
     return r;
 }
@@ -2197,17 +2270,27 @@ AioPatch_vectorcall(AioPatch *self, PyObject *const *args, size_t nargsf, PyObje
     }
     PyObject *handle = args[0];
     int how = AIO_PYTHON;
-    if (self->fast != NULL && PyThread_get_thread_ident() == self->thread)
-        how = aio_enter(self->fast, handle);
+    /* Held for the whole step: the callback may let another thread run, whose tracer
+     * starting or stopping changes self->fast (use()); the step ends where it began. */
+    AioStep *fast = NULL;
+    if (self->fast != NULL && PyThread_get_thread_ident() == self->thread) {
+        fast = (AioStep *)Py_NewRef(self->fast);
+        how = aio_enter(fast, handle);
+    }
+    PyObject *r;
     if (how < AIO_PYTHON)
-        return NULL;
-    if (how == AIO_PYTHON)
-        return PyObject_CallOneArg(self->python, handle);
-    if (how == AIO_PLAIN)
-        return PyObject_CallOneArg(self->handle_run, handle);
-    PyObject *r = aio_call_handle(self, handle);
-    if (aio_leave(self->fast, how) < 0)
-        Py_CLEAR(r);
+        r = NULL;
+    else if (how == AIO_PYTHON || how == AIO_PLAIN) {
+        PyObject *fn = Py_NewRef(how == AIO_PYTHON ? self->python : self->handle_run);
+        r = PyObject_CallOneArg(fn, handle);
+        Py_DECREF(fn);
+    }
+    else {
+        r = aio_call_handle(self, handle);
+        if (aio_leave(fast, how) < 0)
+            Py_CLEAR(r);
+    }
+    Py_XDECREF(fast);
     return r;
 }
 
@@ -2279,6 +2362,7 @@ AioPatch_traverse(AioPatch *self, visitproc visit, void *arg)
     Py_VISIT(self->handle_run);
     Py_VISIT(self->python);
     Py_VISIT(self->report);
+    Py_VISIT(self->handle_type);
     return 0;
 }
 

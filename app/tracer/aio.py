@@ -133,7 +133,8 @@ class AsyncioTracer:
         import asyncio.events
 
         fast = _AioStep(hook, self, self._tasks, _TASK_TYPES, handle_run, _code_kind,
-                        timer_label, _LOCK_LIKE, asyncio.events.Handle.__dict__["_callback"])
+                        timer_label, _LOCK_LIKE, asyncio.events.Handle.__dict__["_callback"],
+                        self.thread, _PY_STEPS)
         old = self.rec._aio_state
         fast.loop, fast.async_task = old.loop, old.async_task
         fast.loop_running, fast.callback_running = old.loop_running, old.callback_running
@@ -317,7 +318,7 @@ class AsyncioTracer:
         loop = self.loop
         if loop is None:  # a loop started before tracing began: not traced
             return run(handle)
-        task = getattr(handle._callback, "__self__", None)
+        task = _step_owner(handle._callback)
         if task is not None and isinstance(task, _TASK_TYPES):
             tid = self.task_lane(task)
             if tid is not None:
@@ -371,7 +372,7 @@ class AsyncioTracer:
         Rows in gevent's order: ``finish``, the end of a busy span, the switch."""
         rec = self.rec
         key = id(task)
-        del self._tasks[key]
+        self._tasks.pop(key, None)  # (gone already if tracing stopped inside the task)
         gone = self._gone
         self._done[key] = (tid, weakref.ref(task, lambda _, key=key: gone.append(key)))
         rec.emit_finish(t, tid)
@@ -466,6 +467,20 @@ class AsyncioTracer:
 _CODE_KIND: dict[Any, str] = {}
 _ASYNCIO_DIR = ""  # set when asyncio is patched: os.path.dirname(asyncio.__file__) + sep
 _TASK_TYPES: tuple[type, ...] = ()
+#: The pure-Python Task's step and wakeup functions (set when asyncio is patched).
+_PY_STEPS: tuple[Any, ...] = ()
+
+
+def _step_owner(callback: Any) -> Any:
+    """The task whose step (or wakeup) ``callback`` is, else None: a task's other bound
+    methods (``loop.call_soon(t.cancel)``) are the loop's own callbacks."""
+    if type(callback).__name__ == "TaskStepMethWrapper":  # the C Task's step
+        return callback.__self__
+    if type(callback).__name__ == "builtin_function_or_method":
+        return callback.__self__ if callback.__name__ == "task_wakeup" else None
+    if getattr(callback, "__func__", None) in _PY_STEPS:  # the pure-Python Task's
+        return callback.__self__
+    return None
 #: asyncio.locks classes whose wait reads best as the class alone ("wait Lock").
 _LOCK_LIKE = {"Lock": True, "Event": True, "Condition": True, "Semaphore": True,
               "BoundedSemaphore": True, "Barrier": True}
@@ -638,7 +653,7 @@ class _Patches:
 
     def apply(self) -> None:
         """Patch asyncio (it is fully imported); called once per first user."""
-        global _ASYNCIO_DIR, _TASK_TYPES
+        global _ASYNCIO_DIR, _TASK_TYPES, _PY_STEPS
         self._unwatch()
         if self._undo or not self.users:
             return
@@ -651,6 +666,8 @@ class _Patches:
         _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
         # asyncio.Task first (the C Task, when built): the C step tests it first.
         _TASK_TYPES = tuple(dict.fromkeys((asyncio.Task, asyncio.tasks._PyTask)))
+        _PY_STEPS = tuple(asyncio.tasks._PyTask.__dict__[name]
+                          for name in ("_Task__step", "_Task__wakeup"))
         tracers = _TRACERS
         Handle = asyncio.events.Handle
         Loop = asyncio.base_events.BaseEventLoop
