@@ -11,12 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from app.flight import FlightRecorder, parse_duration
 from app.tracer.checker import check_trace
 from app.tracer.events import BLOCK, FINISH, SPAWN, STDOUT, SWITCH, UNBLOCK, encode_batch
 from app.tracer.export import native_trace_chunks
 
 from .conftest import ROOT, validate_trace
+
+SHOTS = ROOT / "docs" / "screenshots"
 
 MS = 1_000_000
 
@@ -324,3 +328,52 @@ def test_flight_recorder_errors_are_clear(server):
     # A run shorter than its window keeps it all, from its start.
     assert end["run"]["flight"]["from_ns"] == 0 and end["run"]["status"] == "finished"
     assert len(rows) == end["run"]["events"] > 0
+
+
+@pytest.mark.browser
+def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, page):
+    from .conftest import choose_demo, state
+
+    page.goto(server.url + "/")
+    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=1.5, play_seconds=1)
+    assert page.get_by_test_id("flight-block").is_hidden()  # only with a window
+    page.get_by_test_id("flight-window").select_option("2s")
+    page.get_by_test_id("flight-block").select_option("200ms")
+    page.get_by_test_id("run").click()
+    bar = page.get_by_test_id("flight-bar")
+    bar.wait_for(state="visible", timeout=20_000)
+    page.wait_for_function("window.coroscope.status === 'running'")
+    text = page.get_by_test_id("flight-text").inner_text()
+    assert text.startswith("Flight recorder: keeping the last 2 s · "), text
+    assert "a snapshot on a block over 200 ms" in text
+    # Events are shown when it ends: while it goes, the timeline holds none.
+    assert state(page)["events"] == 0
+    page.get_by_test_id("snapshot").click()
+    page.get_by_test_id("flight-snap").first.wait_for(timeout=20_000)
+    page.wait_for_function("window.coroscope.status === 'finished'", timeout=60_000)
+    s = state(page)
+    assert s["seqOk"] is True and s["lastError"] is None and s["events"] > 0
+    assert {t["name"] for t in s["tasks"]} >= {"main", "eat", "play"}
+    info = server.get(f"/api/runs/{s['runId']}")[1]
+    assert page.get_by_test_id("flight-text").inner_text().startswith("Flight recorder: ")
+    assert page.get_by_test_id("snapshot").is_hidden()
+    # One asked for, one (at least) on eat's block; each opens as a snapshot.
+    snaps = page.get_by_test_id("flight-snap")
+    assert snaps.count() == len(info["flight"]["snapshots"]) >= 2
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / "flight-recorder.png"))
+    snaps.first.click()
+    page.wait_for_function("window.coroscope.status === 'snapshot'", timeout=20_000)
+    assert page.get_by_test_id("flight-text").inner_text().startswith(
+        "A flight recorder's window: from ")
+    assert page.get_by_test_id("status").inner_text().startswith("snapshot of the last 2 s: ")
+    page.get_by_test_id("lang").click()  # 中文: the bar too
+    assert page.get_by_test_id("flight-text").inner_text().startswith("飞行记录器的窗口：")
+    assert page.get_by_test_id("flight-window").input_value() == "2s"
+    assert "飞行记录" in page.get_by_test_id("flight-window").inner_text()
+    page.get_by_test_id("lang").click()
+    # In History: the run with its badge, and the snapshots.
+    page.get_by_test_id("history").click()
+    panel = page.get_by_test_id("history-panel")
+    panel.locator(".badge.flight").first.wait_for(timeout=20_000)
+    assert panel.locator(".badge.status-snapshot").count() >= 2
