@@ -393,7 +393,7 @@ def _run_flight(args: argparse.Namespace, target, out: str) -> int:
 
     import gevent
 
-    from .flight import FlightRecorder, announce_flight_recorder, parse_duration
+    from .flight import FlightSession, announce_flight_recorder, parse_duration
     from .runs import Limits, RunRegistry
 
     if args.live or args.open:
@@ -410,8 +410,6 @@ def _run_flight(args: argparse.Namespace, target, out: str) -> int:
     store = _history(args)
     stem = out[:-len(".json")] if out.endswith(".json") else out
     taken: list[str] = []
-    auto = {"last": None, "count": 0}
-    pending: dict[int, tuple[int, str, gevent.Greenlet]] = {}
 
     def snapshot(reason: str, path: str | None = None) -> None:
         from .tracer.export import native_trace_chunks
@@ -429,30 +427,8 @@ def _run_flight(args: argparse.Namespace, target, out: str) -> int:
         print(f"coroscope: snapshot ({reason}): {meta['events']} events, the last "
               f"{meta['duration_ns'] / 1e9:.1f} s -> {path}", file=sys.stderr, flush=True)
 
-    def blocked_too_long(task: int, call: str) -> None:
-        pending.pop(task, None)
-        now = recorder.last_t
-        if auto["count"] >= 20 or (auto["last"] is not None
-                                   and now - auto["last"] < window):
-            return  # at most one a window, twenty a run: a stalling server is one story
-        auto["last"], auto["count"] = now, auto["count"] + 1
-        snapshot(f"{recorder.name_of(task)} blocked over {block_ns / 1e6:g} ms in {call}")
-
-    def on_block(task: int, since: int, call: str) -> None:
-        if block_ns:
-            wait = max(0.0, (since + block_ns - recorder.last_t) / 1e9)
-            pending[task] = (since, call, gevent.spawn_later(wait, blocked_too_long,
-                                                             task, call))
-
-    def on_unblock(task: int, t: int) -> None:
-        entry = pending.pop(task, None)
-        if entry is not None:
-            since, call, timer = entry
-            timer.kill(block=False)
-            if t - since >= block_ns:  # it ended before its rows came in: it was long
-                blocked_too_long(task, call)
-
-    recorder = FlightRecorder(window, on_block=on_block, on_unblock=on_unblock)
+    session = FlightSession(window, block_ns, snapshot)
+    recorder = session.recorder
     run = RunRegistry(Limits(max_seconds=0, max_events=0)).launch(target)
     run.batches = recorder  # before the relay has run: it appends into the ring
     gevent.signal_handler(signal.SIGUSR1, lambda: gevent.spawn(snapshot, "asked (SIGUSR1)"))
@@ -465,6 +441,7 @@ def _run_flight(args: argparse.Namespace, target, out: str) -> int:
         run.ended.wait(5)
     finally:
         announced.unlink(missing_ok=True)
+        session.close()
     snapshot(f"the run {run.status}", out)
     code = run.exit_code if run.exit_code is not None else 1
     print(f"coroscope: {run.status}, exit code {code}, {recorder.events} events seen, "
@@ -473,18 +450,10 @@ def _run_flight(args: argparse.Namespace, target, out: str) -> int:
 
 
 def _flight_snapshot(run, recorder, reason: str) -> tuple[dict, list[bytes]]:
-    """A snapshot's description and its batches (see FlightRecorder.snapshot)."""
-    import secrets
+    """A snapshot's description and its batches (see flight.snapshot_of)."""
+    from .flight import snapshot_of
 
-    batches, start, events, last = recorder.snapshot()
-    end = start + last
-    meta = dict(run.describe(source=True), id="r" + secrets.token_hex(6), status="snapshot",
-                events=events, duration_ns=max(0, end - start),
-                title=f"{run.target.title} (snapshot)",
-                flight={"reason": reason, "window_ns": recorder.window_ns, "from_ns": start,
-                        "to_ns": end, "events_seen": recorder.events,
-                        "left_out": recorder.left_out, "run": run.id})
-    return meta, batches
+    return snapshot_of(run, recorder, reason)
 
 
 def _snapshot(args: argparse.Namespace) -> int:

@@ -218,3 +218,77 @@ class FlightRecorder:
                 batches.append(encode_batch(seq, kept))
                 seq += len(kept)
         return batches, start, seq, last
+
+
+#: What a snapshot asked for from the dashboard (its button, POST /api/runs/ID/snapshot) says.
+ASKED_HERE = "asked from the dashboard"
+
+
+class FlightSession:
+    """A flight-recorded run's ring and the snapshots it takes of itself: ``take(reason)``
+    is called when a block lasts past ``block_ns`` (0: never), at most once a window and
+    twenty times a run (a stalling server is one story). The timer of a block is started
+    when its row arrives and fires if no unblock came first; a block whose unblock came
+    in the same batch is judged by its length. Shared by ``coroscope run
+    --flight-recorder`` and the dashboard's flight-recorded runs."""
+
+    MAX_AUTO = 20
+
+    def __init__(self, window_ns: int, block_ns: int,
+                 take: Callable[[str], Any]) -> None:
+        self.window_ns, self.block_ns, self.take = window_ns, block_ns, take
+        self.recorder = FlightRecorder(window_ns, on_block=self._on_block,
+                                       on_unblock=self._on_unblock)
+        self.auto = 0  # automatic snapshots taken
+        self._auto_last: int | None = None
+        self._pending: dict[int, tuple[int, str, Any]] = {}  # task -> since, call, timer
+
+    def _blocked_too_long(self, task: int, call: str) -> None:
+        self._pending.pop(task, None)
+        now = self.recorder.last_t
+        if self.auto >= self.MAX_AUTO or (self._auto_last is not None
+                                          and now - self._auto_last < self.window_ns):
+            return
+        self._auto_last, self.auto = now, self.auto + 1
+        self.take(f"{self.recorder.name_of(task)} blocked over {self.block_ns / 1e6:g} ms "
+                  f"in {call}")
+
+    def _on_block(self, task: int, since: int, call: str) -> None:
+        import gevent
+
+        if self.block_ns:
+            wait = max(0.0, (since + self.block_ns - self.recorder.last_t) / 1e9)
+            self._pending[task] = (since, call, gevent.spawn_later(
+                wait, self._blocked_too_long, task, call))
+
+    def _on_unblock(self, task: int, t: int) -> None:
+        entry = self._pending.pop(task, None)
+        if entry is not None:
+            since, call, timer = entry
+            timer.kill(block=False)
+            if t - since >= self.block_ns:  # it ended before its rows came in: it was long
+                self._blocked_too_long(task, call)
+
+    def close(self) -> None:
+        """The run ended: no block's timer fires any more."""
+        for _, _, timer in self._pending.values():
+            timer.kill(block=False)
+        self._pending.clear()
+
+
+def snapshot_of(run: Any, recorder: FlightRecorder, reason: str,
+                ) -> tuple[dict[str, Any], list[bytes]]:
+    """A snapshot of ``run``'s window as a run of its own: its description (status
+    ``snapshot``, ``flight`` saying which window of which run, and why) and its batches
+    (see FlightRecorder.snapshot)."""
+    import secrets
+
+    batches, start, events, last = recorder.snapshot()
+    end = start + last
+    meta = dict(run.describe(source=True), id="r" + secrets.token_hex(6), status="snapshot",
+                events=events, duration_ns=max(0, end - start),
+                title=f"{run.target.title} (snapshot)",
+                flight={"reason": reason, "window_ns": recorder.window_ns, "from_ns": start,
+                        "to_ns": end, "events_seen": recorder.events,
+                        "left_out": recorder.left_out, "run": run.id})
+    return meta, batches

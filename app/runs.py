@@ -18,6 +18,7 @@ This module uses gevent but knows nothing of Flask or websockets.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import re
@@ -35,6 +36,7 @@ import gevent
 import orjson
 from gevent.event import Event
 
+from .flight import ASKED_HERE, FlightSession, snapshot_of
 from .runner.protocol import batch_header, encode_batch
 from .runner.supervisor import Child, Target
 from .tracer.checker import check_header, iter_rows
@@ -252,6 +254,12 @@ class Run:
         self.title: str | None = None  # a name the user gave it
         self.unsaved: str | None = None  # why the history stopped saving it, if it did
         self._refused: Any = None  # the store that refused it
+        #: A flight-recorded run (RunRegistry.launch ``flight``): its batches are the
+        #: ring while it goes; when it ends, its last window (see _end_flight).
+        self.flight: FlightSession | None = None
+        self.flight_end: dict[str, Any] | None = None  # which window it kept, at its end
+        self.snapshots: list[dict[str, Any]] = []  # those taken of it: id, reason, events
+        self.flight_store: Any = None  # where it is saved whole at its end
 
     # -- fed by a child process -----------------------------------------------------
 
@@ -325,10 +333,39 @@ class Run:
         if self.duration_ns is None:
             self.duration_ns = elapsed
         try:
+            if self.flight is not None:
+                self._end_flight()
             self._save_end()
         finally:
             self.ended.set()
             self._notify()
+
+    def _end_flight(self) -> None:
+        """A flight-recorded run ended: what it keeps is its last window, made a trace of
+        its own as a snapshot is (time from the window's start; ``flight`` says where that
+        was in the run, ``run_ns`` how long the run was), saved in the history whole."""
+        session = self.flight
+        assert session is not None
+        session.close()
+        recorder = session.recorder
+        batches, start, events, last = recorder.snapshot()
+        self.flight_end = {"reason": f"the run {self.status}", "from_ns": start,
+                           "to_ns": start + last, "run_ns": self.duration_ns,
+                           "events_seen": recorder.events, "left_out": recorder.left_out}
+        self.batches, self.events, self.duration_ns = batches, events, last
+        if self.flight_store is not None:
+            try:
+                self.flight_store.save_whole(self.describe(source=True), batches)
+            except OSError as exc:
+                self.unsaved = f"not saved in the history: {exc}"
+
+    def take_snapshot(self, reason: str) -> tuple[dict[str, Any], list[bytes]]:
+        """The window now as a snapshot (flight.snapshot_of), listed in the run's own."""
+        assert self.flight is not None
+        meta, batches = snapshot_of(self, self.flight.recorder, reason)
+        self.snapshots.append({"id": meta["id"], "reason": reason, "events": meta["events"],
+                               "from_ns": meta["flight"]["from_ns"]})
+        return meta, batches
 
     def _finish_import(self, done: dict[str, Any] | None) -> None:
         """An import ends as the run it holds, or refused with the reason."""
@@ -389,7 +426,11 @@ class Run:
         return self.status in FINAL_STATUSES and self.ended.is_set()
 
     def follow(self) -> Iterator[bytes]:
-        """Every event batch in order: the history first, then live until the end."""
+        """Every event batch in order: the history first, then live until the end. A
+        flight-recorded run's are its last window, once it has ended (its ring is no list
+        a viewer could walk, and the page keeps what it is sent)."""
+        if self.flight is not None:
+            self.ended.wait()
         i = 0
         while True:
             wake = self._wake
@@ -430,6 +471,13 @@ class Run:
             info["unsaved"] = self.unsaved
         if self.untraced is not None:
             info["untraced"] = self.untraced
+        if self.flight is not None:
+            recorder = self.flight.recorder
+            info["flight"] = dict({"window_ns": self.flight.window_ns,
+                                   "block_ns": self.flight.block_ns,
+                                   "events_seen": recorder.events,
+                                   "snapshots": list(self.snapshots)},
+                                  **(self.flight_end or {}))
         edit = target.describe_edit()
         if edit is not None:
             info["edited"] = edit
@@ -474,12 +522,13 @@ class RunRegistry:
         self._reading: dict[str, Event] = {}  # stored runs being read back (get), by id
 
     def start(self, demo: Demo, params: dict[str, Any], source: str | None = None,
-              untraced: bool = False) -> Run:
+              untraced: bool = False, flight: tuple[int, int] | None = None) -> Run:
         """A run of ``demo``; ``source``: the user's edit of its file, run instead;
-        ``untraced``: its main() once more untraced after (Demo.untraced_on_request)."""
+        ``untraced``: its main() once more untraced after (Demo.untraced_on_request);
+        ``flight``: (window, block) in ns, a flight-recorded run (see launch)."""
         target = Target.for_demo(demo, params, source, untraced)
         try:
-            return self.launch(target)
+            return self.launch(target, flight=flight)
         except BaseException:
             if target.edited is not None:  # no child will run it: its folder goes now
                 target.edited.remove()
@@ -517,8 +566,13 @@ class RunRegistry:
                 return None
         return None
 
-    def launch(self, target: Target, limits: Limits | None = None) -> Run:
-        """Start a run of ``target`` (within ``limits``, by default the registry's)."""
+    def launch(self, target: Target, limits: Limits | None = None,
+               flight: tuple[int, int] | None = None) -> Run:
+        """Start a run of ``target`` (within ``limits``, by default the registry's).
+        ``flight``: (window, block) in ns: keep only the last window of its events (a
+        FlightRecorder), with no bound on their number (the time limit holds), snapshot
+        it after a block longer than ``block`` (0: never) and when asked (:meth:`snapshot`);
+        saved in the history when it ends, as its last window."""
         active = sum(1 for r in self._runs.values() if not r.ended.is_set())
         if active >= self.limits.max_concurrent:
             raise RunError(
@@ -526,10 +580,20 @@ class RunRegistry:
                 "may run together: wait for one to end or cancel one",
                 status=429,
             )
-        run = Run(target, limits or self.limits)
-        if self.spill:
+        limits = limits or self.limits
+        if flight is not None:
+            limits = dataclasses.replace(limits, max_events=0)
+        run = Run(target, limits)
+        if flight is not None:
+            run.flight = FlightSession(*flight, take=lambda reason: self._auto_snapshot(
+                run, reason))
+            run.batches = run.flight.recorder
+            run.flight_store = self.store
+        elif self.spill:
             run.batches = SpilledBatches()
-        if self.store is not None:  # before the child: the relay appends to what begin opens
+        # Before the child: the relay appends to what begin opens. A flight-recorded run
+        # is saved whole when it ends (its window; the ring is not a file to append to).
+        if self.store is not None and flight is None:
             run.store = self.store
             run._save(self.store.begin, run.describe(source=True))
         try:
@@ -542,6 +606,39 @@ class RunRegistry:
         self._runs[run.id] = run
         self._evict()
         return run
+
+    def snapshot(self, run_id: str, reason: str = ASKED_HERE) -> dict[str, Any]:
+        """A snapshot of flight-recorded run ``run_id``'s window now: held and saved in
+        the history as a run of its own (status ``snapshot``); its description.
+        RunError: no such run (404), or one with no window to take (409)."""
+        run = self._runs.get(run_id)
+        if run is None or run.flight is None:
+            if run is None and self.describe(run_id) is None:
+                raise RunError(f"no run {run_id!r}", status=404)
+            raise RunError(f"run {run_id!r} is not flight-recorded: only a run started with "
+                           "a flight recorder keeps a window to take a snapshot of",
+                           status=409)
+        if run.ended.is_set():
+            raise RunError(f"run {run_id!r} has ended: what it kept, its last window, is "
+                           "the run itself now (open it)", status=409)
+        return self._keep_snapshot(run, reason)
+
+    def _auto_snapshot(self, run: Run, reason: str) -> None:
+        if not run.ended.is_set():
+            self._keep_snapshot(run, reason)
+
+    def _keep_snapshot(self, run: Run, reason: str) -> dict[str, Any]:
+        meta, batches = run.take_snapshot(reason)
+        snap = Run.from_stored(meta, batches, self.limits)
+        if self.store is not None:
+            try:
+                self.store.save_whole(meta, batches)
+            except OSError as exc:
+                meta = dict(meta, unsaved=f"not saved in the history: {exc}")
+                snap.stored_meta = meta
+        self._runs[snap.id] = snap
+        self._evict()
+        return snap.describe()
 
     def import_file(self, path: str = "", fd: int | None = None) -> Run:
         """Read a trace file (``path``, or the open descriptor ``fd``) back as a finished

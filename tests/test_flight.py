@@ -11,12 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from app.flight import FlightRecorder, parse_duration
 from app.tracer.checker import check_trace
 from app.tracer.events import BLOCK, FINISH, SPAWN, STDOUT, SWITCH, UNBLOCK, encode_batch
 from app.tracer.export import native_trace_chunks
 
 from .conftest import ROOT, validate_trace
+
+SHOTS = ROOT / "docs" / "screenshots"
 
 MS = 1_000_000
 
@@ -195,3 +199,181 @@ def test_snapshot_asks_only_a_flight_recorder(tmp_path):
     assert (done.returncode, done.stderr) == (2, (
         "coroscope: cannot use --flight-recorder: 'soon' is not a duration like 30s, "
         "200ms or 5m\n"))
+
+
+# -- the dashboard's flight-recorded runs (POST /api/runs, the websocket, a snapshot) --
+
+def test_a_dashboard_run_keeps_its_window_and_snapshots_it(server):
+    """A demo started with a flight recorder: a snapshot asked for while it runs, one on
+    its long block, and the run itself ends as its last window; all in History."""
+    status, run = server.request("POST", "/api/runs", {
+        "demo": "gevent_unpatched_sleep", "params": {"eat_seconds": 1.5, "play_seconds": 1.0},
+        "flight_recorder": "0.5s", "snapshot_on_block": "200ms"})
+    assert status == 201, run
+    assert run["flight"] == {"window_ns": 500 * MS, "block_ns": 200 * MS,
+                             "events_seen": run["flight"]["events_seen"], "snapshots": []}
+    # The ring has no list to download while it goes: a snapshot is how to look.
+    status, body = server.get(f"/api/runs/{run['id']}/trace.json")
+    assert status == 409 and "take a snapshot" in body["error"]
+    deadline = time.monotonic() + 30
+    while server.get(f"/api/runs/{run['id']}")[1]["flight"]["events_seen"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status, asked = server.request("POST", f"/api/runs/{run['id']}/snapshot")
+    assert status == 201, asked
+    assert asked["status"] == "snapshot"
+    assert asked["flight"]["reason"] == "asked from the dashboard"
+    assert asked["flight"]["run"] == run["id"]
+    done = server.wait_run(run["id"])
+    assert done["status"] == "finished"
+    flight = done["flight"]
+    reasons = [s["reason"] for s in flight["snapshots"]]
+    assert reasons[0] == "asked from the dashboard"
+    assert "eat blocked over 200 ms in time.sleep(1.5)" in reasons, reasons
+    # The run kept its last window: it starts mid-run, and is shorter than the run.
+    assert flight["reason"] == "the run finished"
+    assert 0 < flight["from_ns"] < flight["run_ns"]
+    assert done["duration_ns"] < flight["run_ns"]
+    assert flight["events_seen"] > done["events"]
+    trace = _trace(server, run["id"])
+    assert [e["seq"] for e in trace["events"]] == list(range(len(trace["events"])))
+    assert all(0 <= e["t"] <= done["duration_ns"] for e in trace["events"])
+    # eat and play were spawned long before the window: named all the same.
+    assert {t["name"] for t in trace["tasks"]} >= {"main", "eat", "play"}
+    # Each snapshot is a trace of its own, listed in History as the CLI's are.
+    _, listed = server.get("/api/runs")
+    by_id = {r["id"]: r for r in listed}
+    for snap in flight["snapshots"]:
+        assert by_id[snap["id"]]["status"] == "snapshot"
+        validate = _trace(server, snap["id"])
+        assert validate["run"]["flight"]["reason"] == snap["reason"]
+        assert [e["seq"] for e in validate["events"]] == list(range(len(validate["events"])))
+        assert {t["name"] for t in validate["tasks"]} >= {"main", "eat"}
+    blocked = _trace(server, next(s["id"] for s in flight["snapshots"]
+                                  if "blocked" in s["reason"]))
+    names = {t["id"]: t["name"] for t in blocked["tasks"]}
+    assert [(names[e["task"]], e["call"]) for e in blocked["events"] if e["kind"] == "block"
+            ][:1] == [("eat", "time.sleep(1.5)")]
+    # Over, it has nothing more to give.
+    status, body = server.request("POST", f"/api/runs/{run['id']}/snapshot")
+    assert status == 409 and "has ended" in body["error"]
+
+
+def _trace(server, run_id: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/api/runs/{run_id}/trace.json",
+                                timeout=30) as resp:
+        trace = json.loads(resp.read())
+    validate_trace(trace)
+    return trace
+
+
+def test_a_flight_recorded_run_is_not_bound_by_max_events(tmp_path):
+    from .conftest import Server
+
+    srv = Server(tmp_path / "server.log", "--max-events", "1000")
+    try:
+        status, run = srv.request("POST", "/api/runs", {
+            "demo": "greenlet_switch_cost", "params": {"n": 20000},
+            "flight_recorder": "2s"})
+        assert status == 201, run
+        done = srv.wait_run(run["id"], timeout=120)
+        assert done["status"] == "finished", done
+        assert done["flight"]["events_seen"] > 1000
+        status, plain = srv.request("POST", "/api/runs", {
+            "demo": "greenlet_switch_cost", "params": {"n": 20000}})
+        assert srv.wait_run(plain["id"], timeout=120)["status"] == "limit"
+    finally:
+        srv.stop()
+
+
+def test_flight_recorder_errors_are_clear(server):
+    bad = [
+        ({"flight_recorder": "soon"},
+         "\"flight_recorder\": 'soon' is not a duration like 30s, 200ms or 5m"),
+        ({"flight_recorder": 10}, "\"flight_recorder\" must be a duration as a string, "
+         "like \"10s\" or \"200ms\", got int"),
+        ({"flight_recorder": "1h"}, "\"flight_recorder\": a window of at most 300 s is "
+         "kept here, got '1h'"),
+        ({"snapshot_on_block": "200ms"}, "\"snapshot_on_block\" needs \"flight_recorder\": "
+         "a window like \"10s\" to take the snapshot of"),
+        ({"flight_recorder": "2s", "snapshot_on_block": "-1ms"},
+         "\"snapshot_on_block\": '-1ms' is not a duration like 30s, 200ms or 5m"),
+    ]
+    for extra, error in bad:
+        assert server.request("POST", "/api/runs", {"demo": "greenlet_eat_play", **extra}
+                              ) == (400, {"error": error}), extra
+    assert server.request("POST", "/api/runs/rdeadbeef/snapshot") == (
+        404, {"error": "no run 'rdeadbeef'"})
+    _, plain = server.request("POST", "/api/runs", {"demo": "greenlet_eat_play"})
+    server.wait_run(plain["id"])
+    status, body = server.request("POST", f"/api/runs/{plain['id']}/snapshot")
+    assert status == 409 and body["error"].startswith(
+        f"run {plain['id']!r} is not flight-recorded")
+    # The websocket says the same in an error frame, and the server goes on.
+    from .conftest import follow_run, ws_connect
+
+    ws = ws_connect(server)
+    try:
+        ws.send(json.dumps({"type": "start", "demo": "greenlet_eat_play",
+                            "flight_recorder": "fast"}))
+        assert json.loads(ws.recv()) == {"type": "error", "error": (
+            "\"flight_recorder\": 'fast' is not a duration like 30s, 200ms or 5m")}
+        frame, rows, end = follow_run(ws, {"type": "start", "demo": "greenlet_eat_play",
+                                           "flight_recorder": "10s"})
+    finally:
+        ws.close()
+    assert frame["run"]["flight"]["window_ns"] == 10_000 * MS
+    # A run shorter than its window keeps it all, from its start.
+    assert end["run"]["flight"]["from_ns"] == 0 and end["run"]["status"] == "finished"
+    assert len(rows) == end["run"]["events"] > 0
+
+
+@pytest.mark.browser
+def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, page):
+    from .conftest import choose_demo, state
+
+    page.goto(server.url + "/")
+    choose_demo(page, "gevent_unpatched_sleep", eat_seconds=1.5, play_seconds=1)
+    assert page.get_by_test_id("flight-block").is_hidden()  # only with a window
+    page.get_by_test_id("flight-window").select_option("2s")
+    page.get_by_test_id("flight-block").select_option("200ms")
+    page.get_by_test_id("run").click()
+    bar = page.get_by_test_id("flight-bar")
+    bar.wait_for(state="visible", timeout=20_000)
+    page.wait_for_function("window.coroscope.status === 'running'")
+    text = page.get_by_test_id("flight-text").inner_text()
+    assert text.startswith("Flight recorder: keeping the last 2 s · "), text
+    assert "a snapshot on a block over 200 ms" in text
+    # Events are shown when it ends: while it goes, the timeline holds none.
+    assert state(page)["events"] == 0
+    page.get_by_test_id("snapshot").click()
+    page.get_by_test_id("flight-snap").first.wait_for(timeout=20_000)
+    page.wait_for_function("window.coroscope.status === 'finished'", timeout=60_000)
+    s = state(page)
+    assert s["seqOk"] is True and s["lastError"] is None and s["events"] > 0
+    assert {t["name"] for t in s["tasks"]} >= {"main", "eat", "play"}
+    info = server.get(f"/api/runs/{s['runId']}")[1]
+    assert page.get_by_test_id("flight-text").inner_text().startswith("Flight recorder: ")
+    assert page.get_by_test_id("snapshot").is_hidden()
+    # One asked for, one (at least) on eat's block; each opens as a snapshot.
+    snaps = page.get_by_test_id("flight-snap")
+    assert snaps.count() == len(info["flight"]["snapshots"]) >= 2
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / "flight-recorder.png"))
+    snaps.first.click()
+    page.wait_for_function("window.coroscope.status === 'snapshot'", timeout=20_000)
+    assert page.get_by_test_id("flight-text").inner_text().startswith(
+        "A flight recorder's window: from ")
+    assert page.get_by_test_id("status").inner_text().startswith("snapshot of the last 2 s: ")
+    page.get_by_test_id("lang").click()  # 中文: the bar too
+    assert page.get_by_test_id("flight-text").inner_text().startswith("飞行记录器的窗口：")
+    assert page.get_by_test_id("flight-window").input_value() == "2s"
+    assert "飞行记录" in page.get_by_test_id("flight-window").inner_text()
+    page.get_by_test_id("lang").click()
+    # In History: the run with its badge, and the snapshots.
+    page.get_by_test_id("history").click()
+    panel = page.get_by_test_id("history-panel")
+    panel.locator(".badge.flight").first.wait_for(timeout=20_000)
+    assert panel.locator(".badge.status-snapshot").count() >= 2

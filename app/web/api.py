@@ -73,7 +73,41 @@ def start_run(body: object, edit_refused: str | None = "no edits here"):
     source = body.get("source")
     if source is not None:
         _check_source(source, "the demo's", edit_refused)
-    return registry().start(demo, params, source=source, untraced=untraced)
+    flight = _flight(body)
+    return registry().start(demo, params, source=source, untraced=untraced, flight=flight)
+
+
+#: The longest window a dashboard run may keep (the ring is the server's memory).
+MAX_FLIGHT_WINDOW_NS = 300 * 10**9
+
+
+def _flight(body: dict) -> tuple[int, int] | None:
+    """``"flight_recorder": "10s"`` (and ``"snapshot_on_block": "200ms"``): a run that
+    keeps only its last window of events, as ``coroscope run --flight-recorder``."""
+    from ..flight import parse_duration
+
+    window, block = body.get("flight_recorder"), body.get("snapshot_on_block")
+    if window is None:
+        if block is not None:
+            raise RunError("\"snapshot_on_block\" needs \"flight_recorder\": a window "
+                           "like \"10s\" to take the snapshot of")
+        return None
+    durations = []
+    for name, value in (("flight_recorder", window), ("snapshot_on_block", block)):
+        if value is None:
+            durations.append(0)
+            continue
+        if not isinstance(value, str):
+            raise RunError(f"\"{name}\" must be a duration as a string, like \"10s\" or "
+                           f"\"200ms\", got {type(value).__name__}")
+        try:
+            durations.append(parse_duration(value))
+        except ValueError as exc:
+            raise RunError(f"\"{name}\": {exc}") from None
+    if durations[0] > MAX_FLIGHT_WINDOW_NS:
+        raise RunError(f"\"flight_recorder\": a window of at most "
+                       f"{MAX_FLIGHT_WINDOW_NS // 10**9} s is kept here, got {window!r}")
+    return durations[0], durations[1]
 
 
 def _check_source(source: object, whose: str, edit_refused: str | None) -> None:
@@ -155,6 +189,15 @@ def delete_run(run_id: str):
     return jsonify(deleted=run_id)
 
 
+@bp.post("/runs/<run_id>/snapshot")
+def snapshot_run(run_id: str):
+    """A flight-recorded run's window now, as a run of its own (status ``snapshot``)."""
+    try:
+        return jsonify(registry().snapshot(run_id)), 201
+    except RunError as exc:
+        return _error(str(exc), exc.status)
+
+
 @bp.post("/runs/<run_id>/cancel")
 def cancel_run(run_id: str):
     run, err = _run_or_404(run_id)
@@ -230,6 +273,10 @@ def export_run(run_id: str, kind: str):
     run, err = _run_or_404(run_id)
     if err:
         return err
+    if run.flight is not None and not run.ended.is_set():
+        return _error(f"run {run_id!r} is flight-recorded: it keeps only its last window, "
+                      f"and that until it ends; take a snapshot (POST /api/runs/{run_id}"
+                      "/snapshot) and download that", 409)
     what, ending, mimetype = _DOWNLOADS[kind]
     body = run.export_chunks(perfetto=what == "perfetto", pause=_pause)
     if what == "html":

@@ -34,6 +34,9 @@ from . import edit_refusal, registry
 
 sock = Sock()
 
+#: How often a flight-recorded run's viewers hear how it goes (seconds).
+FLIGHT_EVERY = 1.0
+
 
 class LoopbackDeflate(PerMessageDeflate):
     """permessage-deflate, accepted only when the app's ``WS_COMPRESSION`` is on."""
@@ -169,6 +172,10 @@ class Connection:
         try:
             self.send_json({"type": "run", "run": run.describe(source=True),
                             "kinds": list(KIND_NAMES)})
+            # A flight-recorded run sends its events when it ends (its last window);
+            # meanwhile, how it goes: the events seen, the snapshots taken.
+            while run.flight is not None and not run.ended.wait(FLIGHT_EVERY):
+                self.send_json({"type": "flight", "run": run.describe()})
             for batch in run.follow():
                 self.ws.send(batch.decode())
             self.send_json({"type": "end", "run": run.describe()})

@@ -25,6 +25,19 @@ export function exportGzUrl(runId) {
   return `/api/runs/${encodeURIComponent(runId)}/trace.json.gz`;
 }
 
+/** A snapshot of flight-recorded run `runId`'s window now: its description. */
+export async function takeSnapshot(runId) {
+  const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/snapshot`, { method: "POST" });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // reported by status below
+  }
+  if (!response.ok) throw new Error(body?.error ?? `${response.status} ${response.statusText}`);
+  return body;
+}
+
 /** May this browser run edited code? `{allowed, why}` (why: the server's reason, or null). */
 export function fetchEditAccess() {
   return getJSON("/api/edit");

@@ -10,6 +10,7 @@ import { Console } from "./console.js";
 import { localized, Picker } from "./controls.js";
 import { ENDED, LIVE, RunFeed } from "./feed.js";
 import { Files } from "./files.js";
+import { FlightPanel } from "./flight.js";
 import { SourceEditor } from "./edit.js";
 import { ErrorBar, Header } from "./header.js";
 import { HistoryPanel } from "./history.js";
@@ -202,6 +203,21 @@ scheduler.add("predict", new PredictPanel({
 scheduler.add("waiting", new WaitingPanel({
   anchor: $("predict"), store, player, sourceLine: (n) => sourcePanel.line(n),
 }));
+const flightPanel = scheduler.add("flight", new FlightPanel({
+  ui: {
+    window: $("flight-window"), block: $("flight-block"), bar: $("flight-bar"), text: $("flight-text"),
+    snapshot: $("snapshot"), snaps: $("flight-snaps"),
+  },
+  feed,
+  onOpen: (id) => subscribe(id),
+  onTaken: () => historyPanel.refreshIfOpen(),
+  onError: (message) => report(t("error.server", { detail: serverText(message) })),
+  setEmptyText: (key) => {
+    if (timelinePanel.timeline.emptyKey === key) return;
+    timelinePanel.timeline.emptyKey = key;
+    scheduler.commit(PAINT);
+  },
+}));
 scheduler.add("header", new Header({
   ui: {
     status: $("status"), cancel: $("cancel"), counts: byId("counts"),
@@ -245,7 +261,8 @@ function startRun() {
   clearError();
   timelinePanel.startClock();
   picker.fromPicker = true; // the picker already shows it, and may be edited meanwhile
-  feed.start(demo.id, params, { title: demo.title }, sourceEditor.sourceFor(demo.id, params));
+  feed.start(demo.id, params, { title: demo.title }, sourceEditor.sourceFor(demo.id, params),
+    flightPanel.options());
 }
 
 /** Run the demo run on screen again (its parameters, its edited text if it was edited),

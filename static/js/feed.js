@@ -177,6 +177,12 @@ export class RunFeed {
       case "end":
         if (this.following && this.state === LIVE) this.end(msg.run);
         break;
+      case "flight": // a flight-recorded run going on: its events seen, its snapshots
+        if (this.following && this.state === LIVE && msg.run?.id === this.runId) {
+          this.info = { ...this.info, flight: msg.run.flight };
+          this.handlers.onRows();
+        }
+        break;
       case "error":
         if (this.state === AWAITING && this.sent?.source !== undefined && !this.resent
             && EDIT_REFUSED.test(msg.error)) {

@@ -60,7 +60,9 @@ export class Header {
         reason: flightReason(flight?.reason),
       });
     } else if (FINAL_STATUSES.includes(s)) {
-      text = t(`status.${s}`, { duration: formatDuration(feed.durationNs ?? store.lastT) });
+      // A flight-recorded run: how long it ran (its window, shorter, is in the flight bar).
+      const ran = feed.info?.flight?.run_ns ?? feed.durationNs ?? store.lastT;
+      text = t(`status.${s}`, { duration: formatDuration(ran) });
     } else {
       text = t("status.idle");
     }

@@ -105,10 +105,23 @@ export class HistoryPanel {
     };
     const status = badge(tr(`history.status.${r.status}`), `status-${r.status}`);
     // A flight recorder's snapshot: of which window, and why it was written.
-    if (r.flight) {
+    if (r.flight && r.status === "snapshot") {
       status.title = tr("status.snapshot", { window: formatSeconds(r.flight.window_ns), reason: flightReason(r.flight.reason) });
     }
     top.append(status);
+    // A run that kept only its last window (a flight-recorded run of the dashboard).
+    if (r.flight && r.status !== "snapshot") {
+      const kept = badge(tr("history.flight"), "flight");
+      const f = r.flight;
+      kept.title = f.from_ns != null && f.to_ns != null
+        ? tr("flight.kept", {
+          window: formatDuration(Math.max(0, f.to_ns - f.from_ns)),
+          run: formatDuration(f.run_ns ?? 0),
+          events: formatCount(f.events_seen ?? 0),
+        })
+        : tr("flight.over");
+      top.append(kept);
+    }
     if (r.incomplete) top.append(badge(tr("history.incomplete"), "incomplete"));
 
     const meta = document.createElement("div");

@@ -292,7 +292,7 @@ export class Timeline {
     ctx.font = `14px ${FONT_STACK}`;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    ctx.fillText(tr("timeline.empty"), w / 2, h / 2);
+    ctx.fillText(tr(this.emptyKey ?? "timeline.empty"), w / 2, h / 2);
   }
 
   drawLaneBackgrounds(g) {
