@@ -109,6 +109,28 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
       file instanceof File ? file : new File([file], "trace.json"), options),
     /** {name, fraction, local} while a file is read or uploaded, else null. */
     get opening() { return actions.opening(); },
+    /** Bytes of the store's typed arrays (outside the JS heap): the event columns, the
+     * switch lists and their per-pair indexes, the tasks' spans, as allocated. */
+    storeBytes: () => {
+      const seen = new Set();
+      const walk = (o) => {
+        let bytes = 0;
+        for (const v of Object.values(o)) {
+          if (ArrayBuffer.isView(v) && !seen.has(v.buffer)) {
+            seen.add(v.buffer);
+            bytes += v.buffer.byteLength;
+          }
+        }
+        return bytes;
+      };
+      let bytes = walk(store);
+      for (const set of [store.raw, store.folded]) {
+        bytes += walk(set);
+        for (const pair of set.pairList) bytes += walk(pair);
+      }
+      for (const task of store.tasks) if (task) bytes += walk(task);
+      return bytes;
+    },
     /** What the store holds, in brief: counts, the first and last rows, tasks, lanes,
      * switch sums, warnings (to compare two ways of loading the same trace). */
     digest: () => {
