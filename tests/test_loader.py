@@ -98,13 +98,13 @@ def test_the_incremental_loader_gives_the_same_store_as_parsing_the_whole_trace(
         assert whole["length"] == len(trace["events"]) and whole["tasks"]
         text = json.dumps(trace, ensure_ascii=False, indent=1).encode()
         # Pieces cut anywhere: inside strings, escapes, multi-byte characters, numbers.
-        for options in ({}, {"chunkChars": 4099}, {"chunkChars": 13}):
+        for options in ({}, {"chunkBytes": 65536}, {"chunkBytes": 4099}, {"chunkBytes": 13}):
             got = open_bytes(viewer, text, options)
             assert got == whole, options
         # Compact spelling, keys in another order (tasks after events), and gzip.
         reordered = {k: trace[k] for k in ("events", "format", "version", "run", "tasks")}
         packed = gzip.compress(json.dumps(reordered, separators=(",", ":")).encode())
-        assert open_bytes(viewer, packed, {"chunkChars": 777}) == whole
+        assert open_bytes(viewer, packed, {"chunkBytes": 777}) == whole
         assert viewer.evaluate("window.coroscope.lastError") in (None, "")
 
 

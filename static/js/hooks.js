@@ -104,7 +104,7 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     loadTrace: actions.loadTrace,
     /** Read a trace File (or Blob) in the page, incrementally, as Open... of a file over
      * the server's limit does; resolves when it is shown (or refused: see lastError).
-     * `options`: loader.js readTrace's chunkChars, maxChars. */
+     * `options`: loader.js readTrace's chunkBytes, maxChars. */
     openTrace: (file, options = {}) => actions.openTrace(
       file instanceof File ? file : new File([file], "trace.json"), options),
     /** {name, fraction, local} while a file is read or uploaded, else null. */

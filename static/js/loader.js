@@ -13,7 +13,9 @@ import { Store } from "./store.js";
  * ~25M events, more than a page's memory holds). */
 export const MAX_TRACE_CHARS = 2 ** 31;
 
-const CHUNK_CHARS = 1 << 20; // text scanned (and events parsed) per step
+const MAX_RESERVE = 30_000_000; // events: past this, columns grow as rows come
+const CHUNK_BYTES = 1 << 20; // bytes decoded, scanned and parsed per step
+const FAST_MIN_CHARS = 4096; // below this, a piece is scanned
 const OPEN = 1; // scanning the top-level object, outside `events`
 const EVENTS = 2; // inside the `events` array
 const AFTER = 3; // the array closed: the rest of the object
@@ -28,10 +30,10 @@ export async function isGzip(blob) {
  * Read the trace in `blob` (a File, plain JSON or gzip) into a new Store. Resolves to
  * {store, trace: {format, version, run, tasks}, gzip}; throws an Error saying what is
  * wrong (not JSON, cut short, not a trace, too big). `onProgress(fraction)` follows the
- * compressed bytes read. `chunkChars`: text handed to the parser at a time; `maxChars`:
- * the uncompressed size refused.
+ * compressed bytes read. `chunkBytes`: bytes decoded and handed to the parser at a
+ * time; `maxChars`: the uncompressed size refused.
  */
-export async function readTrace(blob, { onProgress = () => {}, maxChars = MAX_TRACE_CHARS, chunkChars = CHUNK_CHARS } = {}) {
+export async function readTrace(blob, { onProgress = () => {}, maxChars = MAX_TRACE_CHARS, chunkBytes = CHUNK_BYTES } = {}) {
   const gzip = await isGzip(blob);
   let bytesRead = 0;
   const counted = blob.stream().pipeThrough(new TransformStream({
@@ -44,8 +46,15 @@ export async function readTrace(blob, { onProgress = () => {}, maxChars = MAX_TR
   const reader = stream.getReader();
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const parser = new TraceParser();
-  let pending = "";
+  // The stream's small reads gathered into one buffer, decoded at once into one flat
+  // string: no rope of pieces for the parser to flatten.
+  const bytes = new Uint8Array(chunkBytes);
+  let held = 0;
   let total = 0;
+  const flush = (last) => {
+    parser.feed(decoder.decode(bytes.subarray(0, held), { stream: !last }));
+    held = 0;
+  };
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -54,15 +63,16 @@ export async function readTrace(blob, { onProgress = () => {}, maxChars = MAX_TR
       if (total > maxChars) {
         throw new Error(`over ${Math.round(maxChars / 2 ** 20)} MB of JSON: too big to open here`);
       }
-      pending += decoder.decode(value, { stream: true });
-      if (pending.length >= chunkChars) {
-        let at = 0;
-        for (; at + chunkChars <= pending.length; at += chunkChars) parser.feed(pending.slice(at, at + chunkChars));
-        pending = pending.slice(at);
-        onProgress(blob.size ? bytesRead / blob.size : 0);
+      for (let at = 0; at < value.length;) {
+        const n = Math.min(chunkBytes - held, value.length - at);
+        bytes.set(value.subarray(at, at + n), held);
+        held += n;
+        at += n;
+        if (held === chunkBytes) flush(false);
       }
+      onProgress(blob.size ? bytesRead / blob.size : 0);
     }
-    pending += decoder.decode();
+    flush(true);
   } catch (err) {
     reader.cancel().catch(() => {});
     if (err instanceof TypeError && /decod|data|gzip|deflate|zlib/i.test(err.message)) {
@@ -70,7 +80,6 @@ export async function readTrace(blob, { onProgress = () => {}, maxChars = MAX_TR
     }
     throw err;
   }
-  for (let at = 0; at < pending.length; at += chunkChars) parser.feed(pending.slice(at, at + chunkChars));
   return { ...parser.finish(), gzip };
 }
 
@@ -165,10 +174,51 @@ export class TraceParser {
     this.header = header;
     if (header.tasks !== undefined) this.tasks = taskTable(header.tasks);
     checkHeader(header, true);
+    // The run says how many events follow: the columns are sized once, not doubled
+    // (copies of up to a gigabyte, and up to half of them unused).
+    const n = header.run?.events;
+    if (Number.isSafeInteger(n) && n > 0 && n <= MAX_RESERVE) this.store.reserve(n);
+  }
+
+  /**
+   * The fast way through a piece: parse it up to its last `}` at once. Whether that `}`
+   * ends an event JSON.parse itself tells: the text from an event boundary to a point
+   * inside a string, or inside an event, is not a list of values. So the scanner is not
+   * needed (it costs as much as the parse); it runs only when this fails twice (a `}`
+   * inside the string of the event cut in two, or bad JSON, whose error it reports).
+   */
+  fastEvents() {
+    const s = this.buf;
+    const cut = this.cut;
+    if (s.length - cut < FAST_MIN_CHARS) return false;
+    let end = s.lastIndexOf("}");
+    for (let tries = 0; tries < 2 && end > cut; tries++) {
+      let events = null;
+      try {
+        events = parseList(s, cut, end + 1);
+      } catch {
+        // not an event boundary (or bad JSON): try the `}` before, then scan
+      }
+      if (events) {
+        let k = end + 1;
+        while (k < s.length && s.charCodeAt(k) <= 32) k++;
+        const next = k < s.length ? s.charCodeAt(k) : 44;
+        if (next !== 44 && next !== 93) return false; // the scanner reports what is wrong
+        this.accept(events);
+        this.buf = s.slice(end + 1);
+        this.pos = 0;
+        this.cut = 0;
+        this.depth = 0;
+        return true;
+      }
+      end = s.lastIndexOf("}", end - 1);
+    }
+    return false;
   }
 
   /** Scan inside the array; parse every whole event seen. False when `buf` is used up. */
   scanEvents() {
+    if (this.fastEvents()) return true;
     const s = this.buf;
     const n = s.length;
     let i = this.pos;
@@ -219,15 +269,16 @@ export class TraceParser {
   }
 
   parseEvents(text) {
-    let k = 0;
-    while (k < text.length && (text.charCodeAt(k) <= 32 || text.charCodeAt(k) === 44)) k++;
-    if (k === text.length) return;
     let events;
     try {
-      events = JSON.parse(`[${k ? text.slice(k) : text}]`);
+      events = parseList(text, 0, text.length);
     } catch (err) {
       throw new Error(`events after #${this.seq} are not valid JSON: ${err.message}`);
     }
+    this.accept(events);
+  }
+
+  accept(events) {
     this.seq += events.length;
     if (this.tasks) this.append(events);
     else this.parked.push(events);
@@ -256,6 +307,14 @@ export class TraceParser {
     delete trace.events;
     return { store: this.store, trace };
   }
+}
+
+/** The values in `s[from, to)`: events separated by commas, a comma perhaps first. */
+function parseList(s, from, to) {
+  let k = from;
+  while (k < to && (s.charCodeAt(k) <= 32 || s.charCodeAt(k) === 44)) k++;
+  if (k === to) return [];
+  return JSON.parse(`[${s.slice(k, to)}]`);
 }
 
 function taskTable(tasks) {

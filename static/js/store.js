@@ -23,6 +23,14 @@ function grow(arr, need) {
   return out;
 }
 
+/** `arr` with room for exactly `n` items (at least its own), its contents kept. */
+function resize(arr, n) {
+  if (n <= arr.length) return arr;
+  const out = new arr.constructor(n);
+  out.set(arr);
+  return out;
+}
+
 /** First index in sorted `arr[0..n)` whose value is >= `v`. */
 export function lowerBound(arr, n, v) {
   let lo = 0;
@@ -206,6 +214,13 @@ export class SwitchSet {
     return i;
   }
 
+  /** Room for `n` switches at once (a trace whose length is known). */
+  reserve(n) {
+    for (const col of ["t", "from", "to", "kind", "cause", "line", "event", "via", "woke"]) {
+      this[col] = resize(this[col], n);
+    }
+  }
+
   pairFor(a, b) {
     const lo = Math.min(a, b);
     const hi = Math.max(a, b);
@@ -289,6 +304,16 @@ export class Store {
     this.labelEpoch = 0; // bumped when lanes already shown are renamed
     this.colorSlots = 0;
     this.version = 0; // bumped per append: caches derived from the store compare it
+  }
+
+  /** Room for `n` events (and as many switches) at once: a trace whose length is known. */
+  reserve(n) {
+    this.t = resize(this.t, n);
+    this.kind = resize(this.kind, n);
+    this.a = resize(this.a, n);
+    this.b = resize(this.b, n);
+    this.raw.reserve(n);
+    this.folded.reserve(n);
   }
 
   /** The run's warnings (analysis.js `Warnings`): {kind, task, t, until, detail}. */
