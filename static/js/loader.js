@@ -305,6 +305,7 @@ export class TraceParser {
       this.parked = [];
     }
     delete trace.events;
+    this.store.compact();
     return { store: this.store, trace };
   }
 }
