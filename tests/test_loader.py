@@ -135,3 +135,22 @@ def test_bad_files_are_refused_in_the_page_and_the_trace_shown_stays(server, vie
     got = open_bytes(viewer, bomb, {"maxChars": 1 << 20})
     assert got == shown
     assert "too big" in viewer.evaluate("window.coroscope.lastError")
+
+
+def test_a_file_over_the_servers_limit_is_read_in_the_dashboard(server, viewer, tmp_path):
+    # A gzip file whose text is over the server's 256 MiB import limit (its trailer says
+    # so): Open... reads it in the page instead of uploading it.
+    trace = medium_trace(2000)
+    body = json.dumps(trace).encode() + b" " * (257 << 20)
+    packed = tmp_path / "big.json.gz"
+    packed.write_bytes(gzip.compress(body, 1))
+    before = server.get("/api/runs")[1]
+    viewer.set_input_files("#open-file", str(packed))
+    viewer.wait_for_function(f"window.coroscope.events === {len(trace['events'])}"
+                             " && window.coroscope.status === 'finished'", timeout=SLOW * 2)
+    assert viewer.evaluate("window.coroscope.lastError") in (None, "")
+    assert server.get("/api/runs")[1] == before  # nothing uploaded
+    # Its JSON download is the file's text, inflated in the page.
+    with viewer.expect_download() as download:
+        viewer.get_by_test_id("export").click()
+    assert json.loads(download.value.path().read_bytes())["run"]["id"] == "medium"
