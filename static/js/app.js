@@ -146,7 +146,7 @@ const files = new Files({
     perfetto: $("export-perfetto"),
     exportHtml: $("export-html"), dropzone: $("dropzone"),
   },
-  feed, standalone: STANDALONE, report, clearError, subscribe, loadTrace,
+  feed, standalone: STANDALONE, report, clearError, subscribe, adopt,
   onProgress: () => scheduler.commit(STATUS),
   onImported: () => historyPanel.refreshIfOpen(),
 });
@@ -306,6 +306,13 @@ function loadTrace(trace) {
   return true;
 }
 
+/** Show a trace read here into a store of its own (files.js, loader.js). */
+function adopt(trace, fresh, file) {
+  clearError();
+  compare.abandon();
+  feed.adopt(trace, fresh, file);
+}
+
 /** Run both: the contrast pair, with the parameters typed in the form. Each side gets
  * the ones its demo has, and the pair's own (the variant that differs) win. */
 function runBoth() {
@@ -391,6 +398,8 @@ publishHooks({
     setLanguage: applyLanguage,
     subscribe,
     loadTrace,
+    openTrace: (file, options) => files.openLocally(file, options),
+    opening: () => files.importing,
     redraw: () => {
       scheduler.flush(PAINT);
       return timelinePanel.lastRedrawMs;

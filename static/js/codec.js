@@ -23,28 +23,42 @@ export function kindCodes(kinds = KIND_NAMES) {
  * as the websocket would have sent them. Throws an Error saying what is wrong.
  */
 export function exportToBatches(trace, batchSize = 20000) {
-  if (!trace || typeof trace !== "object") throw new Error("expected a JSON object");
-  if (trace.format !== "coroscope.trace") {
-    throw new Error(`"format" is ${JSON.stringify(trace.format)}, expected "coroscope.trace"`);
-  }
-  // Version 2 added the "mark" kind, 3 the "warning" kind (and the task kinds "loop"
-  // and "task"); older files read the same.
-  if (![1, 2, 3].includes(trace.version)) {
-    throw new Error(`"version" is ${JSON.stringify(trace.version)}, expected 1, 2 or 3`);
-  }
-  if (!trace.run || typeof trace.run !== "object") throw new Error('missing "run"');
-  if (!Array.isArray(trace.events)) throw new Error('missing "events" (an array)');
+  checkHeader(trace);
   const tasks = new Map();
   for (const task of trace.tasks ?? []) tasks.set(task.id, task);
   const events = trace.events;
   const batches = [];
   for (let seq = 0; seq < events.length; seq += batchSize) {
-    const n = Math.min(batchSize, events.length - seq);
-    const rows = new Array(n);
-    for (let i = 0; i < n; i++) rows[i] = eventToRow(events[seq + i], seq + i, tasks);
-    batches.push({ seq, rows });
+    batches.push({ seq, rows: eventsToRows(events.slice(seq, seq + batchSize), seq, tasks) });
   }
   return batches;
+}
+
+/** Throws an Error unless `trace` looks like a native export; `partial`: only what it
+ * holds so far is checked (the loader, before its events). */
+export function checkHeader(trace, partial = false) {
+  if (!trace || typeof trace !== "object" || Array.isArray(trace)) throw new Error("expected a JSON object");
+  if (partial && trace.format === undefined) return;
+  if (trace.format !== "coroscope.trace") {
+    throw new Error(`"format" is ${JSON.stringify(trace.format)}, expected "coroscope.trace"`);
+  }
+  // Version 2 added the "mark" kind, 3 the "warning" kind (and the task kinds "loop"
+  // and "task"); older files read the same.
+  if (partial && trace.version === undefined) return;
+  if (![1, 2, 3].includes(trace.version)) {
+    throw new Error(`"version" is ${JSON.stringify(trace.version)}, expected 1, 2 or 3`);
+  }
+  if (partial && trace.run === undefined) return;
+  if (!trace.run || typeof trace.run !== "object") throw new Error('missing "run"');
+  if (!Array.isArray(trace.events)) throw new Error('missing "events" (an array)');
+}
+
+/** Rows of `events`, the first numbered `seq`; `tasks`: task id -> its record. */
+export function eventsToRows(events, seq, tasks) {
+  const n = events.length;
+  const rows = new Array(n);
+  for (let i = 0; i < n; i++) rows[i] = eventToRow(events[i], seq + i, tasks);
+  return rows;
 }
 
 function eventToRow(e, seq, tasks) {

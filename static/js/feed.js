@@ -111,6 +111,24 @@ export class RunFeed {
     if (trace.run.status === "running" || trace.run.status === "starting") this.status = "running";
   }
 
+  /** Show a trace read into a store of its own (loader.js), which becomes this feed's
+   * store's contents: the one it replaces is kept until the file has been read whole.
+   * `trace`: the file's format, version, run and tasks; `file`: the file itself, offered
+   * back as the download. */
+  adopt(trace, fresh, file = null) {
+    this.following = false;
+    this.growing = false;
+    const version = this.store.version;
+    this.newRun(trace.run, trace.run.id ?? null, { ...trace, file });
+    Object.assign(this.store, fresh);
+    this.store.version = version + fresh.version + 1; // caches keyed on it see a change
+    this.handlers.onReset();
+    this.enter(LIVE);
+    this.handlers.onRows();
+    this.end(trace.run);
+    if (trace.run.status === "running" || trace.run.status === "starting") this.status = "running";
+  }
+
   cancel() {
     if (this.cancellable) this.socket.send({ type: "cancel", run: this.runId });
   }

@@ -5,15 +5,21 @@
 
 import { exportGzUrl, exportUrl, htmlUrl, importTrace, perfettoUrl } from "./api.js";
 import { serverText, t } from "./i18n.js";
+import { isGzip, readTrace } from "./loader.js";
+
+/** The largest upload the server takes (app/files.py MAX_TRACE_BYTES): a bigger trace
+ * is read here, in the page, as on a page with no server. */
+const SERVER_MAX_BYTES = 256 << 20;
 
 export class Files {
   /**
    * `ui`: open, openFile, export, exportGz, perfetto, exportHtml, dropzone. `subscribe(id)` shows
-   * an uploaded run, `loadTrace(trace)` a trace read here (`standalone`: no server);
+   * an uploaded run, `adopt(trace, store, file)` a trace read here (`standalone`: no
+   * server, or a file too big for the server);
    * `onProgress()` follows `importing`; `onImported()` follows a new run on the server.
    */
-  constructor({ ui, feed, standalone, report, clearError, subscribe, loadTrace, onProgress, onImported }) {
-    Object.assign(this, { ui, feed, standalone, report, clearError, subscribe, loadTrace, onProgress, onImported });
+  constructor({ ui, feed, standalone, report, clearError, subscribe, adopt, onProgress, onImported }) {
+    Object.assign(this, { ui, feed, standalone, report, clearError, subscribe, adopt, onProgress, onImported });
     this.importing = null; // {name, fraction} while Open... uploads (fraction null: being checked)
     this.token = 0; // a newer Open... wins over one still uploading
     ui.export.addEventListener("click", (e) => this.download(e, ui.export));
@@ -65,9 +71,15 @@ export class Files {
     }
     e.preventDefault();
     const name = `coroscope-${feed.trace.run.demo ?? "trace"}-${feed.runId ?? "loaded"}.json${gzip ? ".gz" : ""}`;
-    let blob = new Blob([JSON.stringify(feed.trace)], { type: "application/json" });
-    if (gzip) blob = new Response(blob.stream().pipeThrough(new CompressionStream("gzip"))).blob();
-    Promise.resolve(blob).then((body) => {
+    // A file read here is handed back as it is (its events were never kept as text).
+    const { file } = feed.trace;
+    const plain = file ? file.slice() : new Blob([JSON.stringify(feed.trace)], { type: "application/json" });
+    const body = (file ? isGzip(file) : Promise.resolve(false)).then((packed) => {
+      if (packed === gzip) return plain;
+      const codec = gzip ? new CompressionStream("gzip") : new DecompressionStream("gzip");
+      return new Response(plain.stream().pipeThrough(codec)).blob();
+    });
+    body.then((body) => {
       const a = document.createElement("a");
       a.href = URL.createObjectURL(body);
       a.download = name;
@@ -81,8 +93,8 @@ export class Files {
   async open(file) {
     if (!file) return;
     this.clearError();
-    if (this.standalone) return this.openLocally(file);
     const token = ++this.token;
+    if (this.standalone || await tooBigForServer(file)) return this.openLocally(file, { token });
     const progress = (fraction) => {
       if (token !== this.token) return;
       this.importing = { name: file.name, fraction };
@@ -103,18 +115,28 @@ export class Files {
     }
   }
 
-  /** A page with no server (one exported HTML file): a dropped trace is read here. */
-  async openLocally(file) {
-    let trace;
+  /** A page with no server (one exported HTML file), or a file over the server's limit:
+   * the trace is read here, incrementally (loader.js), into a store of its own that
+   * replaces the run on screen only once the whole file has been read. */
+  async openLocally(file, { token = ++this.token, ...options } = {}) {
+    const progress = (fraction) => {
+      if (token !== this.token) return;
+      this.importing = { name: file.name, fraction, local: true };
+      this.onProgress();
+    };
+    progress(0);
+    let read;
     try {
-      const text = (await isGzip(file))
-        ? await new Response(file.stream().pipeThrough(new DecompressionStream("gzip"))).text()
-        : await file.text();
-      trace = JSON.parse(text);
+      read = await readTrace(file, { onProgress: progress, ...options });
     } catch (err) {
+      if (token !== this.token) return;
+      this.importing = null;
+      this.onProgress();
       return this.report(t("error.import", { name: file.name, detail: err.message }));
     }
-    this.loadTrace(trace);
+    if (token !== this.token) return;
+    this.importing = null;
+    this.adopt(read.trace, read.store, file);
   }
 
   /** Drag and drop a trace file anywhere on the page. */
@@ -141,8 +163,11 @@ export class Files {
   }
 }
 
-/** A gzip file starts with the bytes 1f 8b, whatever it is named. */
-async function isGzip(file) {
-  const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
-  return head[0] === 0x1f && head[1] === 0x8b;
+/** Over what the server takes: the file, or (gzip) its uncompressed size as its last
+ * four bytes say it (modulo 4 GiB). */
+async function tooBigForServer(file) {
+  if (file.size > SERVER_MAX_BYTES) return true;
+  if (!(await isGzip(file)) || file.size < 4) return false;
+  const tail = new DataView(await file.slice(file.size - 4).arrayBuffer());
+  return tail.getUint32(0, true) > SERVER_MAX_BYTES;
 }

@@ -42,10 +42,10 @@ export class Header {
     const importing = this.importing();
     let text;
     if (importing) {
-      const { name, fraction } = importing;
+      const { name, fraction, local } = importing;
       text = fraction === null
         ? t("status.checking", { name })
-        : t("status.uploading", { name, percent: Math.floor(fraction * 100) });
+        : t(local ? "status.reading" : "status.uploading", { name, percent: Math.floor(fraction * 100) });
     } else if (compare.active) {
       text = compare.headerStatus();
     } else if (s === "running") {

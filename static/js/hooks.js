@@ -102,6 +102,66 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     computeStats: () => statsPanel.recompute(),
     subscribe: actions.subscribe,
     loadTrace: actions.loadTrace,
+    /** Read a trace File (or Blob) in the page, incrementally, as Open... of a file over
+     * the server's limit does; resolves when it is shown (or refused: see lastError).
+     * `options`: loader.js readTrace's chunkBytes, maxChars. */
+    openTrace: (file, options = {}) => actions.openTrace(
+      file instanceof File ? file : new File([file], "trace.json"), options),
+    /** {name, fraction, local} while a file is read or uploaded, else null. */
+    get opening() { return actions.opening(); },
+    /** Bytes of the store's typed arrays (outside the JS heap): the event columns, the
+     * switch lists and their per-pair indexes, the tasks' spans, as allocated. */
+    storeBytes: () => {
+      const seen = new Set();
+      const walk = (o) => {
+        let bytes = 0;
+        for (const v of Object.values(o)) {
+          if (ArrayBuffer.isView(v) && !seen.has(v.buffer)) {
+            seen.add(v.buffer);
+            bytes += v.buffer.byteLength;
+          }
+        }
+        return bytes;
+      };
+      let bytes = walk(store);
+      for (const set of [store.raw, store.folded]) {
+        bytes += walk(set);
+        for (const pair of set.pairList) bytes += walk(pair);
+      }
+      for (const task of store.tasks) if (task) bytes += walk(task);
+      return bytes;
+    },
+    /** What the store holds, in brief: counts, the first and last rows, tasks, lanes,
+     * switch sums, warnings (to compare two ways of loading the same trace). */
+    digest: () => {
+      const row = (j) => (j < 0 || j >= store.length ? null
+        : [store.t[j], store.kind[j], store.a[j], store.b[j], store.x[j] ?? null]);
+      const sum = (set) => {
+        let t = 0; let ft = 0; let c = 0;
+        for (let i = 0; i < set.count; i++) {
+          t += set.t[i];
+          ft += set.from[i] * 31 + set.to[i] * 7 + set.kind[i] + set.via[i] * 3 + set.line[i];
+          c += set.cause[i] * 13 + set.woke[i] + set.event[i];
+        }
+        return { count: set.count, t, ft, c, pairs: set.pairList.length };
+      };
+      const xs = [];
+      for (let j = 0; j < store.length; j++) if (store.x[j] != null) xs.push([j, store.x[j]]);
+      return {
+        length: store.length, lastT: store.lastT, first: row(0), last: row(store.length - 1),
+        raw: sum(store.raw), folded: sum(store.folded), x: xs, causes: [...store.causes],
+        tasks: store.lanes.map((task) => ({
+          id: task.id, name: task.name, label: task.label, kind: task.kind, args: task.args,
+          thread: task.thread, parent: task.parent, spawnedAt: task.spawnedAt,
+          finishedAt: Number.isNaN(task.finishedAt) ? null : task.finishedAt,
+          spans: task.spanCount, busy: task.spanCount ? task.busy[task.spanCount - 1] : 0,
+        })),
+        warnings: store.warnings.map((w) => ({ ...w })),
+        blocks: store.blocks.map((b) => ({ ...b, until: Number.isNaN(b.until) ? null : b.until })),
+        marks: store.marks.map((m) => ({ ...m })), stdout: store.stdoutLines(),
+        status: feed.status, durationNs: feed.durationNs, run: feed.info,
+      };
+    },
     redraw: actions.redraw,
     /** Where warning k's marker is drawn, in CSS pixels of the timeline canvas, or null. */
     warningMarker: (k) => timelinePanel.warningMarker(k),

@@ -23,6 +23,19 @@ function grow(arr, need) {
   return out;
 }
 
+/** `arr` with room for exactly `n` items (at least its own), its contents kept. */
+function resize(arr, n) {
+  if (n <= arr.length) return arr;
+  const out = new arr.constructor(n);
+  out.set(arr);
+  return out;
+}
+
+/** `arr` cut to its first `n` items (a copy, so the rest is freed), if it holds more. */
+function shrink(arr, n) {
+  return arr.length > n ? arr.slice(0, n) : arr;
+}
+
 /** First index in sorted `arr[0..n)` whose value is >= `v`. */
 export function lowerBound(arr, n, v) {
   let lo = 0;
@@ -206,6 +219,26 @@ export class SwitchSet {
     return i;
   }
 
+  /** Room for `n` switches at once (a trace whose length is known). */
+  reserve(n) {
+    for (const col of ["t", "from", "to", "kind", "cause", "line", "event", "via", "woke"]) {
+      this[col] = resize(this[col], n);
+    }
+  }
+
+  /** Columns cut to what they hold: a run that will not grow (a trace read whole). */
+  compact() {
+    const n = this.count;
+    for (const col of ["t", "from", "to", "kind", "cause", "line", "event", "via", "woke"]) {
+      this[col] = shrink(this[col], n);
+    }
+    for (const pair of this.pairList) {
+      pair.t = shrink(pair.t, pair.n);
+      pair.sw = shrink(pair.sw, pair.n);
+      pair.thrownBefore = shrink(pair.thrownBefore, pair.n + 1);
+    }
+  }
+
   pairFor(a, b) {
     const lo = Math.min(a, b);
     const hi = Math.max(a, b);
@@ -289,6 +322,36 @@ export class Store {
     this.labelEpoch = 0; // bumped when lanes already shown are renamed
     this.colorSlots = 0;
     this.version = 0; // bumped per append: caches derived from the store compare it
+  }
+
+  /** Room for `n` events (and as many switches) at once: a trace whose length is known. */
+  reserve(n) {
+    this.t = resize(this.t, n);
+    this.kind = resize(this.kind, n);
+    this.a = resize(this.a, n);
+    this.b = resize(this.b, n);
+    this.raw.reserve(n);
+    this.folded.reserve(n);
+  }
+
+  /** Every column cut to what it holds, the slack of doubling freed: a trace read whole
+   * (loader.js), which will not grow. Appending after it still works. */
+  compact() {
+    const n = this.length;
+    this.t = shrink(this.t, n);
+    this.kind = shrink(this.kind, n);
+    this.a = shrink(this.a, n);
+    this.b = shrink(this.b, n);
+    this.outEvent = shrink(this.outEvent, this.outCount);
+    this.raw.compact();
+    this.folded.compact();
+    for (const task of this.tasks) {
+      if (!task) continue;
+      task.spans = shrink(task.spans, 2 * task.spanCount);
+      task.busy = shrink(task.busy, task.spanCount);
+      task.out = shrink(task.out, task.outCount);
+      task.paused = shrink(task.paused, task.pausedCount);
+    }
   }
 
   /** The run's warnings (analysis.js `Warnings`): {kind, task, t, until, detail}. */
