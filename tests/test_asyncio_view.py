@@ -6,6 +6,7 @@ the panel of what the scheduler is waiting for at the cursor."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -223,7 +224,10 @@ def test_asyncio_warnings_and_a_starved_loop(server, page, tmp_path):
                                                               ("loop-starved", entry)]
     text = page.get_by_test_id("warnings").inner_text()
     assert "main(): coroutine 'forgotten' was never awaited" in text, text
-    assert "event loop starved for 15" in text and "main() was blocked in time.sleep(0.15)" in text
+    # time.sleep(0.15) holds the loop 150 ms, more on a loaded machine (178-241 ms seen)
+    starved_ms = re.search(r"event loop starved for (\d+)(?:\.\d+)? ms", text)
+    assert starved_ms and 150 <= int(starved_ms[1]) < 1000, text
+    assert "main() was blocked in time.sleep(0.15)" in text
     assert "Hub" not in text
     stats = compute_stats(trace)
     assert s["stats"] == stats and [x["task"] for x in stats["hub_starved"]] == [entry]
@@ -240,7 +244,7 @@ def test_asyncio_warnings_and_a_starved_loop(server, page, tmp_path):
     tip = page.locator("#timeline-wrap > .tooltip")
     for marker, says, not_says in ((marks[0], "coroutine 'forgotten' was never awaited",
                                     "event loop starved"),
-                                   (marks[1], "event loop starved for 15",
+                                   (marks[1], "event loop starved for ",
                                     "never awaited")):
         page.mouse.move(box["x"] + marker["x"], box["y"] + marker["y"])
         tip.wait_for(state="visible")
