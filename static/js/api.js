@@ -1,8 +1,10 @@
 // The server, same origin: REST for demos and exports, one websocket for live runs
 // (protocol in docs/trace-format.md).
 
-async function getJSON(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+/** `fetch` of a JSON answer: its body, or an Error saying the server's `error` (else the
+ * status) when the answer is not ok. */
+async function requestJSON(path, init = {}) {
+  const response = await fetch(path, { ...init, headers: { Accept: "application/json" } });
   let body = null;
   try {
     body = await response.json();
@@ -14,7 +16,7 @@ async function getJSON(path) {
 }
 
 export function fetchDemos() {
-  return getJSON("/api/demos");
+  return requestJSON("/api/demos");
 }
 
 export function exportUrl(runId) {
@@ -26,21 +28,13 @@ export function exportGzUrl(runId) {
 }
 
 /** A snapshot of flight-recorded run `runId`'s window now: its description. */
-export async function takeSnapshot(runId) {
-  const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/snapshot`, { method: "POST" });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // reported by status below
-  }
-  if (!response.ok) throw new Error(body?.error ?? `${response.status} ${response.statusText}`);
-  return body;
+export function takeSnapshot(runId) {
+  return requestJSON(`/api/runs/${encodeURIComponent(runId)}/snapshot`, { method: "POST" });
 }
 
 /** May this browser run edited code? `{allowed, why}` (why: the server's reason, or null). */
 export function fetchEditAccess() {
-  return getJSON("/api/edit");
+  return requestJSON("/api/edit");
 }
 
 /**
@@ -121,7 +115,7 @@ async function send(method, path, body, raw = false, keepalive = false) {
 }
 
 export function fetchRuns() {
-  return getJSON("/api/runs");
+  return requestJSON("/api/runs");
 }
 
 export function renameRun(runId, title) {
