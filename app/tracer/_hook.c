@@ -2206,6 +2206,17 @@ typedef struct {
     vectorcallfunc vectorcall;
 } AioPatch;
 
+/* fn(handle), fn held for the call: AioPatch's fields may be replaced meanwhile
+ * (__init__ called again) while the call runs Python. */
+static PyObject *
+call_held(PyObject *fn, PyObject *handle)
+{
+    Py_INCREF(fn);
+    PyObject *r = PyObject_CallOneArg(fn, handle);
+    Py_DECREF(fn);
+    return r;
+}
+
 /* Handle._run's body for a traced handle, without its Python frame (a Python function
  * called from C costs a step of asyncio.sleep(0) 15% more, in instructions, than the
  * loop's call of it from Python): `self._context.run(self._callback, *self._args)`, and
@@ -2216,20 +2227,14 @@ static PyObject *
 aio_call_handle(AioPatch *self, PyObject *handle)
 {
     if (!self->direct || !PyObject_TypeCheck(handle, self->handle_type)) {
-        PyObject *run = Py_NewRef(self->handle_run);
-        PyObject *r = PyObject_CallOneArg(run, handle);
-        Py_DECREF(run);
-        return r;
+        return call_held(self->handle_run, handle);
     }
     PyObject *context = *(PyObject **)((char *)handle + self->context_offset);
     PyObject *callback = *(PyObject **)((char *)handle + self->callback_offset);
     PyObject *args = *(PyObject **)((char *)handle + self->args_offset);
     if (context == NULL || !PyContext_CheckExact(context) || callback == NULL
         || args == NULL || !PyTuple_CheckExact(args)) {
-        PyObject *run = Py_NewRef(self->handle_run);
-        PyObject *r = PyObject_CallOneArg(run, handle);
-        Py_DECREF(run);
-        return r;
+        return call_held(self->handle_run, handle);
     }
     Py_INCREF(context);
     Py_INCREF(callback);
@@ -2280,11 +2285,8 @@ AioPatch_vectorcall(AioPatch *self, PyObject *const *args, size_t nargsf, PyObje
     PyObject *r;
     if (how < AIO_PYTHON)
         r = NULL;
-    else if (how == AIO_PYTHON || how == AIO_PLAIN) {
-        PyObject *fn = Py_NewRef(how == AIO_PYTHON ? self->python : self->handle_run);
-        r = PyObject_CallOneArg(fn, handle);
-        Py_DECREF(fn);
-    }
+    else if (how == AIO_PYTHON || how == AIO_PLAIN)
+        r = call_held(how == AIO_PYTHON ? self->python : self->handle_run, handle);
     else {
         r = aio_call_handle(self, handle);
         if (aio_leave(fast, how) < 0)
