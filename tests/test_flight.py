@@ -248,10 +248,14 @@ def test_a_dashboard_run_keeps_its_window_and_snapshots_it(server):
         validate = _trace(server, snap["id"])
         assert validate["run"]["flight"]["reason"] == snap["reason"]
         assert [e["seq"] for e in validate["events"]] == list(range(len(validate["events"])))
-        assert {t["name"] for t in validate["tasks"]} >= {"main", "eat"}
+        # One asked for early on a loaded machine may come before eat is spawned: it names
+        # main, and only the tasks of this demo.
+        assert "main" in {t["name"] for t in validate["tasks"]}
+        assert {t["name"] for t in validate["tasks"]} <= {"main", "eat", "play", "Hub"}
     blocked = _trace(server, next(s["id"] for s in flight["snapshots"]
                                   if "blocked" in s["reason"]))
     names = {t["id"]: t["name"] for t in blocked["tasks"]}
+    assert set(names.values()) >= {"main", "eat"}
     assert [(names[e["task"]], e["call"]) for e in blocked["events"] if e["kind"] == "block"
             ][:1] == [("eat", "time.sleep(1.5)")]
     # Over, it has nothing more to give.
