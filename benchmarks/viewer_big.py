@@ -37,33 +37,34 @@ OPEN = """async () => {
 }"""
 
 def write_trace(path: Path, n: int, packed: bool) -> None:
-    """The synthetic trace of browser.py, written as the exporter spells it."""
+    """The synthetic trace of browser.py, spelt as the exporter writes (no spaces, no
+    newlines: app/tracer/export.py)."""
     opener = gzip.open(path, "wt", compresslevel=1) if packed else open(path, "w")
     with opener as f:
         tasks = [{"id": 0, "name": "main", "kind": "main"}, {"id": 1, "name": "Hub", "kind": "hub"}]
         tasks += [{"id": w, "name": "worker", "kind": "greenlet"} for w in range(2, 10)]
-        head = ", ".join(f'{{"id": {t["id"]}, "name": "{t["name"]}", "kind": "{t["kind"]}", '
-                         f'"parent": null, "spawned_at": 0}}' for t in tasks)
-        f.write('{"format": "coroscope.trace", "version": 3, "run": {"id": "synthetic", '
-                '"demo": null, "title": "synthetic", "params": {}, "status": "finished", '
-                '"error": null, "started_at": "2026-01-01T00:00:00+00:00", '
-                f'"duration_ns": {n * 500 + 1000}, "events": {n}}}, "tasks": [{head}], '
-                '"events": [\n')
-        lines = [f'{{"seq": {w}, "t": 0, "kind": "spawn", "task": {w}, "parent": '
+        head = ",".join(f'{{"id":{t["id"]},"name":"{t["name"]}","kind":"{t["kind"]}",'
+                        f'"parent":null,"spawned_at":0}}' for t in tasks)
+        f.write('{"format":"coroscope.trace","version":3,"run":{"id":"synthetic",'
+                '"demo":null,"title":"synthetic","params":{},"status":"finished",'
+                '"error":null,"started_at":"2026-01-01T00:00:00+00:00",'
+                f'"duration_ns":{n * 500 + 1000},"events":{n}}},"tasks":[{head}],'
+                '"events":[')
+        lines = [f'{{"seq":{w},"t":0,"kind":"spawn","task":{w},"parent":'
                  f'{"null" if w < 2 else 1}}}' for w in range(10)]
         seq, t, sep = 10, 1000, ""
         while seq < n:
             w = 2 + seq % 8
-            lines.append(f'{{"seq": {seq}, "t": {t}, "kind": "switch", "from": 1, "to": {w}, '
-                         '"line": null, "cause": "wake"}')
-            lines.append(f'{{"seq": {seq + 1}, "t": {t + 700}, "kind": "switch", "from": {w}, '
-                         '"to": 1, "line": 12, "cause": "timer 0 s"}')
+            lines.append(f'{{"seq":{seq},"t":{t},"kind":"switch","from":1,"to":{w},'
+                         '"line":null,"cause":"wake"}')
+            lines.append(f'{{"seq":{seq + 1},"t":{t + 700},"kind":"switch","from":{w},'
+                         '"to":1,"line":12,"cause":"timer 0 s"}')
             seq += 2
             t += 1000
             if len(lines) >= 100_000 and seq < n:
-                f.write(sep + ",\n".join(lines))
-                lines, sep = [], ",\n"
-        f.write(sep + ",\n".join(lines[: len(lines) - (seq - n)]) + "\n]}\n")
+                f.write(sep + ",".join(lines))
+                lines, sep = [], ","
+        f.write(sep + ",".join(lines[: len(lines) - (seq - n)]) + "]}")
 
 
 def main() -> int:

@@ -96,12 +96,21 @@ def test_the_incremental_loader_gives_the_same_store_as_parsing_the_whole_trace(
     for trace in (small_trace(server), medium_trace()):
         whole = load_whole(viewer, trace)
         assert whole["length"] == len(trace["events"]) and whole["tasks"]
-        text = json.dumps(trace, ensure_ascii=False, indent=1).encode()
+        # The exporter's spelling (no spaces: the switches' fast path), spaces and new
+        # lines everywhere (its general path), read in a worker and on the page's thread.
+        compact = json.dumps(trace, ensure_ascii=False, separators=(",", ":")).encode()
+        spaced = json.dumps(trace, ensure_ascii=False, indent=1).encode()
         # Pieces cut anywhere: inside strings, escapes, multi-byte characters, numbers.
-        for options in ({}, {"chunkBytes": 65536}, {"chunkBytes": 4099}, {"chunkBytes": 13}):
-            got = open_bytes(viewer, text, options)
-            assert got == whole, options
-        # Compact spelling, keys in another order (tasks after events), and gzip.
+        for text in (compact, spaced):
+            for options in ({}, {"chunkBytes": 65536}, {"chunkBytes": 4099},
+                            {"chunkBytes": 13}, {"worker": False},
+                            {"worker": False, "chunkBytes": 4099}):
+                got = open_bytes(viewer, text, options)
+                assert got == whole, options
+                where = "page" if options.get("worker") is False else "worker"
+                assert viewer.evaluate("window.coroscope.readIn") == where
+        # Keys in another order (tasks after events: every event parked, then parsed
+        # whole), and gzip.
         reordered = {k: trace[k] for k in ("events", "format", "version", "run", "tasks")}
         packed = gzip.compress(json.dumps(reordered, separators=(",", ":")).encode())
         assert open_bytes(viewer, packed, {"chunkBytes": 777}) == whole
@@ -112,6 +121,7 @@ def test_bad_files_are_refused_in_the_page_and_the_trace_shown_stays(server, vie
     trace = medium_trace(3000)
     shown = load_whole(viewer, trace)
     text = json.dumps(trace).encode()
+    head, events = text[: text.index(b'"events": [')], text[text.index(b'"events": ['):]
     bad = {
         "cut short": text[: len(text) // 2],
         "cut after the events": text[: text.rindex(b"]") + 1],
@@ -120,15 +130,23 @@ def test_bad_files_are_refused_in_the_page_and_the_trace_shown_stays(server, vie
         "not a trace": json.dumps({"format": "other", "events": []}).encode(),
         "an unknown kind": text.replace(b'"kind": "finish"', b'"kind": "nope"'),
         "a broken event": text.replace(b'"kind": "finish"', b'"kind": finish'),
+        "a trailing comma": head + events[: events.rindex(b"}]")] + b"},]}",
+        "a comma missing": head + events.replace(b"}, {", b"} {", 1),
+        "a number for an event": head + events.replace(b"}, {", b"}, 7, {", 1),
+        "a switch out of turn": head + events.replace(b'{"seq": 20,', b'{"seq": 21,', 1),
+        "a switch's cause not UTF-8": head + events.replace(b'"cause": "wake"',
+                                                            b'"cause": "w\xffke"', 1),
         "gzip cut short": gzip.compress(text)[:-200],
         "not UTF-8": b'{"format": "\xff\xfe"}',
     }
     for why, data in bad.items():
-        got = open_bytes(viewer, data)
-        assert got == shown, why
-        message = viewer.evaluate("window.coroscope.lastError")
-        assert message and message.startswith("Could not open t.json"), (why, message)
-        assert viewer.evaluate("window.coroscope.opening") is None
+        assert data != text, why
+        for options in ({}, {"worker": False}):
+            got = open_bytes(viewer, data, options)
+            assert got == shown, why
+            message = viewer.evaluate("window.coroscope.lastError")
+            assert message and message.startswith("Could not open t.json"), (why, message)
+            assert viewer.evaluate("window.coroscope.opening") is None
     # A gzip bomb: more text than the limit, refused as it is read, not after.
     bomb = gzip.compress(b" " * (8 << 20), 9)
     assert len(bomb) < 40_000

@@ -400,6 +400,7 @@ publishHooks({
     loadTrace,
     openTrace: (file, options) => files.openLocally(file, options),
     opening: () => files.importing,
+    readIn: () => files.readIn,
     redraw: () => {
       scheduler.flush(PAINT);
       return timelinePanel.lastRedrawMs;

@@ -22,6 +22,7 @@ export class Files {
     Object.assign(this, { ui, feed, standalone, report, clearError, subscribe, adopt, onProgress, onImported });
     this.importing = null; // {name, fraction} while Open... uploads (fraction null: being checked)
     this.token = 0; // a newer Open... wins over one still uploading
+    this.readIn = null; // where the last file read here was parsed: "worker" or "page"
     ui.export.addEventListener("click", (e) => this.download(e, ui.export));
     ui.exportGz.addEventListener("click", (e) => this.download(e, ui.exportGz, true));
     for (const link of [ui.perfetto, ui.exportHtml]) {
@@ -136,6 +137,7 @@ export class Files {
     }
     if (token !== this.token) return;
     this.importing = null;
+    this.readIn = read.worker ? "worker" : "page";
     this.adopt(read.trace, read.store, file);
   }
 

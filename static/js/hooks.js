@@ -109,6 +109,8 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
       file instanceof File ? file : new File([file], "trace.json"), options),
     /** {name, fraction, local} while a file is read or uploaded, else null. */
     get opening() { return actions.opening(); },
+    /** Where the last file opened here was parsed: "worker" or "page" (loader.js). */
+    get readIn() { return actions.readIn(); },
     /** Bytes of the store's typed arrays (outside the JS heap): the event columns, the
      * switch lists and their per-pair indexes, the tasks' spans, as allocated. */
     storeBytes: () => {
@@ -126,7 +128,7 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
       let bytes = walk(store);
       for (const set of [store.raw, store.folded]) {
         bytes += walk(set);
-        for (const pair of set.pairList) bytes += walk(pair);
+        for (const pair of set.pairIndexes()) bytes += walk(pair);
       }
       for (const task of store.tasks) if (task) bytes += walk(task);
       return bytes;
@@ -143,7 +145,7 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
           ft += set.from[i] * 31 + set.to[i] * 7 + set.kind[i] + set.via[i] * 3 + set.line[i];
           c += set.cause[i] * 13 + set.woke[i] + set.event[i];
         }
-        return { count: set.count, t, ft, c, pairs: set.pairList.length };
+        return { count: set.count, t, ft, c, pairs: set.pairIndexes().length };
       };
       const xs = [];
       for (let j = 0; j < store.length; j++) if (store.x[j] != null) xs.push([j, store.x[j]]);

@@ -31,9 +31,10 @@ function resize(arr, n) {
   return out;
 }
 
-/** `arr` cut to its first `n` items (a copy, so the rest is freed), if it holds more. */
+/** `arr` cut to its first `n` items (a copy, so the rest is freed) if over an eighth of
+ * it is unused: a smaller slack is not worth copying (a 10M-row column is 40-80 MB). */
 function shrink(arr, n) {
-  return arr.length > n ? arr.slice(0, n) : arr;
+  return arr.length - n > arr.length / 8 ? arr.slice(0, n) : arr;
 }
 
 /** First index in sorted `arr[0..n)` whose value is >= `v`. */
@@ -135,24 +136,23 @@ class PairIndex {
   constructor(a, b, index) {
     this.a = a;
     this.b = b;
-    this.index = index; // position in Store.pairList
+    this.index = index; // position in SwitchSet.pairList
     this.n = 0;
-    this.t = new Float64Array(16);
-    this.sw = new Int32Array(16);
-    this.thrownBefore = new Int32Array(17);
+    this.t = new Float64Array(0);
+    this.sw = new Int32Array(0);
+    this.thrownBefore = new Int32Array(1);
+    this.more = 0; // switches counted for it, not yet in it (SwitchSet.pairIndexes)
   }
 
-  push(t, i, thrown) {
+  /** Room for `more` switches: exactly, for its first ones (a trace read whole fills
+   * each pair once); else at least doubled, so a live run's pairs stay amortised O(1). */
+  make(more) {
     const n = this.n;
-    if (n >= this.t.length) {
-      this.t = grow(this.t, n + 1);
-      this.sw = grow(this.sw, n + 1);
-    }
-    if (n + 2 > this.thrownBefore.length) this.thrownBefore = grow(this.thrownBefore, n + 2);
-    this.t[n] = t;
-    this.sw[n] = i;
-    this.thrownBefore[n + 1] = this.thrownBefore[n] + thrown;
-    this.n = n + 1;
+    if (n + more <= this.t.length) return;
+    const cap = n === 0 ? more : Math.max(n + more, 2 * this.t.length);
+    this.t = resize(this.t, cap);
+    this.sw = resize(this.sw, cap);
+    this.thrownBefore = resize(this.thrownBefore, cap + 1);
   }
 }
 
@@ -186,9 +186,11 @@ export class SwitchSet {
     this.event = new Int32Array(cap); // row index of the (last) switch event
     this.via = new Uint8Array(cap); // DIRECT, FOLDED or RESUMED
     this.woke = new Uint16Array(cap); // out of a Hub: the target's pause cause, or STARTS
+    // Per-pair indexes, built when drawing asks (pairIndexes), not per switch pushed.
     this.pairs = new Map(); // pair key -> PairIndex
     this.pairList = [];
     this.lastPair = -1;
+    this.indexed = 0; // switches already in the pair indexes
   }
 
   push(t, kind, from, to, line, cause, event, via, woke = 0) {
@@ -214,9 +216,43 @@ export class SwitchSet {
     this.event[i] = event;
     this.via[i] = via;
     this.woke[i] = woke;
-    this.pairFor(from, to).push(t, i, kind === THROW ? 1 : 0);
     this.count = i + 1;
     return i;
+  }
+
+  /**
+   * The per-pair indexes, with every switch pushed so far: the new ones counted per pair
+   * first, then each pair sized and filled in one pass (no doubling for a trace read
+   * whole). Drawing calls this per frame; with nothing new it returns at once.
+   */
+  pairIndexes() {
+    const first = this.indexed;
+    const end = this.count;
+    if (first === end) return this.pairList;
+    const which = new Int32Array(end - first);
+    const { from, to } = this;
+    for (let i = first; i < end; i++) {
+      const pair = this.pairFor(from[i], to[i]);
+      pair.more++;
+      which[i - first] = pair.index;
+    }
+    for (const pair of this.pairList) {
+      if (!pair.more) continue;
+      pair.make(pair.more);
+      pair.more = 0;
+    }
+    const { t, kind } = this;
+    const list = this.pairList;
+    for (let i = first; i < end; i++) {
+      const pair = list[which[i - first]];
+      const n = pair.n;
+      pair.t[n] = t[i];
+      pair.sw[n] = i;
+      pair.thrownBefore[n + 1] = pair.thrownBefore[n] + (kind[i] === THROW ? 1 : 0);
+      pair.n = n + 1;
+    }
+    this.indexed = end;
+    return list;
   }
 
   /** Room for `n` switches at once (a trace whose length is known). */
@@ -232,7 +268,7 @@ export class SwitchSet {
     for (const col of ["t", "from", "to", "kind", "cause", "line", "event", "via", "woke"]) {
       this[col] = shrink(this[col], n);
     }
-    for (const pair of this.pairList) {
+    for (const pair of this.pairIndexes()) {
       pair.t = shrink(pair.t, pair.n);
       pair.sw = shrink(pair.sw, pair.n);
       pair.thrownBefore = shrink(pair.thrownBefore, pair.n + 1);
@@ -386,56 +422,74 @@ export class Store {
       this.a = grow(this.a, end);
       this.b = grow(this.b, end);
     }
-    const { t: T, kind: K, a: A, b: B, x: X, codeOf } = this;
+    const { codeOf } = this;
     for (let i = 0; i < n; i++) {
       const row = rows[i];
-      const j = base + i;
-      const t = row[0];
-      const k = codeOf[row[1]] ?? UNKNOWN;
-      const a = row[2] ?? NONE;
-      const b = row[3] ?? NONE;
-      const x = row[4] ?? null;
-      T[j] = t;
-      K[j] = k;
-      A[j] = a;
-      B[j] = b;
-      X[j] = x;
-      if (t > this.lastT) this.lastT = t;
-      switch (k) {
-        case SWITCH:
-        case THROW:
-          this.addSwitch(j, t, k, a, b, x, row[5]);
-          break;
-        case SPAWN:
-          this.addTask(a, x, b, t);
-          break;
-        case FINISH:
-          this.taskFor(a, t).finishedAt = t;
-          break;
-        case STDOUT:
-          this.addStdout(j, this.taskFor(a, t));
-          break;
-        case BLOCK:
-          this.addBlock(this.taskFor(a, t), x, t);
-          break;
-        case UNBLOCK:
-          this.endBlock(a, t);
-          break;
-        case TASKINFO:
-          if (x?.thread) this.taskFor(a, t).thread = String(x.thread);
-          break;
-        case MARK:
-          this.marks.push({ t, text: String(x) });
-          if (x === "main()" && this.mainAt === null) this.mainAt = t;
-          break;
-        case WARNING:
-          this.warningLog.said(this.taskFor(a, t).id, t, String(x ?? ""));
-          break;
-      }
+      this.row(base + i, row[0], codeOf[row[1]] ?? UNKNOWN, row[2] ?? NONE, row[3] ?? NONE,
+        row[4] ?? null, row[5]);
     }
     this.length = end;
     this.version++;
     return seq === base;
+  }
+
+  /**
+   * One switch or throw at the end, given as its fields (`k`: our code): the loader's
+   * way for the rows that are nearly all of a big trace, with no row array made for it.
+   */
+  pushSwitch(t, k, from, to, line, cause) {
+    const j = this.length;
+    if (j >= this.t.length) {
+      this.t = grow(this.t, j + 1);
+      this.kind = grow(this.kind, j + 1);
+      this.a = grow(this.a, j + 1);
+      this.b = grow(this.b, j + 1);
+    }
+    this.row(j, t, k, from, to, line, cause);
+    this.length = j + 1;
+    this.version++;
+  }
+
+  /** Row `j` (room made for it): its columns and what it adds to the indexes. `x`: the
+   * line of a switch, the record, text or call of the others; `extra`: a switch's cause. */
+  row(j, t, k, a, b, x, extra) {
+    this.t[j] = t;
+    this.kind[j] = k;
+    this.a[j] = a;
+    this.b[j] = b;
+    this.x[j] = x;
+    if (t > this.lastT) this.lastT = t;
+    switch (k) {
+      case SWITCH:
+      case THROW:
+        this.addSwitch(j, t, k, a, b, x, extra);
+        break;
+      case SPAWN:
+        this.addTask(a, x, b, t);
+        break;
+      case FINISH:
+        this.taskFor(a, t).finishedAt = t;
+        break;
+      case STDOUT:
+        this.addStdout(j, this.taskFor(a, t));
+        break;
+      case BLOCK:
+        this.addBlock(this.taskFor(a, t), x, t);
+        break;
+      case UNBLOCK:
+        this.endBlock(a, t);
+        break;
+      case TASKINFO:
+        if (x?.thread) this.taskFor(a, t).thread = String(x.thread);
+        break;
+      case MARK:
+        this.marks.push({ t, text: String(x) });
+        if (x === "main()" && this.mainAt === null) this.mainAt = t;
+        break;
+      case WARNING:
+        this.warningLog.said(this.taskFor(a, t).id, t, String(x ?? ""));
+        break;
+    }
   }
 
   causeId(cause) {

@@ -738,7 +738,7 @@ export class Timeline {
     if (!this.crowd || this.crowd.length < pw + 1) this.crowd = new Int32Array(pw + 1);
     for (let c = 0; c <= pw; c++) this.crowd[c] = lowerBound(set.t, set.count, t0 + c / kx);
     this.crowdRadius = Math.round(CROWD_PX * this.dpr);
-    for (const pair of set.pairList) {
+    for (const pair of set.pairIndexes()) {
       const T = pair.t;
       const end = upperBound(T, pair.n, t1);
       let i = lowerBound(T, pair.n, t0);
