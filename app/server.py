@@ -142,8 +142,10 @@ class Served:
 
     def serve_until_stopped(self) -> None:
         """Serve until Ctrl+C or SIGTERM (a service manager, `kill`); then every live
-        run's process group dies with it."""
+        run's process group dies with it. Both are the loop's own signal watchers: a
+        KeyboardInterrupt could land in any greenlet's code, not where it is awaited."""
         gevent.signal_handler(signal.SIGTERM, self.server.stop)
+        gevent.signal_handler(signal.SIGINT, self.server.stop)
         try:
             self.server.serve_forever()
         except KeyboardInterrupt:

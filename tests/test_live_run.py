@@ -46,7 +46,7 @@ def cli_run(tmp_path: Path, data: Path, *extra: str) -> subprocess.Popen:
         [sys.executable, "-m", "app", "run", "--live", "--no-browser", "--data-dir",
          str(data), "--out", str(tmp_path / "prog.json"), *extra, "prog.py"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"))
+        env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"))
 
 
 def live_url(proc: subprocess.Popen) -> tuple[str, str]:
@@ -84,6 +84,18 @@ def watch_live(server_like, run_id: str, tmp_path: Path) -> tuple[list, dict]:
             rows.extend(msg["rows"])
     finally:
         ws.close()
+
+
+def stopped(proc: subprocess.Popen, timeout: float = 30) -> int:
+    """The exit code of `proc`, asked to stop; if it is still running after `timeout`,
+    the failure says where each of its threads was (PYTHONFAULTHANDLER: SIGABRT dumps)."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"still running {timeout} s after being asked to stop; "
+                             f"its stderr:\n{err[-8000:]}") from None
 
 
 class At:
@@ -138,7 +150,7 @@ def test_live_without_a_server_serves_the_dashboard_itself(tmp_path):
         with __import__("urllib.request").request.urlopen(f"{at.url}/api/runs/{run_id}") as r:
             assert json.loads(r.read())["events"] == len(rows)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        assert stopped(proc) == 0
         assert "started" in proc.stdout.read()
     finally:
         proc.kill()
