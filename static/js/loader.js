@@ -97,7 +97,7 @@ function readInWorker(blob, onProgress, options) {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { type: "module" });
     const store = new Store();
-    const causes = [null];
+    const causes = [0]; // the worker's cause numbers -> the store's ids (0: none)
     let heard = false;
     const end = () => worker.terminate();
     worker.onerror = (event) => {
@@ -127,14 +127,15 @@ function readInWorker(blob, onProgress, options) {
   });
 }
 
-/** A worker's batch (Batches.send) appended to `store`; `causes`: the strings by number. */
+/** A worker's batch (Batches.send) appended to `store`; `causes`: the store's cause id
+ * of each of the worker's numbers. */
 function takeBatch(store, { n, t, kind, from, to, line, cause, rows, causes: added }, causes) {
-  for (const text of added) causes.push(text);
+  for (const text of added) causes.push(store.causeId(text));
   let r = 0;
   for (let i = 0; i < n; i++) {
     const k = kind[i];
     if (k === OTHER) store.append(store.length, [rows[r++]]);
-    else store.pushSwitch(t[i], k, from[i], to[i], line[i] === NO_LINE ? null : line[i], causes[cause[i]]);
+    else store.pushSwitch(t[i], k, from[i], to[i], line[i] === NO_LINE ? null : line[i], null, causes[cause[i]]);
   }
 }
 

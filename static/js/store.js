@@ -92,6 +92,7 @@ class Task {
   setRecord(record) {
     this.name = String(record?.name ?? `task ${this.id}`);
     this.kind = String(record?.kind ?? "greenlet");
+    this.scheduler = isScheduler(this.kind); // asked per switch: not a string compare each time
     this.args = record?.args ?? null;
     this.thread = record?.thread ?? this.thread ?? null;
   }
@@ -434,10 +435,11 @@ export class Store {
   }
 
   /**
-   * One switch or throw at the end, given as its fields (`k`: our code): the loader's
-   * way for the rows that are nearly all of a big trace, with no row array made for it.
+   * One switch or throw at the end, given as its fields (`k`: our code; `cause` a string,
+   * or `id` its causeId already): the loader's way for the rows that are nearly all of a
+   * big trace, with no row array made for it.
    */
-  pushSwitch(t, k, from, to, line, cause) {
+  pushSwitch(t, k, from, to, line, cause, id = this.causeId(cause)) {
     const j = this.length;
     if (j >= this.t.length) {
       this.t = grow(this.t, j + 1);
@@ -445,24 +447,29 @@ export class Store {
       this.a = grow(this.a, j + 1);
       this.b = grow(this.b, j + 1);
     }
-    this.row(j, t, k, from, to, line, cause);
+    this.columns(j, t, k, from, to, line);
+    this.addSwitch(j, t, k, from, to, line, id);
     this.length = j + 1;
     this.version++;
   }
 
-  /** Row `j` (room made for it): its columns and what it adds to the indexes. `x`: the
-   * line of a switch, the record, text or call of the others; `extra`: a switch's cause. */
-  row(j, t, k, a, b, x, extra) {
+  columns(j, t, k, a, b, x) {
     this.t[j] = t;
     this.kind[j] = k;
     this.a[j] = a;
     this.b[j] = b;
     this.x[j] = x;
     if (t > this.lastT) this.lastT = t;
+  }
+
+  /** Row `j` (room made for it): its columns and what it adds to the indexes. `x`: the
+   * line of a switch, the record, text or call of the others; `extra`: a switch's cause. */
+  row(j, t, k, a, b, x, extra) {
+    this.columns(j, t, k, a, b, x);
     switch (k) {
       case SWITCH:
       case THROW:
-        this.addSwitch(j, t, k, a, b, x, extra);
+        this.addSwitch(j, t, k, a, b, x, this.causeId(extra));
         break;
       case SPAWN:
         this.addTask(a, x, b, t);
@@ -504,13 +511,13 @@ export class Store {
     return id;
   }
 
-  addSwitch(j, t, k, from, to, line, cause) {
+  /** `c`: the cause's id (causeId). */
+  addSwitch(j, t, k, from, to, line, c) {
     const origin = this.taskFor(from, t);
     const target = this.taskFor(to, t);
-    const c = this.causeId(cause);
     const ln = typeof line === "number" ? line : -1;
     // Out of a Hub (or loop), the target wakes from its last pause: that pause's cause woke it.
-    const fromHub = isScheduler(origin.kind);
+    const fromHub = origin.scheduler;
     const woke = fromHub ? (target.pausedCount ? this.raw.cause[target.paused[target.pausedCount - 1]] : STARTS) : 0;
     const i = this.raw.push(t, k, origin.id, target.id, ln, c, j, DIRECT, woke);
     if (origin.pausedCount >= origin.paused.length) origin.paused = grow(origin.paused, origin.pausedCount + 1);
@@ -522,7 +529,7 @@ export class Store {
     // The folded view: a switch into a Hub waits for that Hub's next switch out, which
     // becomes one arrow from whoever last gave the Hub control (or, if that is the
     // target itself, the target resuming after its wait).
-    if (isScheduler(target.kind) && !fromHub) {
+    if (target.scheduler && !fromHub) {
       target.lastIn = i;
     } else if (fromHub) {
       const p = origin.lastIn;
