@@ -173,15 +173,13 @@ def read_trace_file(path: str) -> dict:
     Only a regular file of at most MAX_TRACE_BYTES is opened: a FIFO or a device would
     block or never end (``/dev/zero``), and the size is known before reading.
     """
-    import os
-
     import orjson
 
-    from .files import MAX_TRACE_BYTES, NotRegular, TooBig, read_regular, unpack_trace
+    from .files import MAX_TRACE_BYTES, NAMED_FLAGS, NotRegular, TooBig, read_regular, unpack_trace
     from .tracer.export import TraceError, check_trace
 
     try:  # following a link is fine: the user named the file
-        data = read_regular(path, MAX_TRACE_BYTES, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = read_regular(path, MAX_TRACE_BYTES, NAMED_FLAGS)
         data = unpack_trace(data, "it")  # a .json.gz (by its first bytes, not its name)
     except NotRegular as exc:
         raise Refused(f"it is {exc.kind}, not a regular file: give a trace file (.json or "

@@ -40,6 +40,8 @@ GZIP_LEVEL = 6
 
 #: Read without blocking, never through a link, never becoming a controlling terminal.
 READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+#: A file the user named (a trace to import or show): a link to it is followed.
+NAMED_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class Refused(OSError):

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from ..files import MAX_TRACE_BYTES, Refused, read_regular, unpack_trace
+from ..files import MAX_TRACE_BYTES, NAMED_FLAGS, Refused, read_regular, unpack_trace
 from ..tracer.checker import TraceError, check_header, iter_rows
 from .child import EventPipe, apply_limits
 from .protocol import Spec
@@ -63,8 +63,7 @@ def run(spec: Spec) -> int:
     pipe.frame({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
     try:
         try:  # a FIFO would wait for a writer for ever; /dev/zero never ends
-            data = read_regular(spec.file, MAX_TRACE_BYTES,
-                                os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, name="the file")
+            data = read_regular(spec.file, MAX_TRACE_BYTES, NAMED_FLAGS, name="the file")
         except OSError as exc:
             raise TraceError(f"cannot read it: {exc.strerror or exc}") from None
         try:
