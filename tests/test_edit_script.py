@@ -7,6 +7,7 @@ a reload (its websocket is opened again)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 from .conftest import ROOT, Server, state, validate_trace
 from .test_edit import call, token_of
+from .test_edit_view import run_and_wait
 
 SLOW = 60_000  # ms: a loaded machine
 SHOTS = ROOT / "docs" / "screenshots"
@@ -207,10 +209,10 @@ def unlocked(page) -> None:
         "!document.querySelector('[data-testid=edit]').classList.contains('locked')")
 
 
-@pytest.mark.browser
-def test_edit_an_opened_script_in_the_page(history_server, browser, tmp_path):
-    srv = history_server
-    project, run_id = traced_script(tmp_path, srv)
+@contextlib.contextmanager
+def editing(browser, srv: Server, run_id: str):
+    """A tab given the edit secret, showing the run `run_id` once it is over, its editor
+    unlocked; closed after."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     try:
@@ -218,8 +220,25 @@ def test_edit_an_opened_script_in_the_page(history_server, browser, tmp_path):
         wait_loaded(page)
         page.goto(f"{srv.url}/#run={run_id}")
         page.wait_for_function(f"window.coroscope.runId === '{run_id}'"
-                               " && window.coroscope.status === 'finished'", timeout=SLOW)
+                               " && window.coroscope.status !== 'running'", timeout=SLOW)
         unlocked(page)
+        yield page
+    finally:
+        context.close()
+
+
+def run_again(page, lines: int) -> None:
+    """Press Run; return once a new run has finished and printed `lines` lines."""
+    run_and_wait(page)
+    page.wait_for_function(f"window.coroscope.stdout.length === {lines}", timeout=SLOW)
+
+
+@pytest.mark.browser
+def test_edit_an_opened_script_in_the_page(history_server, browser, tmp_path):
+    srv = history_server
+    project, run_id = traced_script(tmp_path, srv)
+    with editing(browser, srv, run_id) as page:
+        assert state(page)["status"] == "finished"
         run_button = page.get_by_test_id("run")
         assert not run_button.is_disabled()  # an opened script runs again
         page.get_by_test_id("edit").click()
@@ -227,12 +246,7 @@ def test_edit_an_opened_script_in_the_page(history_server, browser, tmp_path):
         assert text.input_value() == SCRIPT
         text.fill(EDITED)
         assert page.get_by_test_id("edit-mark").is_visible()
-        before = state(page)["runId"]
-        run_button.click()
-        page.wait_for_function(
-            "(before) => window.coroscope.runId && window.coroscope.runId !== before"
-            " && window.coroscope.status === 'finished'", arg=before, timeout=SLOW)
-        page.wait_for_function("window.coroscope.stdout.length === 3", timeout=SLOW)
+        run_again(page, 3)
         assert [ln["text"] for ln in state(page)["stdout"]] == [
             "eat hello from helper", "play in project ['prog.py', 'one', 'two']", "eat, edited"]
         badge = page.get_by_test_id("edited-badge")
@@ -251,16 +265,9 @@ def test_edit_an_opened_script_in_the_page(history_server, browser, tmp_path):
         page.get_by_test_id("edit-reset").click()
         assert text.input_value() == SCRIPT
         assert not page.get_by_test_id("edit-mark").is_visible()
-        before = state(page)["runId"]
-        run_button.click()
-        page.wait_for_function(
-            "(before) => window.coroscope.runId && window.coroscope.runId !== before"
-            " && window.coroscope.status === 'finished'", arg=before, timeout=SLOW)
-        page.wait_for_function("window.coroscope.stdout.length === 3", timeout=SLOW)
+        run_again(page, 3)
         assert state(page)["stdout"][-1]["text"] == "eat again"
         assert not badge.is_visible()
-    finally:
-        context.close()
 
 
 @pytest.mark.browser
@@ -308,12 +315,7 @@ def test_a_tab_opened_before_the_secret_runs_an_edit_without_a_reload(server, br
         text.wait_for(state="visible")
         text.fill(text.input_value().replace("print('%s eat 1' % name)",
                                              "print('%s eats first' % name)"))
-        before = state(page)["runId"]
-        page.get_by_test_id("run").click()
-        page.wait_for_function(
-            "(before) => window.coroscope.runId && window.coroscope.runId !== before"
-            " && window.coroscope.status === 'finished'", arg=before, timeout=SLOW)
-        page.wait_for_function("window.coroscope.stdout.length === 4", timeout=SLOW)
+        run_again(page, 4)
         assert state(page)["stdout"][0]["text"] == "egon eats first"
         assert page.evaluate("window.coroscope.lastError") in (None, "")
     finally:
@@ -327,28 +329,14 @@ def test_a_trace_files_script_runs_only_from_the_editor(history_server, browser,
     status, imported = srv.request(
         "POST", "/api/import", json.loads((tmp_path / "prog.json").read_text()))
     assert status == 201, imported
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    try:
-        page.goto(f"{srv.url}/?edit={token_of(srv)}")
-        wait_loaded(page)
-        page.goto(f"{srv.url}/#run={imported['id']}")
-        page.wait_for_function(f"window.coroscope.runId === '{imported['id']}'"
-                               " && window.coroscope.status !== 'running'", timeout=SLOW)
-        unlocked(page)
+    with editing(browser, srv, imported["id"]) as page:
         run_button = page.get_by_test_id("run")
         assert run_button.is_disabled()  # someone's code, come in a file: not run unseen
         page.get_by_test_id("edit").click()
         assert page.get_by_test_id("source-edit").input_value() == SCRIPT
         assert not run_button.is_disabled()  # read in the editor, it may run
-        run_button.click()
-        page.wait_for_function(
-            f"window.coroscope.runId !== '{imported['id']}'"
-            " && window.coroscope.status === 'finished'", timeout=SLOW)
-        page.wait_for_function("window.coroscope.stdout.length === 3", timeout=SLOW)
+        run_again(page, 3)
         assert state(page)["stdout"][1]["text"] == "play in project ['prog.py', 'one', 'two']"
         page.get_by_test_id("edit").click()
         page.get_by_test_id("edit").click()  # stop editing: the run on screen is the page's own
         assert not run_button.is_disabled()
-    finally:
-        context.close()

@@ -4,6 +4,7 @@ script described as itself, Cancel as a normal end, a comparison kept across a r
 
 from __future__ import annotations
 
+import gzip
 import json
 import keyword
 import re
@@ -17,9 +18,10 @@ from .conftest import Server, choose_demo, state
 pytestmark = pytest.mark.browser
 
 SIZES = [(1024, 700), (1280, 800), (1920, 1080)]
-# Demos with 0, 2, 3 and 3 parameters, the longest title, and `n` up to 1,000,000.
+# Demos with 0, 2, 3, 3 and 4 parameters (one a wide choice), the longest title, and `n`
+# up to 1,000,000.
 DEMOS = ["greenlet_eat_play", "gevent_unpatched_sleep", "gevent_socket_server",
-         "yield_producer_consumer"]
+         "yield_producer_consumer", "asyncio_blocking", "asyncio_queue"]
 
 TOPS = """() => Object.fromEntries(['run', 'open', 'status', 'lang', 'history'].map((id) =>
     [id, document.querySelector(`[data-testid=${id}]`).getBoundingClientRect().top]))"""
@@ -28,12 +30,16 @@ TOPS = """() => Object.fromEntries(['run', 'open', 'status', 'lang', 'history'].
 CUT = """() => {
   const cut = [];
   const ctx = document.createElement('canvas').getContext('2d');
-  // The picker: its widest title within the select, less its padding and arrow.
-  const sel = document.querySelector('[data-testid=demo-select]');
-  ctx.font = getComputedStyle(sel).font;
-  for (const o of sel.options) {
-    const over = ctx.measureText(o.text).width - (sel.clientWidth - 32);
-    if (over > 0) cut.push([`picker: ${o.text}`, over]);
+  // The picker, the flight recorder's two choices and the narrow page's export menu:
+  // each one's widest option within the select, less its padding and arrow (29 px).
+  for (const sel of document.querySelectorAll(
+      '[data-testid=demo-select], .flight-options select, .export-menu')) {
+    if (sel.offsetParent === null) continue;
+    ctx.font = getComputedStyle(sel).font;
+    for (const o of sel.options) {
+      const over = ctx.measureText(o.text).width - (sel.clientWidth - 29);
+      if (over > 0) cut.push([`${sel.dataset.testid}: ${o.text}`, over]);
+    }
   }
   // Text that overflows its own box.
   for (const el of document.querySelectorAll(
@@ -75,6 +81,8 @@ def test_the_header_keeps_its_rows_and_nothing_is_cut(server, sized):
     page = sized
     page.goto(server.url + "/")
     demos_loaded(page)
+    # A flight recorder's window chosen: its auto-snapshot choice shows too.
+    page.get_by_test_id("flight-window").select_option("30s")
     for lang in ("en", "zh"):
         page.evaluate(f"window.coroscope.setLanguage('{lang}')")
         seen = []
@@ -92,9 +100,23 @@ def test_the_header_keeps_its_rows_and_nothing_is_cut(server, sized):
     # A run's lanes: names such as "main · MainThread" fit the narrowest gutter.
     page.evaluate("window.coroscope.setLanguage('en')")
     choose_demo(page, "gevent_dummythread", eat_seconds=0.2, play_seconds=0.1)
+    narrow = page.viewport_size["width"] <= 1100
+    if narrow:
+        assert page.get_by_test_id("export-menu").is_disabled()  # nothing to export yet
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
     assert page.evaluate(CUT) == []
+    # Narrow, the four export buttons are one menu; a choice downloads as its button does.
+    menu = page.get_by_test_id("export-menu")
+    if narrow:
+        assert menu.is_visible() and not page.get_by_test_id("export").is_visible()
+        with page.expect_download() as download:
+            menu.select_option("export-gz")
+        trace = json.loads(gzip.decompress(download.value.path().read_bytes()))
+        assert trace["run"]["id"] == state(page)["runId"]
+        assert menu.input_value() == ""  # ready for the next choice
+    else:
+        assert not menu.is_visible() and page.get_by_test_id("export").is_visible()
     too_long = page.evaluate("""async () => {
       const { GUTTER } = await import('/static/js/timeline.js');
       const ctx = document.createElement('canvas').getContext('2d');

@@ -144,7 +144,7 @@ const files = new Files({
   ui: {
     open: $("open"), openFile: byId("open-file"), export: $("export"), exportGz: $("export-gz"),
     perfetto: $("export-perfetto"),
-    exportHtml: $("export-html"), dropzone: $("dropzone"),
+    exportHtml: $("export-html"), exportMenu: $("export-menu"), dropzone: $("dropzone"),
   },
   feed, standalone: STANDALONE, report, clearError, subscribe, adopt,
   onProgress: () => scheduler.commit(STATUS),
@@ -189,7 +189,7 @@ scheduler.add("honest", new HonestNumbers({
   demo: (id) => picker.demo(id),
   onTimeUntraced: STANDALONE ? null : timeUntraced,
 }));
-const statsPanel = scheduler.add("stats", new StatsPanel({ root: $("stats"), feed, frame, onPick: pick }));
+const statsPanel = scheduler.add("stats", new StatsPanel({ root: $("stats"), title: $("stats-title"), feed, frame, onPick: pick }));
 const transport = scheduler.add("transport", new Transport({
   ui: {
     prev: $("prev"), play: $("play"), next: $("next"), speed: $("speed"), scrubber: $("scrubber"),

@@ -30,6 +30,14 @@ export class Files {
         if (link.hasAttribute("aria-disabled")) e.preventDefault();
       });
     }
+    // The narrow page's one menu for the four: a choice clicks its link.
+    this.menuLinks = new Map([["export", ui.export], ["export-gz", ui.exportGz],
+      ["export-perfetto", ui.perfetto], ["export-html", ui.exportHtml]]);
+    ui.exportMenu.addEventListener("change", () => {
+      const link = this.menuLinks.get(ui.exportMenu.value);
+      ui.exportMenu.value = "";
+      if (link && !link.hasAttribute("aria-disabled")) link.click();
+    });
     ui.open.addEventListener("click", () => ui.openFile.click());
     ui.openFile.addEventListener("change", () => {
       this.open(ui.openFile.files[0]);
@@ -59,6 +67,11 @@ export class Files {
         el.removeAttribute("aria-disabled");
       }
     }
+    for (const option of ui.exportMenu.options) {
+      const link = this.menuLinks.get(option.value);
+      if (link) option.disabled = link.hasAttribute("aria-disabled");
+    }
+    ui.exportMenu.disabled = [...this.menuLinks.values()].every((el) => el.hasAttribute("aria-disabled"));
   }
 
   /** A download link clicked: the server's file, or a loaded trace (which may not exist

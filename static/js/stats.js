@@ -2,7 +2,7 @@
 // panel (scheduler.js) over the run's feed: live, up to the present.
 
 import { StatsAccumulator } from "./analysis.js";
-import { formatDuration } from "./format.js";
+import { formatDuration, formatSeconds } from "./format.js";
 import { formatCount, saidText, t as tr } from "./i18n.js";
 import { CLOCK, DATA } from "./scheduler.js";
 import { taskColor } from "./timeline.js";
@@ -10,13 +10,15 @@ import { taskColor } from "./timeline.js";
 const FIELDS = ["running", "blocked", "parked", "switches_in", "switches_out"];
 
 export class StatsPanel {
-  /** `frame.extent`: how far the run reaches in this frame (the scheduler's tick). */
-  constructor({ root, feed, frame, onPick }) {
+  /** `frame.extent`: how far the run reaches in this frame (the scheduler's tick);
+   * `title`: the panel's title, which says when the trace is a window of its run. */
+  constructor({ root, title, feed, frame, onPick }) {
     this.flags = DATA | CLOCK;
     this.feed = feed;
     this.store = feed.store;
     this.frame = frame;
     this.root = root;
+    this.title = title;
     this.onPick = onPick;
     this.stats = null;
     this.key = "";
@@ -34,6 +36,17 @@ export class StatsPanel {
     this.key = "";
     this.acc = this.accStore = null;
     this.root.replaceChildren();
+    this.retitle();
+  }
+
+  /** "whole run", unless the trace is a flight recorder's window that starts mid-run
+   * (a snapshot, or a flight-recorded run, which keeps its last window). */
+  retitle() {
+    const flight = this.feed.info?.flight;
+    const text = flight?.from_ns > 0
+      ? tr("stats.title.window", { window: formatSeconds(flight.window_ns) })
+      : tr("stats.title");
+    if (this.title.textContent !== text) this.title.textContent = text;
   }
 
   update() {
@@ -79,6 +92,7 @@ export class StatsPanel {
   }
 
   render(store) {
+    this.retitle();
     const s = this.stats;
     if (!s) {
       const empty = document.createElement("div");
