@@ -63,8 +63,8 @@ export async function isGzip(blob) {
 
 /**
  * Read the trace in `blob` (a File, plain JSON or gzip) into a new Store. Resolves to
- * {store, trace: {format, version, run, tasks}, gzip, worker}; throws an Error saying what is
- * wrong (not JSON, cut short, not a trace, too big). `onProgress(fraction)` follows the
+ * {store, trace: {format, version, run, tasks}, gzip, worker}; throws an Error saying
+ * what is wrong (not JSON, cut short, not a trace, too big). `onProgress(fraction)` follows the
  * compressed bytes read. `chunkBytes`: bytes gathered and handed to the parser at a
  * time; `maxChars`: the uncompressed size refused; `worker: false` reads it on the
  * page's thread even where a worker could (the page served, not one HTML file).
@@ -105,22 +105,30 @@ function readInWorker(blob, onProgress, options) {
       if (heard) reject(new Error(`the reader stopped: ${event.message}`));
       else resolve(null); // it never ran: read on the page's thread
     };
+    const fail = (err) => {
+      end();
+      reject(err);
+    };
+    worker.onmessageerror = () => fail(new Error("the reader sent what the page cannot read"));
     worker.onmessage = ({ data }) => {
       heard = true;
-      if (data.batch) {
-        takeBatch(store, data.batch, causes);
-        worker.postMessage({ taken: true });
-      } else if (data.reserve) {
-        store.reserve(data.reserve);
-      } else if (data.progress !== undefined) {
-        onProgress(data.progress);
-      } else if (data.error) {
-        end();
-        reject(new Error(data.error));
-      } else if (data.done) {
-        end();
-        store.compact();
-        resolve({ store, trace: data.trace, gzip: data.gzip, worker: true });
+      try {
+        if (data.batch) {
+          takeBatch(store, data.batch, causes);
+          worker.postMessage({ taken: true });
+        } else if (data.reserve) {
+          store.reserve(data.reserve);
+        } else if (data.progress !== undefined) {
+          onProgress(data.progress);
+        } else if (data.error) {
+          fail(new Error(data.error));
+        } else if (data.done) {
+          end();
+          store.compact();
+          resolve({ store, trace: data.trace, gzip: data.gzip, worker: true });
+        }
+      } catch (err) {
+        fail(err);
       }
     };
     worker.postMessage({ blob, options });
