@@ -335,10 +335,13 @@ def test_flight_recorder_errors_are_clear(server):
 
 
 @pytest.mark.browser
-def stats_title(flight: dict, zh: bool = False) -> str:
-    """The statistics panel's title for a trace whose run's ``flight`` is this."""
+def stats_title(page, flight: dict, zh: bool = False) -> str:
+    """The statistics panel's title for a trace whose run's ``flight`` is this: how long
+    a window it holds (whole batches: a little over the 2 s chosen), as the flight bar."""
     if flight["from_ns"] > 0:
-        return "统计 · 仅最后 2 s" if zh else "Statistics · the last 2 s only"
+        kept = page.evaluate("async (ns) => (await import('/static/js/format.js'))"
+                             ".formatDuration(ns)", flight["to_ns"] - flight["from_ns"])
+        return f"统计 · 仅最后 {kept}" if zh else f"Statistics · the last {kept} only"
     return "统计 · 整个运行" if zh else "Statistics · whole run"
 
 
@@ -371,7 +374,7 @@ def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, pag
     # The statistics say whether they are of a window that starts mid-run (the ring drops
     # whole batches: a run this short may keep all of its few).
     title = page.get_by_test_id("stats-title")
-    assert title.inner_text() == stats_title(info["flight"])
+    assert title.inner_text() == stats_title(page, info["flight"])
     # One asked for, one (at least) on eat's block; each opens as a snapshot.
     snaps = page.get_by_test_id("flight-snap")
     assert snaps.count() == len(info["flight"]["snapshots"]) >= 2
@@ -383,10 +386,10 @@ def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, pag
         "A flight recorder's window: from ")
     assert page.get_by_test_id("status").inner_text().startswith("snapshot of the last 2 s: ")
     snap = server.get(f"/api/runs/{state(page)['runId']}")[1]["flight"]
-    assert title.inner_text() == stats_title(snap)
+    assert title.inner_text() == stats_title(page, snap)
     page.get_by_test_id("lang").click()  # 中文: the bar too
     assert page.get_by_test_id("flight-text").inner_text().startswith("飞行记录器的窗口：")
-    assert title.inner_text() == stats_title(snap, zh=True)
+    assert title.inner_text() == stats_title(page, snap, zh=True)
     assert page.get_by_test_id("flight-window").input_value() == "2s"
     assert "飞行记录" in page.get_by_test_id("flight-window").inner_text()
     page.get_by_test_id("lang").click()
@@ -397,6 +400,6 @@ def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, pag
     assert panel.locator(".badge.status-snapshot").count() >= 2
     # A window that starts mid-run (as a longer run keeps): its statistics say so.
     _, trace = server.get(f"/api/runs/{s['runId']}/trace.json")
-    trace["run"]["flight"] = dict(trace["run"]["flight"], from_ns=500 * MS)
+    trace["run"]["flight"] = dict(trace["run"]["flight"], from_ns=500 * MS, to_ns=2600 * MS)
     assert page.evaluate("(t) => window.coroscope.loadTrace(t)", trace) is True
-    assert title.inner_text() == "Statistics · the last 2 s only"
+    assert title.inner_text() == "Statistics · the last 2.100 s only"

@@ -40,12 +40,12 @@ export class StatsPanel {
   }
 
   /** "whole run", unless the trace is a flight recorder's window that starts mid-run
-   * (a snapshot, or a flight-recorded run, which keeps its last window). */
+   * (a snapshot, or a flight-recorded run, which keeps its last window): then how long
+   * a window it holds, as the flight bar says (whole batches: a little over the chosen). */
   retitle() {
-    const flight = this.feed.info?.flight;
-    const text = flight?.from_ns > 0
-      ? tr("stats.title.window", { window: formatSeconds(flight.window_ns) })
-      : tr("stats.title");
+    const f = this.feed.info?.flight;
+    const kept = f?.to_ns > f?.from_ns ? formatDuration(f.to_ns - f.from_ns) : formatSeconds(f?.window_ns ?? 0);
+    const text = f?.from_ns > 0 ? tr("stats.title.window", { window: kept }) : tr("stats.title");
     if (this.title.textContent !== text) this.title.textContent = text;
   }
 
