@@ -14,6 +14,7 @@ and blocking ``socket.socket`` methods made inside the block are marked as block
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import datetime as _dt
 import inspect
@@ -24,11 +25,72 @@ from typing import Any
 
 from .files import gzip_if_named, write_atomic
 from .tracer.events import encode_batch
-from .tracer.export import native_trace_chunks
+from .tracer.export import NativeWriter
 from .tracer.recorder import Recorder
 from .tracer.session import Session
 
 __all__ = ["trace"]
+
+FLUSH_SECONDS = 0.05  #: how often the block's rows are taken and written out
+BATCH_ROWS = 10_000  #: at most this many rows are tuples at once while they are written
+
+
+def _real_thread() -> tuple[Any, Any]:
+    """``_thread``'s start_new_thread and allocate_lock as they were before any monkey
+    patching: gevent's patch_all() may have run before this import, and the spilling
+    thread must be an OS thread, not a greenlet of the block's own."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return _thread.start_new_thread, _thread.allocate_lock
+    return (monkey.get_original("_thread", "start_new_thread"),
+            monkey.get_original("_thread", "allocate_lock"))
+
+
+class _Spill:
+    """The block's rows, taken from the recorder every FLUSH_SECONDS by an OS thread of
+    its own and spelt at once into the trace's events (NativeWriter: an unlinked
+    temporary file), so the block's memory does not grow with its trace. The thread
+    takes the GIL for that, as the end of the block would have for all of it at once."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.writer = NativeWriter()
+        self.failed: BaseException | None = None
+        start, lock = _real_thread()
+        self._stop, self._done = lock(), lock()
+        self._stop.acquire()
+        self._done.acquire()
+        start(self._loop, ())
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.acquire(True, FLUSH_SECONDS):
+                self.flush()
+        except BaseException as exc:  # kept for finish(): the block's thread says it
+            self.failed = exc
+        finally:
+            self._done.release()
+
+    def flush(self) -> None:
+        """What the recorder holds now, a batch at a time (rows recorded meanwhile wait
+        for the next round: a block switching without end keeps the loop turning)."""
+        left = len(self.recorder.rows)
+        while left > 0:
+            drained = self.recorder.drain(BATCH_ROWS)
+            if drained is None:
+                return
+            left -= len(drained[1])
+            self.writer.feed(encode_batch(*drained))
+
+    def finish(self) -> NativeWriter:
+        """Stop the thread, write what is left (the recorder has stopped): the writer."""
+        self._stop.release()
+        self._done.acquire()
+        if self.failed is not None:
+            raise self.failed
+        self.flush()
+        return self.writer
 
 
 @contextlib.contextmanager
@@ -57,6 +119,7 @@ def trace(path: str, *, generators: bool = False, title: str | None = None,
     started = _dt.datetime.now(_dt.UTC)
     status, error = "finished", None
     session.start()
+    spill = _Spill(recorder)
     try:
         yield recorder
     except BaseException as exc:
@@ -83,6 +146,8 @@ def trace(path: str, *, generators: bool = False, title: str | None = None,
             "python": sys.version.split()[0],
             "source": {"file": name, "text": source},
         }
-        drained = recorder.drain()
-        batches = [encode_batch(0, drained[1])] if drained else []
-        write_atomic(path, gzip_if_named(path, native_trace_chunks(run, batches)))
+        writer = spill.finish()
+        try:
+            write_atomic(path, gzip_if_named(path, writer.chunks(run)))
+        finally:
+            writer.close()
