@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
 
-from .browser import REDRAW  # noqa: E402
+from .browser import redraw_times  # noqa: E402
 
 OPEN = """async () => {
   const file = document.getElementById('bench-file').files[0];
@@ -112,16 +112,7 @@ def main() -> int:
                 if n == sizes[-1]:
                     page.screenshot(path=str(tmp / f"viewer-{n}.png"))
                     print(f"# screenshot {tmp / f'viewer-{n}.png'}", flush=True)
-                box = page.get_by_test_id("timeline").bounding_box()
-                page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-                full = []
-                for _ in range(5):
-                    page.get_by_text("Fit").first.click()
-                    full.append(page.evaluate(REDRAW))
-                zoomed = []
-                for _ in range(16):
-                    page.mouse.wheel(0, -400)
-                    zoomed.append(page.evaluate(REDRAW))
+                full, zoomed = redraw_times(page, 16)
                 rows.append((n, path.stat().st_size, ms, drawn_ms, base, heap, columns,
                              sorted(full)[2], max(full), sorted(zoomed)[8], max(zoomed)))
                 page.close()
