@@ -75,13 +75,8 @@ class _Spill:
     def flush(self) -> None:
         """What the recorder holds now, a batch at a time (rows recorded meanwhile wait
         for the next round: a block switching without end keeps the loop turning)."""
-        left = len(self.recorder.rows)
-        while left > 0:
-            drained = self.recorder.drain(BATCH_ROWS)
-            if drained is None:
-                return
-            left -= len(drained[1])
-            self.writer.feed(encode_batch(*drained))
+        for seq, rows in self.recorder.drain_held(BATCH_ROWS):
+            self.writer.feed(encode_batch(seq, rows))
 
     def finish(self) -> NativeWriter:
         """Stop the thread, write what is left (the recorder has stopped): the writer."""

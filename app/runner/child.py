@@ -119,16 +119,14 @@ class Flusher:
         # In Python, a slice at a time: after a stall (this thread starved of CPU) the
         # backlog stays packed in the recorder and only one batch is ever tuples (a whole
         # backlog of 1M switches drained at once was 150 MB more at the child's peak).
-        while left > 0:
-            began = self.recorder.now()
-            drained = self.recorder.drain(self.max_rows)
-            if drained is None:
-                return
-            left -= len(drained[1])
-            self.pipe.batch(drained[0], drained[1], self.max_rows)
+        began = self.recorder.now()
+        for seq, rows in self.recorder.drain_held(self.max_rows):
+            self.pipe.batch(seq, rows, self.max_rows)
             # Holding the GIL to encode the batch, this thread kept the demo's one
             # waiting: that time is not the demo's running task hogging the thread.
-            self.watch.note_pause(began, self.recorder.now())
+            done = self.recorder.now()
+            self.watch.note_pause(began, done)
+            began = done
 
     def _send_in_c(self, left: int) -> None:
         """The rows go from the buffer to the pipe in C, never made tuples: this thread

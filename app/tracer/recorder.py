@@ -26,7 +26,7 @@ import os
 import reprlib
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import greenlet
@@ -412,6 +412,18 @@ class Recorder:
         seq = self._drained
         self._drained += len(batch)
         return seq, batch
+
+    def drain_held(self, limit: int) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
+        """The rows held now, as ``(seq, rows)`` batches of at most about ``limit``, the
+        oldest first; only one batch is ever tuples. Rows recorded meanwhile wait for the
+        next call: a program that switches without end must not keep the caller here."""
+        left = len(self.rows)
+        while left > 0:
+            drained = self.drain(limit)
+            if drained is None:
+                return
+            left -= len(drained[1])
+            yield drained
 
     def drain_with(self, take: Callable[[int, Any], tuple[Any, ...]]) -> tuple[Any, ...]:
         """Let ``take(seq, rows)`` take the oldest rows out of :attr:`rows` itself (the
