@@ -224,6 +224,17 @@ def state(page) -> dict:
     )
 
 
+def header_says(page, prefix: str, timeout: float = 20_000) -> str:
+    """Wait until the header's status starts with ``prefix``; return it. The header is
+    drawn in the next animation frame after ``window.coroscope.status`` changes, so a
+    test that has waited for the status must still wait for its text."""
+    from playwright.sync_api import expect
+
+    status = page.get_by_test_id("status")
+    expect(status).to_have_text(re.compile("^" + re.escape(prefix)), timeout=timeout)
+    return status.inner_text()
+
+
 def choose_demo(page, demo: str, **params) -> None:
     """Pick a demo in the dashboard's picker and fill in its parameter fields."""
     page.get_by_test_id("demo-select").select_option(demo)

@@ -13,7 +13,7 @@ import pytest
 
 from demos import DEMOS as DEMO_TABLE
 
-from .conftest import Server, choose_demo, state
+from .conftest import Server, choose_demo, header_says, state
 
 pytestmark = pytest.mark.browser
 
@@ -410,7 +410,7 @@ def test_cancel_is_a_normal_end_not_an_error(server, page):
     page.wait_for_timeout(200)
     assert page.get_by_test_id("error").is_hidden() and state(page)["lastError"] is None
     status = page.get_by_test_id("status")
-    assert status.inner_text().startswith("cancelled after")
+    header_says(page, "cancelled after")
     colors = status.evaluate("""(el) => ({
       text: getComputedStyle(el).color, dot: getComputedStyle(el, '::before').backgroundColor })""")
     idle = page.evaluate("""() => { const el = document.createElement('div');

@@ -11,7 +11,7 @@ import pytest
 from app.spans import compute_stats
 from demos import DEMOS
 
-from .conftest import ROOT, allow_editing, choose_demo, state
+from .conftest import ROOT, allow_editing, choose_demo, header_says, state
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
@@ -568,7 +568,7 @@ def test_compare_runs_both(server, page):
     live = page.get_by_test_id("compare-table").inner_text()
     assert live.count("running ·") == 2, live  # both sides' status, with their elapsed time
     assert state(page)["compare"]["loading"] is True
-    assert page.get_by_test_id("status").inner_text().startswith("comparing ·")
+    header_says(page, "comparing ·")
     assert page.get_by_test_id("cancel").is_enabled()  # Cancel stops the pair
     page.wait_for_function("window.coroscope.compare && !window.coroscope.compare.loading",
                            timeout=30_000)
@@ -597,7 +597,7 @@ def test_compare_runs_both(server, page):
     assert a_row[1].startswith("finished · ")
     assert b_row[0] == f"B · {DEMOS['gevent_monkey_patch'].title}"
     assert b_row[6] == "0 ns" and a_row[6] != "0 ns"
-    assert page.get_by_test_id("status").inner_text() == "compared: finished / finished"
+    assert header_says(page, "compared: ") == "compared: finished / finished"
     # The pair ran with the parameters typed in the form (the pair's own would be 2 s / 1 s).
     for k in (0, 1):
         assert page.locator(f"#compare-head-{k}").inner_text().endswith(

@@ -49,9 +49,13 @@ export class Header {
     } else if (compare.active) {
       text = compare.headerStatus();
     } else if (s === "running") {
+      // A run that has ended, coming whole from the server (a History entry, a snapshot):
+      // it is being opened, not run, so the header does not count a clock up from zero.
       text = feed.state === AWAITING
         ? t("status.connecting")
-        : t("status.running", { elapsed: formatDuration(feed.extent()) });
+        : feed.following && !feed.growing
+          ? t("status.opening", { events: formatCount(store.length) })
+          : t("status.running", { elapsed: formatDuration(feed.extent()) });
     } else if (s === "snapshot") {
       // A flight recorder's window: not an end of the run, a look at its last seconds.
       const flight = feed.info?.flight;
