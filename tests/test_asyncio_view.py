@@ -13,7 +13,7 @@ import pytest
 
 from app.spans import compute_stats
 
-from .conftest import ROOT, allow_editing, choose_demo, state
+from .conftest import ROOT, allow_editing, choose_demo, header_says, state
 from .test_cli_run import coroscope_run
 from .test_layout_i18n import english_words
 from .test_learner_view import expected_arrows, load, switches
@@ -330,7 +330,7 @@ def test_a_flight_recorder_snapshot_says_so(server, page):
     load_file(page, server, trace)
     status = page.get_by_test_id("status")
     page.wait_for_function("window.coroscope.status === 'snapshot'")
-    assert status.inner_text() == "snapshot of the last 0.5 s: the run finished"
+    assert header_says(page, "snapshot") == "snapshot of the last 0.5 s: the run finished"
     assert status.get_attribute("data-status") == "snapshot"
     assert state(page)["lastError"] is None  # a window of a run, not a failure
     page.evaluate("window.coroscope.setLanguage('zh')")
