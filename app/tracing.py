@@ -21,6 +21,7 @@ import inspect
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from .files import gzip_if_named, write_atomic
@@ -73,10 +74,21 @@ class _Spill:
             self._done.release()
 
     def flush(self) -> None:
-        """What the recorder holds now, a batch at a time (rows recorded meanwhile wait
-        for the next round: a block switching without end keeps the loop turning)."""
-        for seq, rows in self.recorder.drain_held(BATCH_ROWS):
-            self.writer.feed(encode_batch(seq, rows))
+        """What the recorder holds now (rows recorded meanwhile wait for the next round:
+        a block switching without end keeps the loop turning). Written by C with the GIL
+        let go where it is built, so that the block runs on meanwhile and its rows do
+        not pile up faster than they are written; else a batch of tuples at a time."""
+        recorder, writer = self.recorder, self.writer
+        if not writer.takes(recorder.rows):
+            for seq, rows in recorder.drain_held(BATCH_ROWS):
+                writer.feed(encode_batch(seq, rows))
+            return
+        left = len(recorder.rows)
+        while left > 0:
+            taken = recorder.drain_with(partial(writer.write_rows, limit=left))[0]
+            if not taken:
+                return
+            left -= taken
 
     def finish(self) -> NativeWriter:
         """Stop the thread, write what is left (the recorder has stopped): the writer."""

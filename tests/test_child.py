@@ -96,21 +96,14 @@ def hop(other):
 '''
 
 
-def test_the_c_writer_sends_the_lines_the_python_writer_would(monkeypatch):
-    """The child sends its rows through the C writer (_wire.send_rows): the lines on the
-    pipe are byte for byte what encode_batch makes of the same rows drained in Python,
-    with switches paused in a library (causes that need escaping, or are not ASCII),
-    printed lines (one with a lone surrogate), batches cut at max_rows, and a limit that
-    takes whole chunks of the oldest rows."""
-    import threading
-
+def record_mixed(monkeypatch):
+    """A recorder (C hook) that has recorded 12,000 switches paused in a library (causes
+    that need escaping, or are not ASCII), spawns, and printed lines (one with a lone
+    surrogate): its rows are still held."""
     import greenlet
 
-    from app.runner.child import EventPipe, _wire
     from app.tracer import recorder as recorder_module
-    from app.tracer.events import encode_batch
 
-    assert _wire is not None, "setup.py should have built app/tracer/_wire.c"
     causes = ['wait "quoted"', "back\\slash", "caf\u00e9", "tab\there", "del\x7f", "\udcff",
               "timer 1 s", ""]
     asked = iter(range(1 << 30))
@@ -139,6 +132,22 @@ def test_the_c_writer_sends_the_lines_the_python_writer_would(monkeypatch):
         ping_g.switch(12_000)
     finally:
         recorder.stop()
+    return recorder
+
+
+def test_the_c_writer_sends_the_lines_the_python_writer_would(monkeypatch):
+    """The child sends its rows through the C writer (_wire.send_rows): the lines on the
+    pipe are byte for byte what encode_batch makes of the same rows drained in Python,
+    with switches paused in a library (causes that need escaping, or are not ASCII),
+    printed lines (one with a lone surrogate), batches cut at max_rows, and a limit that
+    takes whole chunks of the oldest rows."""
+    import threading
+
+    from app.runner.child import EventPipe, _wire
+    from app.tracer.events import encode_batch
+
+    assert _wire is not None, "setup.py should have built app/tracer/_wire.c"
+    recorder = record_mixed(monkeypatch)
     rows = recorder.rows
     held = len(rows)
     assert held > 24_000

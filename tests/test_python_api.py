@@ -45,11 +45,18 @@ def test_a_raising_block_still_writes_its_trace(tmp_path):
     assert trace["run"]["error"] == "ZeroDivisionError: division by zero"
 
 
-def test_a_long_block_is_written_out_while_it_runs(tmp_path):
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "pure-python"])
+def test_a_long_block_is_written_out_while_it_runs(tmp_path, monkeypatch, pure):
     """The block's rows leave the recorder as it runs (an OS thread of the API's own
-    spells them into the trace's file), so its memory does not grow with its trace; the
-    trace still holds every switch, in order."""
+    spells them into the trace's file: from C, or a batch of tuples at a time where C is
+    not used), so its memory does not grow with its trace; the trace still holds every
+    switch, in order."""
     import time
+
+    from app.tracer.export import NativeWriter
+
+    if pure:
+        monkeypatch.setenv("COROSCOPE_PURE_PYTHON", "1")
 
     out = tmp_path / "long.json"
     n = 20_000
@@ -62,6 +69,7 @@ def test_a_long_block_is_written_out_while_it_runs(tmp_path):
         while len(recorder.rows) >= 100 and time.monotonic() < deadline:
             time.sleep(0.05)  # the thread takes the GIL meanwhile
         held, seen = len(recorder.rows), recorder.count
+        assert NativeWriter.takes(recorder.rows) is not pure
     assert seen > 2 * n and held < 100, (held, seen)
     trace = json.loads(out.read_text())
     validate_trace(trace)
@@ -70,3 +78,39 @@ def test_a_long_block_is_written_out_while_it_runs(tmp_path):
     names = {t["id"]: t["name"] for t in trace["tasks"]}
     switches = [(names[e["from"]], names[e["to"]]) for e in events if e["kind"] == "switch"]
     assert switches[: 2 * n] == [("main", "<lambda>"), ("<lambda>", "main")] * n
+
+
+def test_the_apis_c_writer_writes_the_events_the_python_writer_would(monkeypatch):
+    """The API writes the block's rows as export events from C (NativeWriter.write_rows,
+    _wire.write_events, with the GIL let go): byte for byte the export NativeWriter.feed
+    makes of the same rows as one batch, task table included, with causes that need
+    escaping or are not ASCII, printed lines (one with a lone surrogate), a limit that
+    takes whole chunks of the oldest rows, and writes cut every 5,000 rows."""
+    from app.tracer.events import encode_batch
+    from app.tracer.export import NativeWriter
+
+    from .test_child import record_mixed
+
+    recorder = record_mixed(monkeypatch)
+    rows = recorder.rows
+    held = len(rows)
+    assert held > 24_000 and NativeWriter.takes(rows)
+    python, c = NativeWriter(), NativeWriter()
+    try:
+        python.feed(encode_batch(0, [rows[i] for i in range(held)]))
+        c.WRITE_ROWS = 5000
+        first = recorder.drain_with(lambda seq, rows: c.write_rows(seq, rows, 16_500))
+        rest = recorder.drain_with(lambda seq, rows: c.write_rows(seq, rows, held))
+        assert (first[0], rest[0]) == (16_384, held - 16_384) and len(rows) == 0
+        run = {"status": "finished"}
+        expected = b"".join(python.chunks(run))
+        assert b"".join(c.chunks(run)) == expected
+        trace = json.loads(expected)
+        assert len(trace["events"]) == c.events == held
+        assert {t["name"] for t in trace["tasks"]} >= {"ping", "bounce"}
+        assert b"\\udcff" in expected and "caf\u00e9".encode() in expected
+        with pytest.raises(ValueError, match="rows from seq 0 after"):
+            c.write_rows(0, rows, 10)
+    finally:
+        python.close()
+        c.close()

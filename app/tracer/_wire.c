@@ -19,6 +19,10 @@
  * writes them to the events pipe as batch lines, byte for byte what events.py's
  * encode_batch makes of the same rows. The switch rows the hook packed are spelled with
  * the GIL let go, so the traced program runs on while its rows are written.
+ *
+ * write_events(...) takes them the same way for the Python API (coroscope.trace), which
+ * writes the export itself as the block runs: the rows as the export's events, byte for
+ * byte what events_piece() makes of their batch.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -427,14 +431,20 @@ write_all(int fd, const char *data, size_t len)  /* 0, or an errno */
     return 0;
 }
 
+/* What take_rows() writes: batch lines for the events pipe, or a piece of the native
+ * export's `events` array. */
+typedef enum { WIRE, EVENTS } Spelling;
+
+/* take_rows(rows_api, buffer, fd, seq, limit, max_rows, spell, how): take at most about
+ * `limit` of the oldest rows out of `buffer` and write them to `fd`, `max_rows` at a
+ * time. With the GIL, every row that is not a plain packed switch is spelled by `spell`
+ * (WIRE: spell(row), the row's JSON; EVENTS: spell(seq, row), its export object's), in
+ * the rows' order; then the GIL is let go while the switches are spelled and written. */
 static PyObject *
-send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+take_rows(PyObject *const *args, Py_ssize_t nargs, Spelling how, const char *usage)
 {
-    /* send_rows(rows_api, buffer, fd, seq, limit, max_rows, row_json) */
-    (void)module;
     if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError,
-                        "send_rows(rows_api, buffer, fd, seq, limit, max_rows, row_json)");
+        PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
     }
     RowsAPI *api = PyCapsule_GetPointer(args[0], ROWS_API_NAME);
@@ -444,7 +454,7 @@ send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ImportError, "_hook's rows_api is of another version");
         return NULL;
     }
-    PyObject *buffer = args[1], *row_json = args[6];
+    PyObject *buffer = args[1], *spell = args[6];
     long fd = PyLong_AsLong(args[2]);
     long long seq = PyLong_AsLongLong(args[3]);
     Py_ssize_t limit = PyLong_AsSsize_t(args[4]);
@@ -465,8 +475,6 @@ send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return Py_BuildValue("(nLL)", n, now, now);
     }
 
-    /* With the GIL: every row that is not a plain packed switch is spelled by row_json
-     * (events.py's json_bytes) now; the rest needs no Python object to be written. */
     PyObject **spelled = NULL;
     PyObject *last_plain = NULL;
     int failed = 0;
@@ -492,12 +500,21 @@ send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             failed = 1;
             break;
         }
-        spelled[i] = PyObject_CallOneArg(row_json, row);
+        if (how == WIRE)
+            spelled[i] = PyObject_CallOneArg(spell, row);
+        else {
+            PyObject *at = PyLong_FromLongLong(seq + i);
+            if (at != NULL) {
+                PyObject *callargs[2] = {at, row};
+                spelled[i] = PyObject_Vectorcall(spell, callargs, 2, NULL);
+                Py_DECREF(at);
+            }
+        }
         Py_DECREF(row);
         if (spelled[i] == NULL)
             failed = 1;
         else if (!PyBytes_Check(spelled[i])) {
-            PyErr_SetString(PyExc_TypeError, "row_json() must return bytes");
+            PyErr_SetString(PyExc_TypeError, "the spelling of a row must be bytes");
             failed = 1;
         }
     }
@@ -515,19 +532,24 @@ send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 no_memory = 1;
                 break;
             }
-            RAW_LIT(&out, "{\"type\":\"events\",\"seq\":");
-            raw_int(&out, seq + start);
-            RAW_LIT(&out, ",\"n\":");
-            raw_int(&out, stop - start);
-            RAW_LIT(&out, ",\"rows\":[");
+            if (how == WIRE) {
+                RAW_LIT(&out, "{\"type\":\"events\",\"seq\":");
+                raw_int(&out, seq + start);
+                RAW_LIT(&out, ",\"n\":");
+                raw_int(&out, stop - start);
+                RAW_LIT(&out, ",\"rows\":[");
+            }
             for (Py_ssize_t i = start; i < stop; i++) {
+                /* Between two rows; in the export, before every event but the array's
+                 * first. */
+                int comma = how == WIRE ? i > start : seq + i > 0;
                 if (spelled != NULL && spelled[i] != NULL) {
                     size_t len = (size_t)PyBytes_GET_SIZE(spelled[i]);
                     if (raw_reserve(&out, len + 1)) {
                         no_memory = 1;
                         break;
                     }
-                    if (i > start)
+                    if (comma)
                         out.data[out.len++] = ',';
                     memcpy(out.data + out.len, PyBytes_AS_STRING(spelled[i]), len);
                     out.len += len;
@@ -538,37 +560,54 @@ send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 PyObject *cause;
                 api->switch_row(taken, i, &t, &src, &dst, &line, &cause);
                 size_t clen = (size_t)PyUnicode_GET_LENGTH(cause);
-                if (raw_reserve(&out, 96 + clen)) {
+                if (raw_reserve(&out, 192 + clen)) {
                     no_memory = 1;
                     break;
                 }
-                if (i > start)
+                if (comma)
                     out.data[out.len++] = ',';
-                out.data[out.len++] = '[';
-                raw_int(&out, t);
-                out.data[out.len++] = ',';
-                raw_int(&out, KIND_SWITCH);
-                out.data[out.len++] = ',';
-                raw_int(&out, src);
-                out.data[out.len++] = ',';
-                raw_int(&out, dst);
-                out.data[out.len++] = ',';
+                if (how == WIRE) {  /* [t,0,from,to,line,"cause"] */
+                    out.data[out.len++] = '[';
+                    raw_int(&out, t);
+                    out.data[out.len++] = ',';
+                    raw_int(&out, KIND_SWITCH);
+                    out.data[out.len++] = ',';
+                    raw_int(&out, src);
+                    out.data[out.len++] = ',';
+                    raw_int(&out, dst);
+                    out.data[out.len++] = ',';
+                }
+                else {  /* export.py's _events_piece, and events_piece() above */
+                    RAW_LIT(&out, "{\"seq\":");
+                    raw_int(&out, seq + i);
+                    RAW_LIT(&out, ",\"t\":");
+                    raw_int(&out, t);
+                    RAW_LIT(&out, ",\"kind\":\"" KIND_SWITCH_NAME "\",\"from\":");
+                    raw_int(&out, src);
+                    RAW_LIT(&out, ",\"to\":");
+                    raw_int(&out, dst);
+                    RAW_LIT(&out, ",\"line\":");
+                }
                 if (line < 0)
                     RAW_LIT(&out, "null");
                 else
                     raw_int(&out, line);
-                out.data[out.len++] = ',';
+                if (how == WIRE)
+                    out.data[out.len++] = ',';
+                else
+                    RAW_LIT(&out, ",\"cause\":");
                 out.data[out.len++] = '"';
                 memcpy(out.data + out.len, PyUnicode_DATA(cause), clen);
                 out.len += clen;
                 out.data[out.len++] = '"';
-                out.data[out.len++] = ']';
+                out.data[out.len++] = how == WIRE ? ']' : '}';
             }
             if (no_memory || raw_reserve(&out, 3)) {
                 no_memory = 1;
                 break;
             }
-            RAW_LIT(&out, "]}\n");
+            if (how == WIRE)
+                RAW_LIT(&out, "]}\n");
             error = write_all((int)fd, out.data, out.len);
         }
         PyMem_RawFree(out.data);
@@ -592,6 +631,22 @@ send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(nLL)", n, let_go, taken_back);
 }
 
+static PyObject *
+send_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    return take_rows(args, nargs, WIRE,
+                     "send_rows(rows_api, buffer, fd, seq, limit, max_rows, row_json)");
+}
+
+static PyObject *
+write_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    return take_rows(args, nargs, EVENTS,
+                     "write_events(rows_api, buffer, fd, seq, limit, max_rows, event_json)");
+}
+
 static PyMethodDef wire_methods[] = {
     {"events_piece", (PyCFunction)(void (*)(void))events_piece, METH_FASTCALL,
      "events_piece(batch, seq, other): (piece, rows) of a stored batch in the native "
@@ -603,6 +658,11 @@ static PyMethodDef wire_methods[] = {
      "them to `fd` as batch lines of at most `max_rows` rows from `seq` on; other rows "
      "than packed switches are spelled by row_json(row). (rows, let_go, taken_back): "
      "the GIL was let go between those two CLOCK_MONOTONIC times."},
+    {"write_events", (PyCFunction)(void (*)(void))write_events, METH_FASTCALL,
+     "write_events(rows_api, buffer, fd, seq, limit, max_rows, event_json): as send_rows, "
+     "but what is written to `fd` is the rows as the native export's events from seq on "
+     "(a piece of its `events` array, a comma before each but the array's first); other "
+     "rows than packed switches are spelled by event_json(seq, row)."},
     {NULL}
 };
 

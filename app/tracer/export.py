@@ -50,13 +50,16 @@ from .events import (
     WARNING,
     batch_header,
     encode_batch,
+    json_bytes,
     row_to_event,
 )
 
 try:  # the C spelling of stored batches (setup.py builds it when a compiler is there)
     from . import _wire
+    from ._hook import RowBuffer as _RowBuffer
+    from ._hook import rows_api as _rows_api
 except ImportError:  # pragma: no cover - exercised where the build failed
-    _wire = None
+    _wire = _RowBuffer = _rows_api = None
 
 PID = 1
 # A row that starts a task record or adds to one: ``[t,2,`` (spawn) or ``[t,7,`` (taskinfo).
@@ -201,21 +204,47 @@ class NativeWriter:
     :meth:`chunks` gives, byte for byte, what :func:`native_trace_chunks` gives for the
     same batches."""
 
+    #: Rows spelled and written at a time by :meth:`write_rows` (about 1 MB).
+    WRITE_ROWS = 8192
+
     def __init__(self) -> None:
         import tempfile
 
-        self._body = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the writer)
+        # Unbuffered: write_rows() writes to its descriptor from C, between feed()'s.
+        self._body = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115 (lives with the writer)
         self.table = TaskTable()
         self.events = 0
+
+    @staticmethod
+    def takes(rows: Any) -> bool:
+        """Whether :meth:`write_rows` can take rows out of ``rows`` (the C hook's
+        RowBuffer, with the C writer built and not turned off)."""
+        return (_wire is not None and type(rows) is _RowBuffer
+                and not os.environ.get("COROSCOPE_PURE_PYTHON"))
+
+    def write_rows(self, seq: int, rows: Any, limit: int) -> tuple[int, int, int]:
+        """Take at most about ``limit`` of the oldest rows out of ``rows`` (a RowBuffer,
+        see :meth:`takes`; ``seq``: the first one's) and write them as events: the
+        packed switches spelled in C with the GIL let go, without a tuple or a batch
+        line (``_wire.write_events``), byte for byte what :meth:`feed` makes of their
+        batch. ``(rows taken, GIL let go at, taken back at)``."""
+        if seq != self.events:
+            raise ValueError(f"rows from seq {seq} after {self.events} events")
+        got = _wire.write_events(_rows_api, rows, self._body.fileno(), seq, limit,
+                                 self.WRITE_ROWS, self._row_event)
+        self.events += got[0]
+        return got
+
+    def _row_event(self, seq: int, row: tuple[Any, ...]) -> bytes:
+        """A row :meth:`write_rows` does not spell in C, as :meth:`feed` spells it."""
+        return self._other_row(seq, json_bytes(row))
 
     def feed(self, batch: bytes) -> None:
         got = _batch_piece(batch, self.events, self._other_row)
         if got is not None:
             piece, n = got
             if n:
-                if self.events:
-                    self._body.write(b",")
-                self._body.write(piece)
+                self._body.write(piece if self.events == 0 else b"," + piece)
                 self.events += n
             return
         rows = orjson.loads(batch)["rows"]
