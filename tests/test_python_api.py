@@ -114,3 +114,43 @@ def test_the_apis_c_writer_writes_the_events_the_python_writer_would(monkeypatch
     finally:
         python.close()
         c.close()
+
+
+def test_threads_that_were_there_before_the_block_are_not_the_traced_programs(tmp_path):
+    """A thread already running when the block starts (a Jupyter kernel's parent poller,
+    sleeping a second at a time) is not the traced program: its time.sleep calls made
+    while the block runs are not recorded. A thread the block starts is, as is the
+    block's own thread."""
+    import threading
+    import time
+
+    out = tmp_path / "threads.json"
+    stop = threading.Event()
+    slept = []
+
+    def poller():
+        while not stop.is_set():
+            time.sleep(0.005)
+            slept.append(1)
+
+    before = threading.Thread(target=poller, name="poller")
+    before.start()
+    try:
+        with coroscope.trace(str(out)):
+            at_start = len(slept)
+            started = threading.Thread(target=time.sleep, args=(0.02,), name="started")
+            started.start()
+            started.join()
+            time.sleep(0.1)
+            during = len(slept) - at_start
+    finally:
+        stop.set()
+        before.join()
+    assert during >= 1  # the poller did sleep while the block ran
+    trace = json.loads(out.read_text())
+    validate_trace(trace)
+    tasks = {t["id"]: t for t in trace["tasks"]}
+    blocks = [(tasks[e["task"]]["kind"], e["call"]) for e in trace["events"]
+              if e["kind"] == "block"]
+    assert blocks == [("thread", "time.sleep(0.02)"), ("main", "time.sleep(0.1)")], blocks
+    assert [t["kind"] for t in trace["tasks"]].count("thread") == 1

@@ -9,6 +9,9 @@ Two honest sources, both writing ``block``/``unblock`` rows (see events.py):
   versions, so patched code no longer reaches the wrappers and records no block:
   exactly the difference the tutorial teaches. Code that grabbed the names *before*
   patching (``from socket import *`` first) keeps the blocking originals, and shows.
+  The calls of the traced thread, and of threads started since the probes went in,
+  are recorded; threads that were there before are not the traced program's (a Jupyter
+  kernel's own, polling its parent with ``time.sleep(1)`` while a cell runs).
 * :class:`BusyWatch` is polled by the runner's flusher thread. A task (other than the
   Hub) that has run for more than ``threshold_ns`` without a switch is starving the
   Hub, like gevent's own monitor reports: a pure-Python loop, or a C call we did not
@@ -46,6 +49,7 @@ class BlockingProbes:
     def __init__(self, recorder: Recorder) -> None:
         self.rec = recorder
         self._undo: list[tuple[Any, str, Any]] = []
+        self._foreign: frozenset[int] = frozenset()
 
     def _wrap(self, owner: Any, name: str, label: Callable[..., str],
               can_block: Callable[..., bool] | None = None) -> None:
@@ -54,9 +58,10 @@ class BlockingProbes:
         rec = self.rec
 
         main = rec.thread_id
+        foreign = self._foreign
 
         def blocking(*args: Any, **kwargs: Any) -> Any:
-            if can_block is not None and not can_block(*args):
+            if (can_block is not None and not can_block(*args)) or _get_ident() in foreign:
                 return original(*args, **kwargs)
             task = rec.current_task()
             t = rec.now()
@@ -79,6 +84,10 @@ class BlockingProbes:
         setattr(owner, name, blocking)
 
     def install(self) -> None:
+        # The threads already running, but the traced one. An ident of one of them that
+        # ends may be given to a thread started later, whose calls would then go
+        # unrecorded: rare, and a gap, never a block that was not there.
+        self._foreign = frozenset(sys._current_frames()) - {self.rec.thread_id}
         self._wrap(time, "sleep", lambda seconds=0, *a: f"time.sleep({seconds:g})")
         for method in _SOCKET_METHODS:
             self._wrap(socket.socket, method, _socket_label(method), _socket_can_block)
