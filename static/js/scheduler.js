@@ -102,10 +102,12 @@ export class Scheduler {
     this.commit(ALL);
   }
 
-  /** The language changed: every panel's text. */
+  /** The language changed: every panel's text, at once where the view is shown (the
+   * page must not show a frame of both languages; a test reads it right after). */
   relabel() {
     for (const panel of this.panels.values()) panel.relabel();
-    this.commit(ALL);
+    if (this.active()) this.flush(ALL);
+    else this.commit(ALL);
   }
 
   snapshot(name) {
