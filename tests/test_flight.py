@@ -365,6 +365,7 @@ def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, pag
     page.get_by_test_id("snapshot").click()
     page.get_by_test_id("flight-snap").first.wait_for(timeout=20_000)
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=60_000)
+    page.evaluate("window.coroscope.redraw()")  # the ended run's frame, now
     s = state(page)
     assert s["seqOk"] is True and s["lastError"] is None and s["events"] > 0
     assert {t["name"] for t in s["tasks"]} >= {"main", "eat", "play"}

@@ -36,6 +36,9 @@ def open_run(page, server, run_id: str) -> None:
         f"window.coroscope && window.coroscope.runId === {json.dumps(run_id)}"
         " && ['finished', 'error', 'cancelled', 'limit', 'crashed']"
         ".includes(window.coroscope.status)", timeout=20_000)
+    # And its frame: the panels drawn from the ended run (the wait may have been true at
+    # once, before a frame since the end).
+    page.evaluate("window.coroscope.redraw()")
 
 
 def expected_marks(trace: dict, cursor: int) -> list[dict]:

@@ -23,7 +23,11 @@ export class Transport {
     this.player = player;
     this.frame = frame;
     ui.play.addEventListener("click", () => player.toggle());
-    ui.prev.addEventListener("click", () => player.stepPrev());
+    // A step shows at once, as the arrow keys' do.
+    ui.prev.addEventListener("click", () => {
+      player.stepPrev();
+      flush();
+    });
     ui.next.addEventListener("click", () => {
       player.stepNext();
       flush();
