@@ -18,7 +18,7 @@ def test_run_gevent_eat_play_and_see_it_drawn(server, page):
     choose_demo(page, "gevent_eat_play", eat_seconds=0.6, play_seconds=0.3)
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
-    page.wait_for_timeout(300)  # let the last frame paint
+    page.evaluate("window.coroscope.redraw()")  # the last frame, painted now
     s = state(page)
     assert s["seqOk"] is True and s["lastError"] is None
     assert [task["name"] for task in s["tasks"]] == ["main", "Hub", "eat", "play"]
@@ -58,7 +58,7 @@ def test_load_trace_draws_an_exported_run(server, page):
     page.goto(server.url + "/")
     page.wait_for_function("window.coroscope && window.coroscope.loadTrace")
     page.evaluate("t => window.coroscope.loadTrace(t)", trace)
-    page.wait_for_timeout(200)
+    page.evaluate("window.coroscope.redraw()")
     s = state(page)
     assert [lane["name"] for lane in s["lanes"]] == ["main", "eat", "play"]
     assert s["status"] == "finished" and s["switches"] == 5 and s["drawnSwitches"] == 5

@@ -33,7 +33,7 @@ def run_and_wait(page) -> None:
     page.wait_for_function(
         "(before) => window.coroscope.runId && window.coroscope.runId !== before"
         " && window.coroscope.status === 'finished'", arg=before, timeout=SLOW)
-    page.wait_for_timeout(100)  # a frame: the panels show it
+    page.evaluate("window.coroscope.redraw()")  # a frame: the panels show it
 
 
 def printed(page) -> list[str]:

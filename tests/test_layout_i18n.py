@@ -191,7 +191,7 @@ def test_the_timeline_is_as_tall_as_its_lanes(server, browser):
     choose_demo(page, "gevent_eat_play", eat_seconds=0.2, play_seconds=0.1)
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
-    page.wait_for_timeout(200)
+    page.evaluate("window.coroscope.redraw()")
     assert len(state(page)["lanes"]) == 3
     plot = page.locator("#timeline-wrap").bounding_box()["height"]
     assert plot <= 3 * 72 + 30 + 16 + 1
@@ -384,7 +384,7 @@ def test_an_opened_script_is_described_as_itself(server, page, tmp_path):
     page.wait_for_function("window.coroscope.status === 'finished'"
                            " && window.coroscope.demo === null"
                            " && window.coroscope.switches === 5")
-    page.wait_for_timeout(100)
+    page.evaluate("window.coroscope.redraw()")  # the header of the opened file
     picker = page.get_by_test_id("demo-select")
     assert picker.locator("option:checked").inner_text() == "opened: my_script.py"
     assert page.locator("#params [name]").count() == 0  # no stale parameters

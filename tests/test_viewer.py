@@ -169,7 +169,7 @@ def test_zoom_pan_and_fit(server, page):
     assert dragged["t0"] > after["t0"]
     assert abs((dragged["t0"] - after["t0"]) - 100 / plot_w * width1) < 0.05 * width1
     page.get_by_test_id("fit").click()
-    page.wait_for_timeout(100)
+    page.evaluate("window.coroscope.redraw()")  # the fit is taken in the frame
     v = state(page)["view"]
     assert v["t0"] == main and v["t1"] == end
 
