@@ -161,8 +161,15 @@ def test_gevent_and_asyncio_run_both_on_one_time_scale(server, page):
     page.wait_for_function("window.coroscope.compare && !window.coroscope.compare.loading"
                            " && window.coroscope.compare.runs.every((r) => r && r.totals)",
                            timeout=30_000)
-    page.wait_for_timeout(100)
-    page.evaluate("window.coroscope.redraw()")
+    # Compare's frame after both ended: the table, and each side's window.
+    page.wait_for_function("""() => {
+        const c = window.coroscope.compare;
+        const [a, b] = c.runs;
+        return a.window && b.window && a.window[1] === b.window[1]
+            && a.window[1] >= Math.max(a.duration_ns, b.duration_ns)
+            && /B · variant=asyncio\tfinished/.test(
+                document.querySelector('[data-testid=compare-table]').innerText);
+    }""", timeout=10_000)
     a, b = state(page)["compare"]["runs"]
     assert (a["demo"], b["demo"]) == ("same_program", "same_program")
     # One time scale: both drawn over the same window, which holds the longer run.

@@ -591,7 +591,9 @@ def test_compare_runs_both(server, page):
     assert a["status"] == b["status"] == "finished" and not a["live"] and not b["live"]
     assert a["totals"]["blocked"] > 0 and b["totals"]["blocked"] == 0
     # One time scale (the longer run), but the shorter one's lanes stop where it ended.
-    page.wait_for_timeout(100)
+    # Compare's frame after the end: each side drawn as far as it ran.
+    page.wait_for_function("window.coroscope.compare.runs.every((r) =>"
+                           " r.drawn_until === r.duration_ns)", timeout=10_000)
     a, b = state(page)["compare"]["runs"]
     assert b["duration_ns"] < a["duration_ns"]
     assert a["drawn_until"] == a["duration_ns"] and b["drawn_until"] == b["duration_ns"]
