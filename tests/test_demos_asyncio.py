@@ -141,7 +141,11 @@ def test_queue_producer_runs_ahead_only_as_far_as_the_queue_lets_it(server):
     put = line("await queue.put(i)")
     stop = line("await queue.put(None)")
     work = line("await asyncio.sleep(work)")
-    assert story(t.raw) == opening("asyncio_queue", entry) + [
+    c1_ends = [("switch", LOOP, c1, None, "wake"), ("stdout", c1, "consumer-1 consumed 1"),
+               ("finish", c1), ("switch", c1, LOOP, None, "finish")]
+    prod_ends = [("switch", LOOP, prod, None, "wake"),
+                 ("finish", prod), ("switch", prod, LOOP, None, "finish")]
+    head = opening("asyncio_queue", entry) + [
         ("switch", entry, LOOP, line("asyncio.TaskGroup()"), "wait TaskGroup"),
         ("spawn", prod, entry), ("switch", LOOP, prod, None, "wake"),
         ("stdout", prod, "produced 0"), ("stdout", prod, "produced 1"),
@@ -154,15 +158,19 @@ def test_queue_producer_runs_ahead_only_as_far_as_the_queue_lets_it(server):
         ("switch", prod, LOOP, stop, "wait Queue.put"),
         ("switch", LOOP, c0, None, "wake"), ("stdout", c0, "consumer-0 consumed 0"),
         ("switch", c0, LOOP, work, "timer 0.05 s"),
-        ("switch", LOOP, c1, None, "wake"), ("stdout", c1, "consumer-1 consumed 1"),
-        ("finish", c1), ("switch", c1, LOOP, None, "finish"),
-        ("switch", LOOP, prod, None, "wake"),
-        ("finish", prod), ("switch", prod, LOOP, None, "finish"),
+    ]
+    tail = [
         ("switch", LOOP, c0, None, "wake"), ("stdout", c0, "consumer-0 consumed 2"),
         ("finish", c0), ("switch", c0, LOOP, None, "finish"),
         ("switch", LOOP, entry, None, "wake"),
         *closing(entry), ("stdout", "main", t.printed()[-1][1]),
     ]
+    # c0's get freed the producer's put, as c1's timer came due: both are then ready.
+    # c1 goes first when its timer was already due as the loop woke for c0's (they are
+    # microseconds apart); the producer first when the loop woke between the two (a
+    # loaded machine). asyncio runs what is ready in the order it became ready.
+    assert story(t.raw) in (head + c1_ends + prod_ends + tail,
+                            head + prod_ends + c1_ends + tail), story(t.raw)
 
 
 def test_echo_server_serves_every_client_in_one_thread(server):
