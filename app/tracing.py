@@ -21,7 +21,6 @@ import inspect
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from functools import partial
 from typing import Any
 
 from .files import gzip_if_named, write_atomic
@@ -83,12 +82,8 @@ class _Spill:
             for seq, rows in recorder.drain_held(BATCH_ROWS):
                 writer.feed(encode_batch(seq, rows))
             return
-        left = len(recorder.rows)
-        while left > 0:
-            taken = recorder.drain_with(partial(writer.write_rows, limit=left))[0]
-            if not taken:
-                return
-            left -= taken
+        for _ in recorder.take_held(writer.write_rows):
+            pass
 
     def finish(self) -> NativeWriter:
         """Stop the thread, write what is left (the recorder has stopped): the writer."""

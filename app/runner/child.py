@@ -112,9 +112,8 @@ class Flusher:
     def flush(self) -> None:
         # Only what was there when it began: a program that switches without end refills
         # the buffer while it is written, and the loop must get back to the limits.
-        left = len(self.recorder.rows)
         if self.in_c and self.pipe.fd >= 0:
-            self._send_in_c(left)
+            self._send_in_c()
             return
         # In Python, a slice at a time: after a stall (this thread starved of CPU) the
         # backlog stays packed in the recorder and only one batch is ever tuples (a whole
@@ -128,21 +127,16 @@ class Flusher:
             self.watch.note_pause(began, done)
             began = done
 
-    def _send_in_c(self, left: int) -> None:
+    def _send_in_c(self) -> None:
         """The rows go from the buffer to the pipe in C, never made tuples: this thread
-        holds the GIL only to take them and to spell rows other than switches. Whole
-        chunks of the oldest are taken: when rows came meanwhile, the ``left`` that were
-        there may take a second call."""
-        while left > 0:
-            began = self.recorder.now()
-            sent, let_go, taken_back = self.recorder.drain_with(
-                partial(self.pipe.send_rows, limit=left, max_rows=self.max_rows))
-            t0 = self.recorder.t0
-            self.watch.note_pause(began, let_go - t0)
-            self.watch.note_pause(taken_back - t0, self.recorder.now())
-            if not sent:
-                return
-            left -= sent
+        holds the GIL only to take them and to spell rows other than switches."""
+        rec = self.recorder
+        began = rec.now()
+        for _, let_go, taken_back in rec.take_held(
+                partial(self.pipe.send_rows, max_rows=self.max_rows)):
+            self.watch.note_pause(began, let_go - rec.t0)
+            began = rec.now()
+            self.watch.note_pause(taken_back - rec.t0, began)
 
     def _loop(self) -> None:
         try:

@@ -27,6 +27,7 @@ import reprlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import greenlet
@@ -432,6 +433,20 @@ class Recorder:
         got = take(self._drained, self.rows)
         self._drained += got[0]
         return got
+
+    def take_held(self, take: Callable[..., tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """The rows held now, taken out by ``take(seq, rows, limit=left)`` (as in
+        :meth:`drain_with`) as many times as it needs: what each call returned. It takes
+        whole chunks of the oldest, so when rows came meanwhile the ``left`` that were
+        there may take a second call; those recorded meanwhile wait for the next round,
+        as in :meth:`drain_held`."""
+        left = len(self.rows)
+        while left > 0:
+            got = self.drain_with(partial(take, limit=left))
+            yield got
+            if not got[0]:
+                return
+            left -= got[0]
 
     # -- tasks -----------------------------------------------------------------
 
