@@ -61,11 +61,12 @@ class BlockingProbes:
         foreign = self._foreign
 
         def blocking(*args: Any, **kwargs: Any) -> Any:
-            if (can_block is not None and not can_block(*args)) or _get_ident() in foreign:
+            thread = _get_ident()
+            if thread in foreign or (can_block is not None and not can_block(*args)):
                 return original(*args, **kwargs)
             task = rec.current_task()
             t = rec.now()
-            on_main = _get_ident() == main
+            on_main = thread == main
             if on_main:
                 rec.blocked += 1
             rec.emit_block(t, task, label(*args), t)
