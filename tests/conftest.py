@@ -235,6 +235,22 @@ def header_says(page, prefix: str, timeout: float = 20_000) -> str:
     return status.inner_text()
 
 
+def record_header(page) -> None:
+    """From now on, keep every text the header's status shows (read with
+    :func:`header_texts`): states that last less than a test's look at them."""
+    page.evaluate("""() => {
+      window.__headerTexts = [];
+      const el = document.querySelector('[data-testid=status]');
+      new MutationObserver(() => window.__headerTexts.push(el.textContent))
+        .observe(el, { childList: true, characterData: true, subtree: true });
+    }""")
+
+
+def header_texts(page) -> list[str]:
+    """Every text the header's status showed since :func:`record_header`, in order."""
+    return page.evaluate("window.__headerTexts")
+
+
 def choose_demo(page, demo: str, **params) -> None:
     """Pick a demo in the dashboard's picker and fill in its parameter fields."""
     page.get_by_test_id("demo-select").select_option(demo)

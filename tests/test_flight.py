@@ -346,7 +346,7 @@ def stats_title(page, flight: dict, zh: bool = False) -> str:
 
 
 def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, page):
-    from .conftest import choose_demo, header_says, state
+    from .conftest import choose_demo, header_says, header_texts, record_header, state
 
     page.goto(server.url + "/")
     choose_demo(page, "gevent_unpatched_sleep", eat_seconds=1.5, play_seconds=1)
@@ -382,18 +382,13 @@ def test_the_page_runs_a_flight_recorded_demo_and_opens_its_snapshot(server, pag
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / "flight-recorder.png"))
     # Every text the header shows while the snapshot opens: it is opened, not run.
-    page.evaluate("""() => {
-        const el = document.querySelector('[data-testid=status]');
-        window.headerTexts = [];
-        new MutationObserver(() => window.headerTexts.push(el.textContent))
-            .observe(el, { childList: true, characterData: true, subtree: true });
-    }""")
+    record_header(page)
     snaps.first.click()
     page.wait_for_function("window.coroscope.status === 'snapshot'", timeout=20_000)
     assert page.get_by_test_id("flight-text").inner_text().startswith(
         "A flight recorder's window: from ")
     header_says(page, "snapshot of the last 2 s: ")
-    seen = page.evaluate("window.headerTexts")
+    seen = header_texts(page)
     assert seen and not any(text.startswith("running") for text in seen), seen
     snap = server.get(f"/api/runs/{state(page)['runId']}")[1]["flight"]
     assert title.inner_text() == stats_title(page, snap)

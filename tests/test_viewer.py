@@ -11,7 +11,15 @@ import pytest
 from app.spans import compute_stats
 from demos import DEMOS
 
-from .conftest import ROOT, allow_editing, choose_demo, header_says, state
+from .conftest import (
+    ROOT,
+    allow_editing,
+    choose_demo,
+    header_says,
+    header_texts,
+    record_header,
+    state,
+)
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
@@ -756,17 +764,12 @@ def test_opening_a_big_file_shows_its_progress(server, page, tmp_path):
     path.write_bytes(synthetic_trace(330_000))  # about 29 MB
     page.goto(server.url + "/")
     page.wait_for_function("typeof window.coroscope?.loadTrace === 'function'")
-    page.evaluate("""() => {
-      window.__statuses = [];
-      const el = document.querySelector('[data-testid=status]');
-      new MutationObserver(() => window.__statuses.push(el.textContent))
-        .observe(el, { childList: true, characterData: true, subtree: true });
-    }""")
+    record_header(page)
     with page.expect_file_chooser() as fc:
         page.get_by_test_id("open").click()
     fc.value.set_files(str(path))
     page.wait_for_function("window.coroscope.events === 330000", timeout=120_000)
-    seen = page.evaluate("window.__statuses")
+    seen = header_texts(page)
     uploading = [s for s in seen if s.startswith("opening big.json · ")]
     # From its start (0% is drawn unless the first progress came within the same frame),
     # never backwards.
