@@ -153,8 +153,8 @@ def test_lane_labels_are_read_whole_from_1280_and_the_plot_keeps_its_width_at_10
         page.wait_for_function(f"window.coroscope.runId === '{run_id}' && "
                                "window.coroscope.status === 'finished'", timeout=20_000)
         page.evaluate("window.coroscope.redraw()")
-        labels = page.evaluate("window.coroscope.laneLabels")
-        plot = page.evaluate("window.coroscope.plot")
+        # Both from one drawn frame (two reads could fall either side of a frame).
+        labels, plot = page.evaluate("[window.coroscope.laneLabels, window.coroscope.plot]")
         assert labels and all(lb["name"] for lb in labels)
         details += sum(bool(lb["detail"]) for lb in labels)
         if width == 1024:
@@ -197,10 +197,64 @@ def test_the_timeline_is_as_tall_as_its_lanes(server, browser):
     assert plot <= 3 * 72 + 30 + 16 + 1
     assert page.get_by_test_id("console").bounding_box()["height"] > 400
     # With the Hub shown, a fourth lane gets its room too.
-    page.get_by_test_id("hub-toggle").check()
-    page.wait_for_timeout(200)
+    page.get_by_test_id("hub-toggle").check()  # redrawn at once, at its new height
     assert page.locator("#timeline-wrap").bounding_box()["height"] > plot + 60
     page.get_by_test_id("hub-toggle").uncheck()
+    context.close()
+
+
+# Each time the page lays the timeline out anew, after the page's own observer: whether
+# the canvas is its wrap's size and drawn (its top-left corner is the plot's white, opaque;
+# a canvas resized and not yet drawn is transparent).
+WATCH_RESIZES = """() => {
+  const wrap = document.getElementById('timeline-wrap');
+  const canvas = document.querySelector('[data-testid=timeline]');
+  window.seenSizes = [];
+  new ResizeObserver(() => {
+    const dpr = window.devicePixelRatio || 1;
+    window.seenSizes.push({
+      wrap: [Math.round(wrap.clientWidth * dpr), Math.round(wrap.clientHeight * dpr)],
+      canvas: [canvas.width, canvas.height],
+      alpha: canvas.getContext('2d').getImageData(2, 2, 1, 1).data[3],
+    });
+  }).observe(wrap);
+}"""
+
+
+def test_more_lanes_make_the_timeline_taller_and_no_frame_shows_it_blank(server, browser):
+    """A run with more lanes gets a taller timeline. The canvas takes its new size before
+    it draws: drawn at the old size, then resized by the page's observer, it was blank
+    (a resize clears a canvas) for the frame the browser painted, and the labels one read
+    came from a frame the next one replaced."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.goto(server.url + "/")
+    demos_loaded(page)
+    runs = []
+    for demo, params in (("gevent_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1}),
+                         ("gevent_socket_server", {"clients": 3}),
+                         ("gevent_eat_play", {"eat_seconds": 0.2, "play_seconds": 0.1})):
+        status, run = server.request("POST", "/api/runs", {"demo": demo, "params": params})
+        assert status == 201, run
+        runs.append(server.wait_run(run["id"])["id"])
+    heights = []
+    for run_id in runs:
+        if heights:
+            page.evaluate(WATCH_RESIZES)
+        page.evaluate(f"window.coroscope.subscribe('{run_id}')")
+        page.wait_for_function(f"window.coroscope.runId === '{run_id}' && "
+                               "window.coroscope.status === 'finished'", timeout=20_000)
+        page.evaluate("window.coroscope.redraw()")
+        heights.append((len(state(page)["lanes"]),
+                        page.locator("#timeline-wrap").bounding_box()["height"]))
+        if len(heights) > 1:
+            seen = page.evaluate("window.seenSizes")
+            assert seen, "the timeline's height did not change"
+            for s in seen:
+                assert s["canvas"] == s["wrap"] and s["alpha"] == 255, seen
+    (few, short), (many, tall), (again, short_again) = heights
+    assert (few, many, again) == (3, 8, 3)
+    assert tall > short + 200 and short_again == short
     context.close()
 
 

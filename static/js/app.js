@@ -19,7 +19,6 @@ import { publishHooks } from "./hooks.js";
 import { language, serverText, setLanguage, t, translatePage } from "./i18n.js";
 import { bindKeys } from "./keyboard.js";
 import { Player } from "./player.js";
-import { LaneRoom } from "./room.js";
 import { PredictPanel } from "./predict.js";
 import { ALL, CLOCK, CURSOR, PAINT, Scheduler, STATUS } from "./scheduler.js";
 import { SourcePanel } from "./source.js";
@@ -173,7 +172,6 @@ const timelinePanel = scheduler.add("timeline", new TimelinePanel({
   onPick: (tns) => player.seek(tns),
   sourceLine: (n) => sourcePanel.line(n),
 }));
-scheduler.add("room", new LaneRoom({ wrap: byId("timeline-wrap"), lanes: () => timelinePanel.timeline.lanes }));
 scheduler.add("console", new Console({ list: $("console"), count: byId("console-count"), store, player, onPick: pick }));
 scheduler.add("source", sourcePanel);
 const sourceEditor = scheduler.add("edit", new SourceEditor({

@@ -52,14 +52,19 @@ export class Compare {
       paced: () => this.live,
       active: () => this.active,
     });
+    // A side drawn on the view's scale, shared; up to where its run reached in this frame.
+    const drawSide = (slot) => {
+      slot.timeline.draw(this.endOf(slot, this.frameAt));
+      slot.pointer.refresh();
+    };
     this.slots = [0, 1].map((k) => {
       const wrap = root.querySelector(`#compare-wrap-${k}`);
       const store = new Store();
       const timeline = new Timeline({ wrap, canvas: wrap.querySelector("canvas"), store, view: this.view });
       const pointer = new Pointer({ timeline, view: this.view, onViewChange: () => this.invalidate() });
+      // Redrawn in the observer, before the browser paints: a resized canvas is blank.
       new ResizeObserver(() => {
-        timeline.resize();
-        this.invalidate();
+        if (timeline.resize() && this.active) drawSide(slot);
       }).observe(wrap);
       const head = root.querySelector(`#compare-head-${k}`);
       const open = root.querySelector(`#compare-open-${k}`);
@@ -71,10 +76,7 @@ export class Compare {
       this.scheduler.add(`side${k}`, {
         flags: ALL,
         reset: () => {},
-        update: () => {
-          timeline.draw(this.endOf(slot, this.frameAt)); // the scale is the view's, shared
-          pointer.refresh();
-        },
+        update: () => drawSide(slot),
         relabel: () => {},
         snapshot: () => ({ drawnUntil: timeline.extent }),
       });

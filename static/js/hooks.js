@@ -3,7 +3,6 @@
 // Names and meanings are a contract with tests/: keep them.
 
 import { language } from "./i18n.js";
-import { isScheduler } from "./store.js";
 import { switchWhy } from "./timeline.js";
 
 /**
@@ -28,8 +27,7 @@ export function publishHooks({ feed, view, player, scheduler, timelinePanel, sta
     get drawnSwitches() { return snap("timeline").drawnSwitches; },
     /** The lanes on screen (the Hub or event loop only when it is shown). */
     get lanes() {
-      const shown = timeline.showHub ? store.lanes : store.lanes.filter((task) => !isScheduler(task.kind));
-      return shown.map((task) => ({
+      return timeline.shownLanes().map((task) => ({
         id: task.id, name: task.name, label: task.label, kind: task.kind, thread: task.thread,
       }));
     },

@@ -1,13 +1,15 @@
 // The timeline as a panel (scheduler.js): the canvas (timeline.js), repainted only when
 // PAINT is committed, its pointer input (pointer.js), and the player's cursor line and
 // future shade as DOM overlays, so moving the cursor never repaints the canvas.
-// `onViewChange()` asks for a repaint (the window was zoomed or panned, or resized). The
+// `onViewChange()` asks for a repaint (the window was zoomed or panned). The timeline is
+// as tall as its lanes need (room.js), and a resized canvas is redrawn before it is seen. The
 // Hub and loading toggles are here too: whether the Hub has a lane, whether a fitted
 // window starts at 0 or at main(), both remembered across visits. While the player
 // plays switch by switch, or Predict asks, the window follows the switch shown.
 
 import { Pointer } from "./pointer.js";
 import { CLOCK, CURSOR, PAINT } from "./scheduler.js";
+import { LaneRoom } from "./room.js";
 import { FOLDED, RESUMED } from "./store.js";
 import { switchWhy, taskColor, Timeline } from "./timeline.js";
 
@@ -52,9 +54,10 @@ export class TimelinePanel {
       font: "12px system-ui, sans-serif", color: "#1f2430", whiteSpace: "nowrap", pointerEvents: "none",
     });
     this.captionKey = "";
+    this.room = new LaneRoom(wrap);
+    // Redrawn in the observer, before the browser paints: a resized canvas is blank.
     new ResizeObserver(() => {
-      this.timeline.resize();
-      onViewChange();
+      if (this.timeline.resize()) this.update(PAINT);
     }).observe(wrap);
     this.drawnSwitches = 0;
     this.lastRedrawMs = 0;
@@ -126,6 +129,9 @@ export class TimelinePanel {
       flags |= PAINT;
     }
     if (flags & PAINT) {
+      // New lanes change the timeline's height: the canvas takes its new size before it
+      // draws (reading the wrap's size lays the page out once, only then).
+      if (this.room.fit(this.timeline.shownLanes().length)) this.timeline.resize();
       this.drawnSwitches = this.timeline.draw(this.frame.extent);
       this.lastRedrawMs = this.timeline.lastDrawMs;
       if (this.drawnSwitches > 0 && this.firstSwitchDrawnAt === null) {

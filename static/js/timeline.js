@@ -151,21 +151,31 @@ export class Timeline {
     this.resize();
   }
 
+  /** Size the canvas to its wrap. Returns false, and leaves the canvas (and what is drawn
+   * on it) alone, when the size is the one it has: setting a canvas's size clears it. */
   resize() {
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(1, this.wrap.clientWidth);
     const h = Math.max(1, this.wrap.clientHeight);
+    if (w === this.w && h === this.h && dpr === this.dpr) return false;
     this.w = w;
     this.h = h;
     this.dpr = dpr;
     this.canvas.width = Math.round(w * dpr);
     this.canvas.height = Math.round(h * dpr);
+    return true;
+  }
+
+  /** The lanes drawn: every task's, or all but the scheduler's (Hub, event loop) when it is folded away. */
+  shownLanes() {
+    const { store } = this;
+    return this.showHub ? store.lanes : store.lanes.filter((task) => !isScheduler(task.kind));
   }
 
   /** Geometry for one redraw: pixel mapping, lane positions, lane of each task. */
   layout(extent) {
     const { w, h, dpr, view, store } = this;
-    const lanes = (this.lanes = this.showHub ? store.lanes : store.lanes.filter((task) => !isScheduler(task.kind)));
+    const lanes = (this.lanes = this.shownLanes());
     const set = this.showHub ? store.raw : store.folded;
     const avail = h - AXIS_H - 8;
     const laneH = lanes.length ? clamp(Math.floor(avail / lanes.length), MIN_LANE_H, MAX_LANE_H) : MAX_LANE_H;
@@ -201,7 +211,7 @@ export class Timeline {
   neededGutter() {
     const cap = this.w < GUTTER_FROM ? GUTTER : Math.max(GUTTER, Math.min(GUTTER_MAX, Math.round(this.w * GUTTER_SHARE)));
     if (cap === GUTTER) return GUTTER;
-    const lanes = this.showHub ? this.store.lanes : this.store.lanes.filter((task) => !isScheduler(task.kind));
+    const lanes = this.shownLanes();
     const last = lanes[lanes.length - 1];
     const details = this.detailsShown !== false; // measured only where they are drawn
     const key = `${cap}:${details}:${this.showHub}:${lanes.length}:${lanes[0]?.label}:${last?.label}:${last?.thread}:${language()}`;
