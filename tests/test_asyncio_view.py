@@ -122,8 +122,7 @@ def test_asyncio_eat_play_animates_folded_then_with_the_loop(server, page):
                 if a["why"] == "eat's timer 2 s")
     page.evaluate(f"window.coroscope.seek({woke['t']})")
     box = page.get_by_test_id("timeline").bounding_box()
-    x = page.evaluate(f"window.coroscope.xAt({woke['t']})")
-    y = page.evaluate(f"window.coroscope.laneY({eat})")
+    x, y = page.evaluate(f"[window.coroscope.xAt({woke['t']}), window.coroscope.laneY({eat})]")
     page.mouse.move(box["x"] + x, box["y"] + y)
     tip = page.locator("#timeline-wrap > .tooltip")
     tip.wait_for(state="visible")
@@ -288,7 +287,16 @@ def test_what_the_hub_waits_for_between_the_sleeps(server, page, demo, scheduler
     play_done = at(trace, "finish", play)
     eat_woke = [e["t"] for e in trace["events"] if e["kind"] == "switch" and e["to"] == eat][-1]
     cursor = (play_done + eat_woke) // 2  # play has finished, eat still sleeps
-    page.evaluate(f"window.coroscope.seek({cursor})")
+    # The panel appears under the player and takes height from the timeline: in the same
+    # update, the canvas is drawn at its new size (not a frame later, by an observer).
+    before, wrap, canvas = page.evaluate(f"""() => {{
+        const wrap = document.getElementById('timeline-wrap'), d = devicePixelRatio || 1;
+        const canvas = document.querySelector('[data-testid=timeline]');
+        const before = wrap.clientHeight;
+        window.coroscope.seek({cursor});
+        return [before, [Math.round(wrap.clientWidth * d), Math.round(wrap.clientHeight * d)],
+                [canvas.width, canvas.height]]; }}""")
+    assert canvas == wrap, (before, wrap, canvas)
     w = state(page)["waiting"]
     assert w["scheduler"] == ("hub" if scheduler == "Hub" else "loop")
     first = w["items"][0]

@@ -160,7 +160,7 @@ function pick(tns) {
 }
 
 const sourcePanel = new SourcePanel({ root: $("source"), fileEl: byId("source-file"), feed, player });
-const timelinePanel = scheduler.add("timeline", new TimelinePanel({
+const timelinePanel = new TimelinePanel({
   wrap: byId("timeline-wrap"), canvas: $("timeline"), store, view, player, frame, hubToggle: $("hub-toggle"),
   loadingToggle: $("loading-toggle"),
   onHub: (on) => {
@@ -171,7 +171,7 @@ const timelinePanel = scheduler.add("timeline", new TimelinePanel({
   onLoading: (on) => compare.setShowLoading(on),
   onPick: (tns) => player.seek(tns),
   sourceLine: (n) => sourcePanel.line(n),
-}));
+});
 scheduler.add("console", new Console({ list: $("console"), count: byId("console-count"), store, player, onPick: pick }));
 scheduler.add("source", sourcePanel);
 const sourceEditor = scheduler.add("edit", new SourceEditor({
@@ -196,7 +196,7 @@ const transport = scheduler.add("transport", new Transport({
   feed, player, frame, flush,
 }));
 scheduler.add("predict", new PredictPanel({
-  root: $("predict"), store, player, lanes: () => timelinePanel.timeline.lanes, flush,
+  root: $("predict"), store, player, lanes: () => timelinePanel.timeline.shownLanes(), flush,
 }));
 scheduler.add("waiting", new WaitingPanel({
   anchor: $("predict"), store, player, sourceLine: (n) => sourcePanel.line(n),
@@ -223,6 +223,10 @@ scheduler.add("header", new Header({
   },
   feed, compare, picker, importing: () => files.importing,
 }));
+// The timeline updates last: the panels above may change the page's layout (the Waiting
+// and Predict panels appear, the header's description wraps), and it draws at the size
+// its wrap has once they have, in the same frame.
+scheduler.add("timeline", timelinePanel);
 
 // ---- what is shown: a run started, one opened, a loaded trace, a pair ------------------
 

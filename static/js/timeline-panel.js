@@ -8,8 +8,8 @@
 // plays switch by switch, or Predict asks, the window follows the switch shown.
 
 import { Pointer } from "./pointer.js";
-import { CLOCK, CURSOR, PAINT } from "./scheduler.js";
 import { LaneRoom } from "./room.js";
+import { ALL, PAINT } from "./scheduler.js";
 import { FOLDED, RESUMED } from "./store.js";
 import { switchWhy, taskColor, Timeline } from "./timeline.js";
 
@@ -24,7 +24,7 @@ export class TimelinePanel {
     onLoading = () => {},
   }) {
     this.onLoading = onLoading; // "Show loading" was toggled (Compare follows)
-    this.flags = PAINT | CURSOR | CLOCK;
+    this.flags = ALL; // every frame: any panel's change may have moved it (update() below)
     this.player = player;
     this.frame = frame;
     this.view = view;
@@ -128,10 +128,12 @@ export class TimelinePanel {
       this.timeline.hideAfter = hideAfter;
       flags |= PAINT;
     }
+    // The canvas takes its wrap's size before it draws: new lanes give the timeline a new
+    // height, and the panels updated before it may have moved it. (Reading the size lays
+    // the page out here rather than after the frame's script; a resized canvas is redrawn.)
+    this.room.fit(this.timeline.shownLanes().length);
+    if (this.timeline.resize()) flags |= PAINT;
     if (flags & PAINT) {
-      // New lanes change the timeline's height: the canvas takes its new size before it
-      // draws (reading the wrap's size lays the page out once, only then).
-      if (this.room.fit(this.timeline.shownLanes().length)) this.timeline.resize();
       this.drawnSwitches = this.timeline.draw(this.frame.extent);
       this.lastRedrawMs = this.timeline.lastDrawMs;
       if (this.drawnSwitches > 0 && this.firstSwitchDrawnAt === null) {
