@@ -359,7 +359,8 @@ def test_predict_offers_every_live_coroutine_and_hides_the_answer(server, page):
             # The lane and the pixel from one drawn canvas (the Predict panel, shown by the
             # first step, made it shorter).
             pixel = page.evaluate(f"""() => {{ const c = window.coroscope;
-                const h = document.querySelector('[data-testid=timeline]').height / devicePixelRatio;
+                const canvas = document.querySelector('[data-testid=timeline]');
+                const h = canvas.height / devicePixelRatio;
                 return c.pixelAt({after}, h - c.laneY({arrow['to']})); }}""")
             assert min(pixel[:3]) >= 230, pixel  # the lane's background, not eat's bar
             SHOTS.mkdir(parents=True, exist_ok=True)
