@@ -88,6 +88,7 @@ def test_the_header_keeps_its_rows_and_nothing_is_cut(server, sized):
         seen = []
         for demo in DEMOS:
             choose_demo(page, demo)
+            page.evaluate("window.coroscope.redraw()")  # the header of this demo, drawn
             tops = page.evaluate(TOPS)
             # Run, Open, History, the status and the language: one row...
             assert max(tops.values()) - min(tops.values()) <= 1, (lang, demo, tops)
@@ -96,6 +97,7 @@ def test_the_header_keeps_its_rows_and_nothing_is_cut(server, sized):
             assert tops == seen[0], (lang, demo, tops, seen[0])
             assert page.evaluate(CUT) == [], (lang, demo)
         choose_demo(page, "yield_producer_consumer", n=1000000)
+        page.evaluate("window.coroscope.redraw()")
         assert page.evaluate(CUT) == [], lang
     # A run's lanes: names such as "main · MainThread" fit the narrowest gutter.
     page.evaluate("window.coroscope.setLanguage('en')")
@@ -105,6 +107,7 @@ def test_the_header_keeps_its_rows_and_nothing_is_cut(server, sized):
         assert page.get_by_test_id("export-menu").is_disabled()  # nothing to export yet
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
+    page.evaluate("window.coroscope.redraw()")
     assert page.evaluate(CUT) == []
     # Narrow, the four export buttons are one menu; a choice downloads as its button does.
     menu = page.get_by_test_id("export-menu")
@@ -336,7 +339,7 @@ def test_chinese_leaves_no_english_word(own_server, page):
     choose_demo(page, "gevent_eat_play", eat_seconds=0.2, play_seconds=0.1)
     page.get_by_test_id("run").click()
     page.wait_for_function("window.coroscope.status === 'finished'", timeout=20_000)
-    page.wait_for_timeout(200)
+    page.evaluate("window.coroscope.redraw()")
     run_id = state(page)["runId"]
     _, trace = server.get(f"/api/runs/{run_id}/trace.json")
     woken = next(e for e in trace["events"] if e["kind"] == "switch" and e["from"] == 1)
