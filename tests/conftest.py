@@ -235,6 +235,16 @@ def header_says(page, prefix: str, timeout: float = 20_000) -> str:
     return status.inner_text()
 
 
+# A JavaScript expression: the timeline's wrap and its canvas, in device pixels. Equal when
+# the canvas has been sized to its wrap (a canvas drawn at a stale size is not).
+CANVAS_AND_WRAP = """(() => {
+  const wrap = document.getElementById('timeline-wrap'), d = window.devicePixelRatio || 1;
+  const canvas = document.querySelector('[data-testid=timeline]');
+  return { wrap: [Math.round(wrap.clientWidth * d), Math.round(wrap.clientHeight * d)],
+           canvas: [canvas.width, canvas.height] };
+})()"""
+
+
 def record_header(page) -> None:
     """From now on, keep every text the header's status shows (read with
     :func:`header_texts`): states that last less than a test's look at them."""

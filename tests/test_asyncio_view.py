@@ -13,7 +13,7 @@ import pytest
 
 from app.spans import compute_stats
 
-from .conftest import ROOT, allow_editing, choose_demo, header_says, state
+from .conftest import CANVAS_AND_WRAP, ROOT, allow_editing, choose_demo, header_says, state
 from .test_cli_run import coroscope_run
 from .test_layout_i18n import english_words
 from .test_learner_view import expected_arrows, load, switches
@@ -289,14 +289,9 @@ def test_what_the_hub_waits_for_between_the_sleeps(server, page, demo, scheduler
     cursor = (play_done + eat_woke) // 2  # play has finished, eat still sleeps
     # The panel appears under the player and takes height from the timeline: in the same
     # update, the canvas is drawn at its new size (not a frame later, by an observer).
-    before, wrap, canvas = page.evaluate(f"""() => {{
-        const wrap = document.getElementById('timeline-wrap'), d = devicePixelRatio || 1;
-        const canvas = document.querySelector('[data-testid=timeline]');
-        const before = wrap.clientHeight;
-        window.coroscope.seek({cursor});
-        return [before, [Math.round(wrap.clientWidth * d), Math.round(wrap.clientHeight * d)],
-                [canvas.width, canvas.height]]; }}""")
-    assert canvas == wrap, (before, wrap, canvas)
+    before = page.evaluate(CANVAS_AND_WRAP)
+    after = page.evaluate(f"() => {{ window.coroscope.seek({cursor}); return {CANVAS_AND_WRAP}; }}")
+    assert after["canvas"] == after["wrap"], (before, after)
     w = state(page)["waiting"]
     assert w["scheduler"] == ("hub" if scheduler == "Hub" else "loop")
     first = w["items"][0]

@@ -13,7 +13,7 @@ import pytest
 
 from demos import DEMOS as DEMO_TABLE
 
-from .conftest import Server, choose_demo, header_says, state
+from .conftest import CANVAS_AND_WRAP, Server, choose_demo, header_says, state
 
 pytestmark = pytest.mark.browser
 
@@ -208,20 +208,14 @@ def test_the_timeline_is_as_tall_as_its_lanes(server, browser):
 
 # Each time the page lays the timeline out anew, after the page's own observer: whether
 # the canvas is its wrap's size and drawn (its top-left corner is the plot's white, opaque;
-# a canvas resized and not yet drawn is transparent).
-WATCH_RESIZES = """() => {
-  const wrap = document.getElementById('timeline-wrap');
+# a canvas resized and not yet drawn is transparent). Kept in window.seenSizes.
+WATCH_RESIZES = f"""() => {{
   const canvas = document.querySelector('[data-testid=timeline]');
   window.seenSizes = [];
-  new ResizeObserver(() => {
-    const dpr = window.devicePixelRatio || 1;
-    window.seenSizes.push({
-      wrap: [Math.round(wrap.clientWidth * dpr), Math.round(wrap.clientHeight * dpr)],
-      canvas: [canvas.width, canvas.height],
-      alpha: canvas.getContext('2d').getImageData(2, 2, 1, 1).data[3],
-    });
-  }).observe(wrap);
-}"""
+  new ResizeObserver(() => window.seenSizes.push(Object.assign({CANVAS_AND_WRAP},
+    {{ alpha: canvas.getContext('2d').getImageData(2, 2, 1, 1).data[3] }})))
+    .observe(document.getElementById('timeline-wrap'));
+}}"""
 
 
 def test_more_lanes_make_the_timeline_taller_and_no_frame_shows_it_blank(server, browser):
@@ -242,8 +236,9 @@ def test_more_lanes_make_the_timeline_taller_and_no_frame_shows_it_blank(server,
         runs.append(server.wait_run(run["id"])["id"])
     heights = []
     for run_id in runs:
-        if heights:
+        if len(heights) == 1:
             page.evaluate(WATCH_RESIZES)
+        page.evaluate("window.seenSizes = []")
         page.evaluate(f"window.coroscope.subscribe('{run_id}')")
         page.wait_for_function(f"window.coroscope.runId === '{run_id}' && "
                                "window.coroscope.status === 'finished'", timeout=20_000)
